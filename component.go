@@ -1,0 +1,99 @@
+package liveflux
+
+import (
+	"context"
+	"io"
+	"net/url"
+)
+
+// Component is a piece of UI whose state lives on the server.
+//
+// The framework creates an instance with the factory registered for its
+// kind, assigns its kind and ID, calls Mount once, and then Handle for every
+// action a client sends. After Mount and after every successful action it
+// calls Render and sends the HTML to the client, wrapped in a root element
+// that carries the instance's kind and ID.
+//
+// Mount, Handle and Render of one instance never run concurrently: the Store
+// serializes them. Different instances run in parallel.
+//
+// Embed Base to get GetKind, SetKind, GetID, SetID and Redirect.
+type Component interface {
+	GetKind() string
+	SetKind(kind string)
+	GetID() string
+	SetID(id string)
+
+	// Mount initializes a new instance from the parameters the page gave
+	// (data-flux-param-* attributes, or the params of Handler.Mount).
+	Mount(ctx context.Context, params map[string]string) error
+	// Handle runs an action sent by a client with the fields it sent.
+	// When it returns an error the instance keeps the state it had before.
+	Handle(ctx context.Context, action string, data url.Values) error
+	// Render writes the component's markup (without the root element).
+	// It has the method shape of templ.Component.
+	Render(ctx context.Context, w io.Writer) error
+}
+
+// Base gives a component its identity. Embed it (by value) in every
+// component:
+//
+//	type Counter struct {
+//		liveflux.Base
+//		Count int
+//	}
+type Base struct {
+	kind     string
+	id       string
+	rev      uint64
+	redirect string
+}
+
+// GetKind returns the kind the instance was registered under.
+func (b *Base) GetKind() string { return b.kind }
+
+// SetKind is called by the framework; components do not call it.
+func (b *Base) SetKind(kind string) { b.kind = kind }
+
+// GetID returns the instance's unique ID.
+func (b *Base) GetID() string { return b.id }
+
+// SetID is called by the framework; components do not call it.
+func (b *Base) SetID(id string) { b.id = id }
+
+// Redirect asks the client to navigate to url once the current Mount or
+// Handle returns successfully.
+func (b *Base) Redirect(url string) { b.redirect = url }
+
+// base returns the embedded Base; it lets the framework reach the fields
+// below through the Component interface.
+func (b *Base) base() *Base { return b }
+
+// baser is implemented by every component that embeds Base.
+type baser interface{ base() *Base }
+
+// takeRedirect returns and clears the pending redirect of c, if any.
+func takeRedirect(c Component) string {
+	b, ok := c.(baser)
+	if !ok {
+		return ""
+	}
+	u := b.base().redirect
+	b.base().redirect = ""
+	return u
+}
+
+// revision returns the instance's render revision (0 without Base).
+func revision(c Component) uint64 {
+	if b, ok := c.(baser); ok {
+		return b.base().rev
+	}
+	return 0
+}
+
+// setRevision records the revision of the latest successful render.
+func setRevision(c Component, rev uint64) {
+	if b, ok := c.(baser); ok {
+		b.base().rev = rev
+	}
+}

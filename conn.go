@@ -1,0 +1,320 @@
+package liveflux
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+)
+
+// wsConn is one client's WebSocket connection.
+//
+// Exactly one goroutine reads (readLoop, for the connection's life) and at
+// most one writes (writeLoop, started when there is something to write and
+// ending when the queue is empty), so an idle connection costs one small
+// goroutine. Nobody holds c.mu across I/O: senders only append to the queue.
+type wsConn struct {
+	h      *WebSocketHandler
+	ws     *websocket.Conn
+	ctx    context.Context // canceled when the connection ends
+	cancel context.CancelFunc
+
+	limiter *rate.Limiter // nil without a rate limit; reader only
+	strikes int           // consecutive rate-limited messages; reader only
+
+	watched []string // component IDs; guarded by h.mu
+
+	mu        sync.Mutex
+	queue     [][]byte // messages waiting for the writer
+	spare     [][]byte // the writer's previous batch, reused
+	writing   bool     // a writeLoop is running
+	pingDue   bool
+	closeCode int  // set: the writer sends this close frame next, then closes
+	closeWhy  string
+	dead      bool // nothing more is written
+	writers   sync.WaitGroup
+	pingTimer *time.Timer
+}
+
+func newWSConn(h *WebSocketHandler, ws *websocket.Conn) *wsConn {
+	c := &wsConn{h: h, ws: ws}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if h.rateMax > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(float64(h.rateMax)/h.rateWindow.Seconds()), h.rateMax)
+	}
+	return c
+}
+
+// pongWait is how long a connection may stay silent (no pong, no message).
+func (h *WebSocketHandler) pongWait() time.Duration { return h.pingInterval * 10 / 9 }
+
+func (c *wsConn) readLoop() {
+	defer c.h.wg.Done()
+	defer c.cleanup()
+	c.ws.SetReadLimit(c.h.readLimit)
+	c.ws.SetReadDeadline(time.Now().Add(c.h.pongWait()))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(c.h.pongWait()))
+	})
+	c.mu.Lock()
+	c.pingTimer = time.AfterFunc(c.h.pingInterval, c.pingNow)
+	c.mu.Unlock()
+	for {
+		typ, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return // gorilla already answered a too-big message with 1009
+		}
+		c.ws.SetReadDeadline(time.Now().Add(c.h.pongWait()))
+		switch {
+		case typ != websocket.TextMessage:
+			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
+		case !utf8.Valid(data):
+			c.closeWith(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
+		default:
+			c.handle(data)
+		}
+	}
+}
+
+// cleanup runs when the reader stops: the connection is dropped, the
+// writer is waited for, and the handler forgets the connection.
+func (c *wsConn) cleanup() {
+	c.mu.Lock()
+	c.dead = true
+	c.queue, c.spare = nil, nil
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	c.mu.Unlock()
+	c.cancel()
+	c.ws.Close()
+	c.writers.Wait()
+	c.h.forget(c)
+}
+
+// handle dispatches one text message.
+func (c *wsConn) handle(data []byte) {
+	if c.limiter != nil {
+		if !c.limiter.Allow() {
+			c.strikes++
+			if c.strikes > c.h.rateMax {
+				c.closeWith(websocket.ClosePolicyViolation, "rate limit exceeded")
+				return
+			}
+			c.send(encodeError("", http.StatusTooManyRequests, "rate limit exceeded"))
+			return
+		}
+		c.strikes = 0
+	}
+	var msg WebSocketMessage
+	if err := json.Unmarshal(data, &msg); err != nil {
+		c.send(encodeError("", http.StatusBadRequest, "malformed message"))
+		return
+	}
+	if c.h.validator != nil {
+		if err := c.h.validator(&msg); err != nil {
+			c.send(encodeError(msg.ComponentID, http.StatusBadRequest, "message rejected: "+err.Error()))
+			return
+		}
+	}
+	if msg.ComponentID == "" {
+		c.send(encodeError("", http.StatusBadRequest, "missing componentID"))
+		return
+	}
+	switch msg.Type {
+	case MessageInit:
+		c.init(msg.ComponentID)
+	case MessageAction:
+		c.act(&msg)
+	case MessageLeave:
+		c.h.unwatch(c, msg.ComponentID)
+	default:
+		c.send(encodeError(msg.ComponentID, http.StatusBadRequest, "unknown message type"))
+	}
+}
+
+// init makes c watch a component and sends it the current rendering.
+func (c *wsConn) init(id string) {
+	// Watch first, so that no update made after the rendering below is
+	// missed; one made before it carries an older revision.
+	if !c.h.watch(c, id) {
+		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
+		return
+	}
+	res, err := c.h.act(c.ctx, "", id, "", nil, nil)
+	if err != nil {
+		c.h.unwatch(c, id)
+		c.sendErr(id, err)
+		return
+	}
+	c.send(encodeUpdate(id, res.html))
+}
+
+func (c *wsConn) act(msg *WebSocketMessage) {
+	id := msg.ComponentID
+	if msg.Action == "" {
+		c.send(encodeError(id, http.StatusBadRequest, "missing action"))
+		return
+	}
+	fields, err := decodeFields(msg.Data)
+	if err != nil {
+		c.send(encodeError(id, http.StatusBadRequest, err.Error()))
+		return
+	}
+	c.h.watch(c, id)
+	res, err := c.h.act(c.ctx, "", id, msg.Action, fields, msg)
+	if err != nil {
+		c.sendErr(id, err)
+		return
+	}
+	if res.ws {
+		if res.reply != nil {
+			b, err := encodeJSON(res.reply)
+			if err != nil {
+				c.h.logger.Error("liveflux: cannot encode HandleWS reply", "id", id, "err", err)
+				c.send(encodeError(id, http.StatusInternalServerError, "component failed"))
+				return
+			}
+			c.send(b)
+		}
+		b, _ := encodeJSON(serverMessage{Type: MessageAck, ComponentID: id})
+		c.send(b)
+		return
+	}
+	c.h.publish(c.ctx, res)
+	if res.redirect != "" {
+		b, _ := encodeJSON(serverMessage{Type: MessageRedirect, ComponentID: id, Data: urlData{res.redirect}})
+		c.send(b)
+	}
+}
+
+func (c *wsConn) sendErr(id string, err error) {
+	status, msg := clientError(err)
+	c.send(encodeError(id, status, msg))
+}
+
+// send queues msg without waiting. A client whose queue is full is closed
+// with 1013: it falls behind, and catches up when it reconnects.
+func (c *wsConn) send(msg []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead || c.closeCode != 0 {
+		return
+	}
+	if len(c.queue) >= c.h.sendQueue {
+		c.closeLocked(websocket.CloseTryAgainLater, "client too slow")
+		return
+	}
+	c.queue = append(c.queue, msg)
+	c.kickLocked()
+}
+
+// closeWith makes the writer send a close frame and close the connection.
+func (c *wsConn) closeWith(code int, why string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, why)
+}
+
+func (c *wsConn) closeLocked(code int, why string) {
+	if c.dead || c.closeCode != 0 {
+		return
+	}
+	c.closeCode, c.closeWhy = code, why
+	c.queue = nil
+	c.kickLocked()
+}
+
+// pingNow runs on the ping timer.
+func (c *wsConn) pingNow() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pingDue = true
+	c.kickLocked()
+}
+
+// kickLocked starts the writer unless it runs or has nothing to do.
+func (c *wsConn) kickLocked() {
+	if c.writing || c.dead {
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.writeLoop()
+}
+
+// writeLoop is the connection's only writer while it runs.
+func (c *wsConn) writeLoop() {
+	defer c.writers.Done()
+	for {
+		c.mu.Lock()
+		switch {
+		case c.dead:
+			c.writing = false
+			c.mu.Unlock()
+			return
+		case c.closeCode != 0:
+			code, why := c.closeCode, c.closeWhy
+			c.dead, c.writing = true, false
+			c.mu.Unlock()
+			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, why), time.Now().Add(c.h.writeTimeout))
+			c.ws.Close()
+			return
+		case c.pingDue:
+			c.pingDue = false
+			c.mu.Unlock()
+			if !c.write(websocket.PingMessage, nil) {
+				return
+			}
+			c.mu.Lock()
+			if !c.dead {
+				c.pingTimer.Reset(c.h.pingInterval)
+			}
+			c.mu.Unlock()
+			continue
+		case len(c.queue) == 0:
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+		for _, msg := range batch {
+			if !c.write(websocket.TextMessage, msg) {
+				return
+			}
+		}
+		clear(batch)
+		c.mu.Lock()
+		c.spare = batch[:0]
+		c.mu.Unlock()
+	}
+}
+
+// write writes one frame. On failure it drops the connection (the reader
+// then ends) and reports false.
+func (c *wsConn) write(typ int, msg []byte) bool {
+	deadline := time.Now().Add(c.h.writeTimeout)
+	var err error
+	if typ == websocket.PingMessage {
+		err = c.ws.WriteControl(typ, msg, deadline)
+	} else {
+		c.ws.SetWriteDeadline(deadline)
+		err = c.ws.WriteMessage(typ, msg)
+	}
+	if err == nil {
+		return true
+	}
+	c.mu.Lock()
+	c.dead, c.writing = true, false
+	c.queue = nil
+	c.mu.Unlock()
+	c.ws.Close()
+	return false
+}

@@ -1,0 +1,115 @@
+// Command counter serves a page with two independent counters that talk to
+// the server over HTTP.
+//
+//	go run ./examples/counter
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"html/template"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/go-liveflux/liveflux"
+)
+
+// Counter is a number with + and − buttons.
+type Counter struct {
+	liveflux.Base
+	Count int
+}
+
+func (c *Counter) Mount(ctx context.Context, params map[string]string) error {
+	if s := params["start"]; s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return liveflux.NewError(http.StatusBadRequest, "start must be a number")
+		}
+		c.Count = n
+	}
+	return nil
+}
+
+func (c *Counter) Handle(ctx context.Context, action string, data url.Values) error {
+	switch action {
+	case "inc":
+		c.Count++
+	case "dec":
+		c.Count--
+	default:
+		return liveflux.NewError(http.StatusBadRequest, "unknown action "+action)
+	}
+	return nil
+}
+
+var counterView = template.Must(template.New("counter").Parse(`
+<div class="counter">
+  <button type="button" data-flux-action="dec" aria-label="decrement">−</button>
+  <output class="count">{{.Count}}</output>
+  <button type="button" data-flux-action="inc" aria-label="increment">+</button>
+</div>`))
+
+func (c *Counter) Render(ctx context.Context, w io.Writer) error {
+	return counterView.Execute(w, c)
+}
+
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Liveflux counters</title>
+<style>
+  body { font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; color: #222; }
+  .counter { display: flex; align-items: center; gap: 1rem; margin: 1rem 0; }
+  .counter button { font-size: 1.5rem; width: 3rem; height: 3rem; border-radius: .5rem; border: 1px solid #888; background: #f4f4f4; cursor: pointer; }
+  .count { font-size: 2rem; min-width: 3rem; text-align: center; font-variant-numeric: tabular-nums; }
+  .flux-busy { opacity: .6; }
+</style>
+</head>
+<body>
+<h1>Two counters</h1>
+<p>Each counter keeps its own state on the server. The first is rendered with the page; the second mounts after load.</p>
+<section id="first">{{.First}}</section>
+<section id="second">{{.Second}}</section>
+{{.Script}}
+</body>
+</html>`))
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+
+	if err := liveflux.RegisterByKind("counter", func() liveflux.Component { return &Counter{} }); err != nil {
+		log.Fatal(err)
+	}
+	lf := liveflux.NewHandler(nil)
+
+	mux := http.NewServeMux()
+	mux.Handle("/liveflux", lf)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		// First paint: rendered in place, no round trip.
+		first, err := lf.Mount(r.Context(), "counter", map[string]string{"start": "0"})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		page.Execute(w, map[string]any{
+			"First":  first,
+			"Second": liveflux.Placeholder("counter", map[string]string{"start": "10"}),
+			"Script": liveflux.Script(liveflux.ClientOptions{}),
+		})
+	})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("Liveflux counter example: http://%s/\n", ln.Addr())
+	log.Fatal(http.Serve(ln, mux))
+}

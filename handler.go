@@ -1,0 +1,328 @@
+package liveflux
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+)
+
+// Form fields of the HTTP protocol (see PROTOCOL.md).
+const (
+	FieldKind   = "liveflux_component_kind"
+	FieldID     = "liveflux_component_id"
+	FieldAction = "liveflux_action"
+)
+
+// HeaderRedirect carries the URL a component asked the client to visit.
+const HeaderRedirect = "X-Liveflux-Redirect"
+
+// DefaultMaxBodyBytes is the largest POST body a Handler accepts by default.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Handler serves the HTTP half of the Liveflux protocol on one endpoint:
+// GET returns the client runtime, POST mounts components and runs actions.
+// Mount it where ClientOptions.Endpoint points (by default "/liveflux").
+type Handler struct {
+	store    Store
+	registry *Registry
+	logger   *slog.Logger
+	maxBody  int64
+	cop      *http.CrossOriginProtection
+
+	// rendered, when set, receives every rendering an action produced
+	// (whichever transport carried it), after the store released the
+	// instance. The WebSocket handler uses it to update watchers.
+	rendered func(ctx context.Context, id string, html []byte)
+}
+
+// HandlerOption configures a Handler. Every HandlerOption is also a
+// WebSocketOption, so NewWebSocketHandler accepts them too.
+type HandlerOption func(*Handler)
+
+// applyWebSocket lets a HandlerOption configure a WebSocketHandler's Handler.
+func (o HandlerOption) applyWebSocket(w *WebSocketHandler) { o(w.Handler) }
+
+// WithRegistry makes the handler create components from r instead of
+// DefaultRegistry.
+func WithRegistry(r *Registry) HandlerOption {
+	return func(h *Handler) {
+		if r != nil {
+			h.registry = r
+		}
+	}
+}
+
+// WithLogger sets where the handler logs component failures, panics and
+// refused requests. Defaults to slog.Default().
+func WithLogger(l *slog.Logger) HandlerOption {
+	return func(h *Handler) {
+		if l != nil {
+			h.logger = l
+		}
+	}
+}
+
+// WithMaxBodyBytes limits the size of a POST body; a larger one is refused
+// with 413. Defaults to DefaultMaxBodyBytes (1 MiB).
+func WithMaxBodyBytes(n int64) HandlerOption {
+	return func(h *Handler) {
+		if n > 0 {
+			h.maxBody = n
+		}
+	}
+}
+
+// WithCrossOriginProtection replaces the check that refuses cross-site
+// POSTs. Defaults to http.NewCrossOriginProtection(), which trusts
+// same-origin requests and requests from non-browser clients; use
+// AddTrustedOrigin on your own to allow other origins. Passing nil turns the
+// check off, which is only safe when another layer enforces it.
+func WithCrossOriginProtection(p *http.CrossOriginProtection) HandlerOption {
+	return func(h *Handler) { h.cop = p }
+}
+
+// NewHandler returns an HTTP-only handler over store. A nil store means a
+// new MemoryStore with its defaults.
+func NewHandler(store Store, opts ...HandlerOption) *Handler {
+	h := newHandler(store)
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+func newHandler(store Store) *Handler {
+	if store == nil {
+		store = NewMemoryStore()
+	}
+	return &Handler{
+		store:    store,
+		registry: DefaultRegistry,
+		logger:   slog.Default(),
+		maxBody:  DefaultMaxBodyBytes,
+		cop:      http.NewCrossOriginProtection(),
+	}
+}
+
+// Store returns the store the handler keeps instances in.
+func (h *Handler) Store() Store { return h.store }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		serveRuntime(w, r)
+	case http.MethodPost:
+		h.servePost(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
+	if h.cop != nil {
+		if err := h.cop.Check(r); err != nil {
+			http.Error(w, "cross-origin request refused", http.StatusForbidden)
+			return
+		}
+	}
+	form, err := h.readForm(w, r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("request body over %d bytes", h.maxBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "malformed form body", http.StatusBadRequest)
+		return
+	}
+	kind := form.Get(FieldKind)
+	if kind == "" {
+		http.Error(w, "missing "+FieldKind, http.StatusBadRequest)
+		return
+	}
+	ids, hasID := form[FieldID]
+	action := form.Get(FieldAction)
+	for _, f := range [...]string{FieldKind, FieldID, FieldAction} {
+		delete(form, f)
+	}
+
+	var res result
+	if hasID {
+		if len(ids) != 1 || ids[0] == "" {
+			http.Error(w, "empty "+FieldID, http.StatusBadRequest)
+			return
+		}
+		res, err = h.act(r.Context(), kind, ids[0], action, form, nil)
+	} else {
+		params := make(map[string]string, len(form))
+		for k, v := range form {
+			params[k] = v[0]
+		}
+		res, err = h.mount(r.Context(), kind, params)
+	}
+	if err != nil {
+		status, msg := clientError(err)
+		http.Error(w, msg, status)
+		return
+	}
+	if hasID {
+		h.publish(r.Context(), res)
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	if res.redirect != "" {
+		hdr.Set(HeaderRedirect, res.redirect)
+	}
+	w.Write(res.html)
+}
+
+// readForm parses a url-encoded or multipart body of at most maxBody bytes
+// and returns its fields (not those of the URL query).
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
+	ct := r.Header.Get("Content-Type")
+	var err error
+	if strings.HasPrefix(ct, "multipart/form-data") {
+		err = r.ParseMultipartForm(h.maxBody)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.PostForm, nil
+}
+
+// result is what mounting or acting produced.
+type result struct {
+	id       string
+	html     []byte // the rendering, root element included
+	redirect string
+	reply    any  // HandleWS's return value
+	ws       bool // the action ran HandleWS
+}
+
+// Mount mounts a new instance of kind with params and returns its HTML,
+// root element included, so a page can show the component on first paint
+// without a round trip. The client adopts it when the page loads.
+func (h *Handler) Mount(ctx context.Context, kind string, params map[string]string) (template.HTML, error) {
+	res, err := h.mount(ctx, kind, params)
+	if err != nil {
+		return "", err
+	}
+	return template.HTML(res.html), nil
+}
+
+func (h *Handler) mount(ctx context.Context, kind string, params map[string]string) (result, error) {
+	c, err := h.registry.New(kind)
+	if err != nil {
+		return result{}, err
+	}
+	c.SetID(rand.Text())
+	if err := h.call(c, "Mount", func() error { return c.Mount(ctx, params) }); err != nil {
+		return result{}, err
+	}
+	html, err := h.render(ctx, c, params)
+	if err != nil {
+		return result{}, err
+	}
+	// The instance becomes visible to others only now, fully rendered.
+	if err := h.store.Set(ctx, c); err != nil {
+		return result{}, fmt.Errorf("liveflux: store %s: %w", kind, err)
+	}
+	return result{id: c.GetID(), html: html, redirect: takeRedirect(c)}, nil
+}
+
+// act runs one action on the instance id and renders it. An empty kind
+// matches any; an empty action only re-renders. With msg set and a
+// component implementing WebSocketComponent, HandleWS runs instead of
+// Handle and nothing is rendered.
+func (h *Handler) act(ctx context.Context, kind, id, action string, data url.Values, msg *WebSocketMessage) (result, error) {
+	res := result{id: id}
+	err := h.store.Update(ctx, id, func(c Component) error {
+		if kind != "" && c.GetKind() != kind {
+			return notFound(id)
+		}
+		if wc, ok := c.(WebSocketComponent); ok && msg != nil {
+			res.ws = true
+			return h.call(c, "HandleWS", func() (err error) {
+				res.reply, err = wc.HandleWS(ctx, msg)
+				return err
+			})
+		}
+		if action != "" {
+			if err := h.call(c, "Handle", func() error { return c.Handle(ctx, action, data) }); err != nil {
+				return err
+			}
+		}
+		html, err := h.render(ctx, c, nil)
+		if err != nil {
+			return err
+		}
+		res.html = html
+		res.redirect = takeRedirect(c)
+		return nil
+	})
+	if err != nil {
+		return result{}, err
+	}
+	return res, nil
+}
+
+// publish hands a rendering an action produced to h.rendered, so that every
+// client watching the instance sees it.
+func (h *Handler) publish(ctx context.Context, res result) {
+	if res.html != nil && h.rendered != nil {
+		h.rendered(ctx, res.id, res.html)
+	}
+}
+
+// render writes c inside its root element and, on success, records the new
+// revision on c. params, when given, become data-flux-param-* attributes so
+// that the client can mount the component again from them.
+func (h *Handler) render(ctx context.Context, c Component, params map[string]string) ([]byte, error) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	rev := revision(c) + 1
+	writeRootOpen(buf, c.GetKind(), c.GetID(), rev, params)
+	if err := h.call(c, "Render", func() error { return c.Render(ctx, buf) }); err != nil {
+		return nil, err
+	}
+	buf.WriteString("</div>")
+	setRevision(c, rev)
+	return append([]byte(nil), buf.Bytes()...), nil
+}
+
+// call runs one of c's methods, turns a panic into an error wrapping
+// ErrPanic, and logs failures.
+func (h *Handler) call(c Component, method string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("liveflux: %s.%s: %w: %v", c.GetKind(), method, ErrPanic, p)
+			h.logger.Error("liveflux: component panicked",
+				"kind", c.GetKind(), "id", c.GetID(), "method", method,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	err = fn()
+	if err != nil {
+		var e *Error
+		level := slog.LevelError
+		if errors.As(err, &e) {
+			level = slog.LevelInfo // the component chose to tell the client
+		}
+		h.logger.Log(context.Background(), level, "liveflux: component failed",
+			"kind", c.GetKind(), "id", c.GetID(), "method", method, "err", err)
+	}
+	return err
+}

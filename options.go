@@ -1,0 +1,128 @@
+package liveflux
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Defaults of a WebSocketHandler's connections.
+const (
+	// DefaultReadLimit is the largest message a client may send, in bytes.
+	// A larger one closes the connection with 1009 (message too big).
+	DefaultReadLimit = 64 << 10
+	// DefaultPingInterval is how often the server pings an idle client.
+	DefaultPingInterval = 54 * time.Second
+	// DefaultWriteTimeout bounds the time one write to a client may take; a
+	// client that does not read for that long is disconnected.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultSendQueue is how many messages may wait for one client; a
+	// client that falls further behind is disconnected (close 1013) and
+	// catches up when it reconnects.
+	DefaultSendQueue = 256
+	// DefaultMaxWatched is how many components one connection may watch.
+	DefaultMaxWatched = 1024
+)
+
+// WebSocketOption configures a WebSocketHandler. The With… functions of
+// this file return one; every HandlerOption is one too.
+type WebSocketOption interface {
+	applyWebSocket(*WebSocketHandler)
+}
+
+type wsOption func(*WebSocketHandler)
+
+func (o wsOption) applyWebSocket(h *WebSocketHandler) { o(h) }
+
+// WithWebSocketAllowedOrigins allows WebSocket handshakes from exactly
+// these origins ("scheme://host[:port]", compared case-insensitively);
+// any other Origin gets 403. Without this option only same-origin
+// handshakes (Origin host equal to the request's Host) and clients that send
+// no Origin (non-browser clients) are accepted.
+func WithWebSocketAllowedOrigins(origins ...string) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) {
+		if h.allowedOrigins == nil {
+			h.allowedOrigins = make(map[string]bool, len(origins))
+		}
+		for _, o := range origins {
+			h.allowedOrigins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
+		}
+	})
+}
+
+// WithWebSocketCSRFCheck runs check on every handshake request before the
+// upgrade; an error refuses it with 403. The JS client sends
+// ClientOptions.Headers as query parameters of the WebSocket URL, so check
+// can compare r.URL.Query() with the session's token. Defaults to no check.
+func WithWebSocketCSRFCheck(check func(*http.Request) error) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) { h.csrfCheck = check })
+}
+
+// WithWebSocketRequireTLS refuses plaintext handshakes (r.TLS == nil) with
+// 403 when require is true. Defaults to false. Behind a proxy that
+// terminates TLS, enforce HTTPS at the proxy instead.
+func WithWebSocketRequireTLS(require bool) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) { h.requireTLS = require })
+}
+
+// WithWebSocketRateLimit allows each client IP at most max handshakes per
+// window (more get 429 with Retry-After), and each connection at most max
+// messages per window (more get an error message with code 429; a
+// connection that keeps sending past another max rejected messages is
+// closed with 1008). Bursts of up to max are allowed. Off by default.
+func WithWebSocketRateLimit(max int, window time.Duration) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) {
+		if max > 0 && window > 0 {
+			h.rateMax, h.rateWindow = max, window
+		}
+	})
+}
+
+// WithWebSocketMessageValidator runs validate on every decoded message
+// before it is dispatched; an error drops the message and answers with an
+// error message with code 400, and the connection keeps working. Defaults
+// to no validator.
+func WithWebSocketMessageValidator(validate func(*WebSocketMessage) error) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) { h.validator = validate })
+}
+
+// WithWebSocketReadLimit sets the largest message a client may send.
+// Defaults to DefaultReadLimit (64 KiB).
+func WithWebSocketReadLimit(n int64) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) {
+		if n > 0 {
+			h.readLimit = n
+		}
+	})
+}
+
+// WithWebSocketPingInterval sets how often idle clients are pinged; a
+// client that answers nothing for 10/9 of it is disconnected. Defaults to
+// DefaultPingInterval.
+func WithWebSocketPingInterval(d time.Duration) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) {
+		if d > 0 {
+			h.pingInterval = d
+		}
+	})
+}
+
+// WithWebSocketWriteTimeout bounds each write to a client. Defaults to
+// DefaultWriteTimeout.
+func WithWebSocketWriteTimeout(d time.Duration) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) {
+		if d > 0 {
+			h.writeTimeout = d
+		}
+	})
+}
+
+// WithWebSocketSendQueue sets how many messages may wait for one client
+// before it is disconnected as too slow. Defaults to DefaultSendQueue.
+func WithWebSocketSendQueue(n int) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) {
+		if n > 0 {
+			h.sendQueue = n
+		}
+	})
+}

@@ -1,0 +1,91 @@
+package liveflux
+
+import (
+	"bytes"
+	"html/template"
+	"sort"
+	"strconv"
+	"sync"
+)
+
+// Attributes of a component's root element (see PROTOCOL.md).
+const (
+	AttrKind        = "data-flux-component-kind"
+	AttrID          = "data-flux-component-id"
+	AttrRev         = "data-flux-rev"
+	AttrParamPrefix = "data-flux-param-"
+)
+
+// Placeholder returns an empty root element that the client runtime mounts
+// (with one POST) once the page has loaded. Use it for components that need
+// not be in the first paint; use Handler.Mount for those that must.
+//
+// Parameter names become attribute names: use lowercase letters, digits,
+// '-' and '_' (others are skipped).
+func Placeholder(kind string, params map[string]string) template.HTML {
+	var buf bytes.Buffer
+	buf.WriteString(`<div ` + AttrKind + `="`)
+	template.HTMLEscape(&buf, []byte(kind))
+	buf.WriteByte('"')
+	writeParams(&buf, params)
+	buf.WriteString("></div>")
+	return template.HTML(buf.String())
+}
+
+// writeRootOpen writes the opening tag of a component's root element.
+func writeRootOpen(buf *bytes.Buffer, kind, id string, rev uint64, params map[string]string) {
+	buf.WriteString(`<div ` + AttrKind + `="`)
+	template.HTMLEscape(buf, []byte(kind))
+	buf.WriteString(`" ` + AttrID + `="`)
+	template.HTMLEscape(buf, []byte(id))
+	buf.WriteString(`" ` + AttrRev + `="`)
+	var num [20]byte
+	buf.Write(strconv.AppendUint(num[:0], rev, 10))
+	buf.WriteByte('"')
+	writeParams(buf, params)
+	buf.WriteByte('>')
+}
+
+// writeParams writes params as data-flux-param-* attributes, sorted by name.
+func writeParams(buf *bytes.Buffer, params map[string]string) {
+	if len(params) == 0 {
+		return
+	}
+	names := make([]string, 0, len(params))
+	for k := range params {
+		if validParamName(k) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		buf.WriteString(" " + AttrParamPrefix + k + `="`)
+		template.HTMLEscape(buf, []byte(params[k]))
+		buf.WriteByte('"')
+	}
+}
+
+func validParamName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 { // let the GC have unusually large buffers
+		return
+	}
+	b.Reset()
+	bufferPool.Put(b)
+}

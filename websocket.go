@@ -1,0 +1,408 @@
+package liveflux
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// WebSocketMessage is the envelope of every WebSocket frame, both ways.
+type WebSocketMessage struct {
+	Type        string          `json:"type"`
+	ComponentID string          `json:"componentID"`
+	Action      string          `json:"action,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+}
+
+// Message types of the WebSocket protocol (see PROTOCOL.md).
+const (
+	MessageInit     = "init"
+	MessageAction   = "action"
+	MessageLeave    = "leave"
+	MessageUpdate   = "update"
+	MessageRedirect = "redirect"
+	MessageAck      = "ack"
+	MessageError    = "error"
+)
+
+// WebSocketComponent is a component that handles actions arriving over
+// WebSocket itself. HandleWS runs instead of Handle, under the same
+// per-instance serialization, and what it returns (unless nil) is sent to
+// the acting client as JSON, followed by an "ack" message. When it returns
+// an error the instance keeps the state it had before.
+type WebSocketComponent interface {
+	Component
+	HandleWS(ctx context.Context, message *WebSocketMessage) (interface{}, error)
+}
+
+// WebSocketHandler serves the whole protocol on one endpoint: WebSocket
+// upgrades on it, and everything else as its embedded Handler does, over
+// the same Store. Clients watching a component receive its new rendering
+// after every action on it, whichever transport carried the action, and
+// whatever Broadcast sends them.
+type WebSocketHandler struct {
+	*Handler
+
+	allowedOrigins map[string]bool // nil: same origin only
+	csrfCheck      func(*http.Request) error
+	requireTLS     bool
+	rateMax        int
+	rateWindow     time.Duration
+	validator      func(*WebSocketMessage) error
+	readLimit      int64
+	pingInterval   time.Duration
+	writeTimeout   time.Duration
+	sendQueue      int
+
+	upgrader  websocket.Upgrader
+	upgrades  *ipLimiter // nil without a rate limit
+	writeBufs sync.Pool
+
+	mu      sync.RWMutex
+	clients map[string]map[*wsConn]struct{} // component ID → watching connections
+	conns   map[*wsConn]struct{}
+	closed  bool
+	wg      sync.WaitGroup // one per connection, done when it is cleaned up
+}
+
+// NewHandlerWS returns a WebSocketHandler with default options over store
+// (a new MemoryStore when nil).
+func NewHandlerWS(store Store) http.Handler {
+	return NewWebSocketHandler(store)
+}
+
+// NewWebSocketHandler returns a handler serving HTTP and WebSocket over
+// store (a new MemoryStore when nil).
+func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler {
+	h := &WebSocketHandler{
+		Handler:      newHandler(store),
+		readLimit:    DefaultReadLimit,
+		pingInterval: DefaultPingInterval,
+		writeTimeout: DefaultWriteTimeout,
+		sendQueue:    DefaultSendQueue,
+		clients:      make(map[string]map[*wsConn]struct{}),
+		conns:        make(map[*wsConn]struct{}),
+	}
+	for _, o := range opts {
+		o.applyWebSocket(h)
+	}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		// Small read buffers keep idle connections cheap; write buffers
+		// are taken from a pool only while a write is in progress.
+		ReadBufferSize:  512,
+		WriteBufferPool: &h.writeBufs,
+		// ServeHTTP checks the origin before upgrading.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	if h.rateMax > 0 {
+		h.upgrades = newIPLimiter(h.rateMax, h.rateWindow)
+	}
+	h.Handler.rendered = h.sendUpdate
+	return h
+}
+
+// ServeHTTP upgrades WebSocket handshakes and serves other requests as the
+// embedded Handler does.
+func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		h.Handler.ServeHTTP(w, r)
+		return
+	}
+	if status, why := h.refuse(r); status != 0 {
+		h.logger.Info("liveflux: websocket handshake refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "status", status, "reason", why)
+		http.Error(w, why, status)
+		return
+	}
+	if h.upgrades != nil {
+		if wait := h.upgrades.allow(clientIP(r), time.Now()); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+			http.Error(w, "too many connection attempts", http.StatusTooManyRequests)
+			return
+		}
+	}
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered the client
+	}
+	c := newWSConn(h, ws)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		ws.Close()
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	// A fresh goroutine, not this one: its stack stays small while the
+	// connection idles.
+	go c.readLoop()
+}
+
+// refuse returns the status and reason to refuse a handshake with, or 0.
+func (h *WebSocketHandler) refuse(r *http.Request) (int, string) {
+	h.mu.RLock()
+	closed := h.closed
+	h.mu.RUnlock()
+	switch {
+	case closed:
+		return http.StatusServiceUnavailable, "server shutting down"
+	case h.requireTLS && r.TLS == nil:
+		return http.StatusForbidden, "TLS required"
+	case !h.originAllowed(r):
+		return http.StatusForbidden, "origin not allowed"
+	}
+	if h.csrfCheck != nil {
+		if err := h.csrfCheck(r); err != nil {
+			return http.StatusForbidden, "CSRF check failed"
+		}
+	}
+	return 0, ""
+}
+
+func (h *WebSocketHandler) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser: cross-site hijacking needs one
+	}
+	if h.allowedOrigins != nil {
+		return h.allowedOrigins[strings.ToLower(origin)]
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false // includes "null"
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// clientIP is the address the connection comes from; headers such as
+// X-Forwarded-For are not trusted.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Broadcast sends payload, encoded as JSON once, to every client watching
+// componentID. It never waits for a client: a client whose send queue is
+// full is disconnected instead. It returns nil when nobody watches, and an
+// error only when payload cannot be encoded or the handler is closed.
+func (h *WebSocketHandler) Broadcast(componentID string, payload any) error {
+	msg, err := encodeJSON(payload)
+	if err != nil {
+		return err
+	}
+	if !h.fanout(componentID, msg) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Refresh renders the component again and sends the rendering to every
+// client watching it, as after an action. Use it when state a component
+// shows changed elsewhere (a background job, another component). It waits
+// for any action running on the instance, so do not call it from within an
+// action of the same instance (Handle already re-renders it), and call it
+// from a goroutine when refreshing other components from within an action,
+// lest two actions wait for each other.
+func (h *WebSocketHandler) Refresh(ctx context.Context, componentID string) error {
+	res, err := h.act(ctx, "", componentID, "", nil, nil)
+	if err != nil {
+		return err
+	}
+	h.publish(ctx, res)
+	return nil
+}
+
+// Watched returns the IDs of the components at least one client watches.
+func (h *WebSocketHandler) Watched() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ids := make([]string, 0, len(h.clients))
+	for id := range h.clients {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Close closes every connection with 1001 (going away) and waits for their
+// goroutines to end. New handshakes are refused with 503; HTTP requests are
+// still served.
+func (h *WebSocketHandler) Close() error {
+	return h.Shutdown(context.Background())
+}
+
+// Shutdown is Close with a deadline: when ctx is done first, connections
+// are dropped without waiting for their close handshake, and Shutdown
+// returns ctx.Err() once their goroutines have ended.
+func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	conns := make([]*wsConn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(websocket.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.ws.Close()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// sendUpdate sends a rendering to every client watching the component.
+func (h *WebSocketHandler) sendUpdate(_ context.Context, id string, html []byte) {
+	h.fanout(id, encodeUpdate(id, html))
+}
+
+// fanout queues msg for every connection watching id. It reports false
+// when the handler is closed.
+func (h *WebSocketHandler) fanout(id string, msg []byte) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.clients[id] {
+		c.send(msg)
+	}
+	return !h.closed
+}
+
+// watch records that c watches id. It reports false when c watches too
+// many components already.
+func (h *WebSocketHandler) watch(c *wsConn, id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.clients[id]
+	if _, ok := set[c]; ok {
+		return true
+	}
+	if len(c.watched) >= DefaultMaxWatched {
+		return false
+	}
+	if set == nil {
+		set = make(map[*wsConn]struct{}, 1)
+		h.clients[id] = set
+	}
+	set[c] = struct{}{}
+	c.watched = append(c.watched, id)
+	return true
+}
+
+// unwatch forgets that c watches id.
+func (h *WebSocketHandler) unwatch(c *wsConn, id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unwatchLocked(c, id)
+	for i, w := range c.watched {
+		if w == id {
+			c.watched = append(c.watched[:i], c.watched[i+1:]...)
+			break
+		}
+	}
+}
+
+func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) {
+	set := h.clients[id]
+	delete(set, c)
+	if len(set) == 0 {
+		delete(h.clients, id)
+	}
+}
+
+// forget removes a closed connection from every map.
+func (h *WebSocketHandler) forget(c *wsConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, id := range c.watched {
+		h.unwatchLocked(c, id)
+	}
+	c.watched = nil
+	delete(h.conns, c)
+}
+
+// encodeJSON encodes v without escaping <, > and & (the client parses it as
+// JSON, never as HTML) and without a trailing newline.
+func encodeJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
+}
+
+type htmlData struct {
+	HTML string `json:"html"`
+}
+
+type urlData struct {
+	URL string `json:"url"`
+}
+
+type serverMessage struct {
+	Type        string `json:"type"`
+	ComponentID string `json:"componentID"`
+	Data        any    `json:"data,omitempty"`
+	Message     string `json:"message,omitempty"`
+	Code        int    `json:"code,omitempty"`
+}
+
+func encodeUpdate(id string, html []byte) []byte {
+	b, _ := encodeJSON(serverMessage{Type: MessageUpdate, ComponentID: id, Data: htmlData{string(html)}})
+	return b
+}
+
+func encodeError(id string, code int, message string) []byte {
+	b, _ := encodeJSON(serverMessage{Type: MessageError, ComponentID: id, Message: message, Code: code})
+	return b
+}
+
+// decodeFields turns an action's data (a JSON object whose values are
+// strings or arrays of strings) into url.Values.
+func decodeFields(data json.RawMessage) (url.Values, error) {
+	if len(data) == 0 || string(data) == "null" {
+		return url.Values{}, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, errors.New("data must be an object")
+	}
+	vals := make(url.Values, len(raw))
+	for k, v := range raw {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			vals[k] = []string{s}
+			continue
+		}
+		var ss []string
+		if err := json.Unmarshal(v, &ss); err != nil {
+			return nil, errors.New("data field " + strconv.Quote(k) + " must be a string or an array of strings")
+		}
+		vals[k] = ss
+	}
+	return vals, nil
+}
