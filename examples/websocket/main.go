@@ -1,0 +1,149 @@
+// Command websocket serves a page with two counters that share one count,
+// kept in sync over WebSockets: a click on either updates both, in every
+// open tab.
+//
+//	go run ./examples/websocket -addr 127.0.0.1:8080
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"html/template"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+
+	"github.com/go-liveflux/liveflux"
+)
+
+// app holds the state the counters share and the handler that pushes it.
+type app struct {
+	count atomic.Int64
+	ws    *liveflux.WebSocketHandler
+}
+
+// Counter shows the shared count with + and − buttons.
+type Counter struct {
+	liveflux.Base
+	Label string
+	app   *app
+}
+
+func (c *Counter) Mount(ctx context.Context, params map[string]string) error {
+	c.Label = params["label"]
+	return nil
+}
+
+func (c *Counter) Handle(ctx context.Context, action string, data url.Values) error {
+	switch action {
+	case "inc":
+		c.app.count.Add(1)
+	case "dec":
+		c.app.count.Add(-1)
+	default:
+		return liveflux.NewError(http.StatusBadRequest, "unknown action "+action)
+	}
+	// This counter is re-rendered for everyone watching it; the others are
+	// pushed a fresh rendering. In a goroutine: an action must not wait for
+	// other instances (see the package's Concurrency notes).
+	go c.app.refreshAllBut(c.GetID())
+	return nil
+}
+
+var counterView = template.Must(template.New("counter").Parse(`
+<div class="counter">
+  <span class="label">{{.Label}}</span>
+  <button type="button" data-flux-action="dec" aria-label="decrement">−</button>
+  <output class="count">{{.Count}}</output>
+  <button type="button" data-flux-action="inc" aria-label="increment">+</button>
+</div>`))
+
+func (c *Counter) Render(ctx context.Context, w io.Writer) error {
+	return counterView.Execute(w, map[string]any{"Label": c.Label, "Count": c.app.count.Load()})
+}
+
+// refreshAllBut pushes a fresh rendering of every watched component except
+// the one given.
+func (a *app) refreshAllBut(id string) {
+	for _, other := range a.ws.Watched() {
+		if other != id {
+			a.ws.Refresh(context.Background(), other) // an instance gone meanwhile is fine
+		}
+	}
+}
+
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Liveflux over WebSocket</title>
+<style>
+  body { font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; color: #222; }
+  .counter { display: flex; align-items: center; gap: 1rem; margin: 1rem 0; }
+  .label { width: 6rem; color: #555; }
+  .counter button { font-size: 1.5rem; width: 3rem; height: 3rem; border-radius: .5rem; border: 1px solid #888; background: #f4f4f4; cursor: pointer; }
+  .count { font-size: 2rem; min-width: 3rem; text-align: center; font-variant-numeric: tabular-nums; }
+  #status { display: inline-block; padding: .2rem .6rem; border-radius: 1rem; background: #eee; }
+  #status.connected { background: #d8f5d0; color: #1d5e12; }
+  #status.disconnected { background: #fbe0e0; color: #8a1c1c; }
+</style>
+</head>
+<body>
+<h1>Two counters, one count</h1>
+<p>Both counters show the same number. Click + or − on either; open this page in a second tab and watch it follow.</p>
+<p>Connection: <span id="status" role="status">connecting…</span></p>
+<section id="counters">{{.A}}{{.B}}</section>
+<script>
+  const status = document.getElementById("status");
+  const show = (text) => { status.textContent = text; status.className = text; };
+  document.addEventListener("liveflux:connected", () => show("connected"));
+  document.addEventListener("liveflux:disconnected", () => show("disconnected"));
+</script>
+{{.Script}}
+</body>
+</html>`))
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+
+	a := &app{}
+	registry := liveflux.NewRegistry()
+	if err := registry.Register("counter", func() liveflux.Component { return &Counter{app: a} }); err != nil {
+		log.Fatal(err)
+	}
+	a.ws = liveflux.NewWebSocketHandler(nil,
+		liveflux.WithRegistry(registry),
+		liveflux.WithLogger(slog.Default()),
+	)
+
+	mux := http.NewServeMux()
+	mux.Handle("/liveflux", a.ws)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		var views [2]template.HTML
+		for i, label := range []string{"Counter A", "Counter B"} {
+			html, err := a.ws.Mount(r.Context(), "counter", map[string]string{"label": label})
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			views[i] = html
+		}
+		page.Execute(w, map[string]any{
+			"A": views[0], "B": views[1],
+			"Script": liveflux.Script(liveflux.ClientOptions{UseWebSocket: true}),
+		})
+	})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("Liveflux WebSocket example: http://%s/\n", ln.Addr())
+	log.Fatal(http.Serve(ln, mux))
+}

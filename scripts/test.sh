@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what the tests need
+# (Debian packages, Go modules), then go vet and go test -race in every Go
+# module of the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+# Browser tests (e2e/) need Chromium.
+if [ -d e2e ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+status=0
+for mod in $(git ls-files '*go.mod' 2>/dev/null || find . -name go.mod -not -path '*/node_modules/*'); do
+  dir=$(dirname "$mod")
+  echo "== $dir: go vet"
+  (cd "$dir" && go vet ./...) || status=1
+  echo "== $dir: go test -race"
+  (cd "$dir" && go test -race -count=1 -timeout 20m ./...) || status=1
+done
+exit $status
