@@ -63,6 +63,8 @@ type WebSocketHandler struct {
 	pingInterval   time.Duration
 	writeTimeout   time.Duration
 	sendQueue      int
+	backplane      Backplane // nil: this process only
+	stopBackplane  context.CancelFunc
 
 	upgrader  websocket.Upgrader
 	upgrades  *ipLimiter // nil without a rate limit
@@ -109,6 +111,7 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 		h.upgrades = newIPLimiter(h.rateMax, h.rateWindow)
 	}
 	h.Handler.rendered = h.sendUpdate
+	h.startBackplane()
 	return h
 }
 
@@ -206,10 +209,7 @@ func (h *WebSocketHandler) Broadcast(componentID string, payload any) error {
 	if err != nil {
 		return err
 	}
-	if !h.fanout(componentID, msg) {
-		return ErrClosed
-	}
-	return nil
+	return h.deliver(context.Background(), componentID, msg)
 }
 
 // Refresh renders the component again and sends the rendering to every
@@ -257,6 +257,9 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
+	if h.stopBackplane != nil {
+		h.stopBackplane()
+	}
 	for _, c := range conns {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 	}
@@ -275,8 +278,10 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 }
 
 // sendUpdate sends a rendering to every client watching the component.
-func (h *WebSocketHandler) sendUpdate(_ context.Context, id string, html []byte) {
-	h.fanout(id, encodeUpdate(id, html))
+func (h *WebSocketHandler) sendUpdate(ctx context.Context, id string, html []byte) {
+	if err := h.deliver(ctx, id, encodeUpdate(id, html)); err != nil && !errors.Is(err, ErrClosed) {
+		h.logger.Error("liveflux: update not delivered to other nodes", "id", id, "err", err)
+	}
 }
 
 // fanout queues msg for every connection watching id. It reports false
