@@ -75,8 +75,7 @@ var runtimeBundle = sync.OnceValue(func() *clientRuntime {
 	b.Write(mustRead("js/vendor/morphdom.min.js"))
 	b.WriteString("\nreturn module.exports; })();\n")
 	for _, f := range runtimeFiles {
-		b.Write(mustRead("js/" + f))
-		b.WriteByte('\n')
+		writeWithoutCommentLines(&b, mustRead("js/"+f))
 	}
 	b.WriteString("})();\n")
 	js := b.Bytes()
@@ -87,6 +86,17 @@ var runtimeBundle = sync.OnceValue(func() *clientRuntime {
 	zw.Close()
 	return &clientRuntime{js: js, gz: gz.Bytes(), etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 })
+
+// writeWithoutCommentLines copies a module, leaving out the lines that hold
+// only a // comment: they are for readers of js/, not for browsers.
+func writeWithoutCommentLines(b *bytes.Buffer, src []byte) {
+	for line := range bytes.Lines(src) {
+		if !bytes.HasPrefix(bytes.TrimSpace(line), []byte("//")) {
+			b.Write(line)
+		}
+	}
+	b.WriteByte('\n')
+}
 
 func mustRead(name string) []byte {
 	b, err := jsFiles.ReadFile(name)

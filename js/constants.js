@@ -1,0 +1,25 @@
+// Names shared with the server (PROTOCOL.md) and markup. Times in ms.
+const VERSION = "0.1.0";
+const ATTR_KIND = "data-flux-component-kind";
+const ATTR_ID = "data-flux-component-id";
+const ATTR_REV = "data-flux-rev";
+const ATTR_ACTION = "data-flux-action";
+const ATTR_PARAM = "data-flux-param-"; // + name: mount parameter
+const ATTR_VALUE = "data-flux-value-"; // + name: action field
+const SEL_ROOT = `[${ATTR_KIND}][${ATTR_ID}]`;
+const SEL_PLACEHOLDER = `[${ATTR_KIND}]:not([${ATTR_ID}])`;
+const CLASS_BUSY = "flux-busy";
+const HEADER_REDIRECT = "X-Liveflux-Redirect";
+const FIELD_KIND = "liveflux_component_kind";
+const FIELD_ID = "liveflux_component_id";
+const FIELD_ACTION = "liveflux_action";
+const EV_CONNECTED = "liveflux:connected";
+const EV_DISCONNECTED = "liveflux:disconnected";
+const EV_MESSAGE = "liveflux:message";
+const EV_ERROR = "liveflux:error";
+const EV_UPDATED = "liveflux:updated";
+const EV_MOUNTED = "liveflux:mounted";
+const BUSY_TIMEOUT = 15000;
+const BACKOFF_BASE = 500;
+const BACKOFF_CAP = 15000;
+const STABLE_AFTER = 10000; // open this long: backoff resets

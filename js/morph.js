@@ -1,0 +1,28 @@
+// morphRoot morphs root into html unless that is older (lower data-flux-rev)
+// and returns the root now in the page. The focused control keeps focus,
+// value and selection.
+function morphRoot(root, html) {
+  const next = parseHTML(html), rev = (el) => +el.getAttribute(ATTR_REV) || 0;
+  if (!root || !next || (rev(next) && rev(next) < rev(root))) return root;
+  const id = root.getAttribute(ATTR_ID);
+  const a = root.contains(document.activeElement) && document.activeElement;
+  const value = a?.value, sel = [a?.selectionStart, a?.selectionEnd, a?.selectionDirection];
+  const out = morphdom(root, next, {
+    // Keep a nested component's root while the same one is rendered there.
+    onBeforeElUpdated(from, to) {
+      const fid = from.getAttribute(ATTR_ID), tid = to.getAttribute(ATTR_ID);
+      return from === root || !fid || from.getAttribute(ATTR_KIND) !== to.getAttribute(ATTR_KIND) || (!!tid && tid !== fid);
+    },
+  });
+  if (a?.isConnected) {
+    if (a.value !== value && !/^(checkbox|radio|file|submit|button|reset|image)$/.test(a.type)) a.value = value;
+    a.focus({ preventScroll: true });
+    try {
+      if (a.selectionStart !== sel[0] || a.selectionEnd !== sel[1]) a.setSelectionRange(...sel);
+    } catch {} // not a text control
+  }
+  if (views.get(id)?.busy) setBusy(id, true); // the new markup lacks the mark
+  emit(out, EV_UPDATED, { componentID: out.getAttribute(ATTR_ID), kind: out.getAttribute(ATTR_KIND) });
+  scan(); // mount new placeholders
+  return out;
+}
