@@ -3,6 +3,7 @@ package liveflux
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -34,7 +35,7 @@ type wsConn struct {
 	spare     [][]byte // the writer's previous batch, reused
 	writing   bool     // a writeLoop is running
 	pingDue   bool
-	closeCode int  // set: the writer sends this close frame next, then closes
+	closeCode int // set: the writer sends this close frame next, then closes
 	closeWhy  string
 	dead      bool // nothing more is written
 	writers   sync.WaitGroup
@@ -50,8 +51,12 @@ func newWSConn(h *WebSocketHandler, ws *websocket.Conn) *wsConn {
 	return c
 }
 
-// pongWait is how long a connection may stay silent (no pong, no message).
-func (h *WebSocketHandler) pongWait() time.Duration { return h.pingInterval * 10 / 9 }
+// pongWait is how long a connection may stay silent (no pong, no message):
+// 10/9 of the ping interval, but at least a second more than it, so that a
+// short interval still leaves a client time to answer a ping.
+func (h *WebSocketHandler) pongWait() time.Duration {
+	return h.pingInterval + max(h.pingInterval/9, time.Second)
+}
 
 func (c *wsConn) readLoop() {
 	defer c.h.wg.Done()
@@ -71,6 +76,9 @@ func (c *wsConn) readLoop() {
 		}
 		c.ws.SetReadDeadline(time.Now().Add(c.h.pongWait()))
 		switch {
+		case c.closing():
+			// A close frame is on its way: what the client sent since
+			// is dropped, not acted on.
 		case typ != websocket.TextMessage:
 			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
 		case !utf8.Valid(data):
@@ -79,6 +87,13 @@ func (c *wsConn) readLoop() {
 			c.handle(data)
 		}
 	}
+}
+
+// closing reports whether the connection is being closed.
+func (c *wsConn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead || c.closeCode != 0
 }
 
 // cleanup runs when the reader stops: the connection is dropped, the
@@ -166,9 +181,15 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		c.send(encodeError(id, http.StatusBadRequest, err.Error()))
 		return
 	}
-	c.h.watch(c, id)
+	if !c.h.watch(c, id) {
+		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
+		return
+	}
 	res, err := c.h.act(c.ctx, "", id, msg.Action, fields, msg)
 	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			c.h.unwatch(c, id) // there is nothing to watch
+		}
 		c.sendErr(id, err)
 		return
 	}

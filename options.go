@@ -97,8 +97,8 @@ func WithWebSocketReadLimit(n int64) WebSocketOption {
 }
 
 // WithWebSocketPingInterval sets how often idle clients are pinged; a
-// client that answers nothing for 10/9 of it is disconnected. Defaults to
-// DefaultPingInterval.
+// client that answers nothing for 10/9 of it (and for at least a second
+// more than it) is disconnected. Defaults to DefaultPingInterval.
 func WithWebSocketPingInterval(d time.Duration) WebSocketOption {
 	return wsOption(func(h *WebSocketHandler) {
 		if d > 0 {
