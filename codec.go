@@ -10,11 +10,13 @@ type encodedComponent struct {
 	Kind  string          `json:"kind"`
 	ID    string          `json:"id"`
 	Rev   uint64          `json:"rev"`
+	Owner string          `json:"owner,omitempty"`
 	State json.RawMessage `json:"state"`
 }
 
 // EncodeComponent encodes an instance for a store that keeps state outside
-// the process (Redis, SQL): its kind, ID and revision, and its state as
+// the process (Redis, SQL): its kind, ID, revision and session binding, and
+// its state as
 // encoding/json writes the component. So a component stored that way keeps
 // the state it needs in exported fields, or implements json.Marshaler and
 // json.Unmarshaler. Unexported fields, such as dependencies the factory
@@ -24,7 +26,7 @@ func EncodeComponent(c Component) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("liveflux: encode %s %s: %w", c.GetKind(), c.GetID(), err)
 	}
-	return json.Marshal(encodedComponent{Kind: c.GetKind(), ID: c.GetID(), Rev: revision(c), State: state})
+	return json.Marshal(encodedComponent{Kind: c.GetKind(), ID: c.GetID(), Rev: revision(c), Owner: ownerOf(c), State: state})
 }
 
 // DecodeComponent rebuilds an instance written by EncodeComponent: it
@@ -45,5 +47,8 @@ func DecodeComponent(r *Registry, data []byte) (Component, error) {
 	c.SetKind(e.Kind)
 	c.SetID(e.ID)
 	setRevision(c, e.Rev)
+	if b, ok := c.(baser); ok {
+		b.base().owner = e.Owner
+	}
 	return c, nil
 }

@@ -46,6 +46,7 @@ type Base struct {
 	kind     string
 	id       string
 	rev      uint64
+	owner    string // digest of the session that mounted it (WithSessionKey)
 	redirect string
 }
 
@@ -96,4 +97,12 @@ func setRevision(c Component, rev uint64) {
 	if b, ok := c.(baser); ok {
 		b.base().rev = rev
 	}
+}
+
+// ownerOf returns the digest of the session an instance is bound to.
+func ownerOf(c Component) string {
+	if b, ok := c.(baser); ok {
+		return b.base().owner
+	}
+	return ""
 }

@@ -23,6 +23,7 @@ type wsConn struct {
 	h      *WebSocketHandler
 	ws     *websocket.Conn
 	ctx    context.Context // canceled when the connection ends
+	owner  string          // the handshake's session digest (WithSessionKey)
 	cancel context.CancelFunc
 
 	limiter *rate.Limiter // nil without a rate limit; reader only
@@ -42,8 +43,8 @@ type wsConn struct {
 	pingTimer *time.Timer
 }
 
-func newWSConn(h *WebSocketHandler, ws *websocket.Conn) *wsConn {
-	c := &wsConn{h: h, ws: ws}
+func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
+	c := &wsConn{h: h, ws: ws, owner: owner}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if h.rateMax > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(h.rateMax)/h.rateWindow.Seconds()), h.rateMax)
@@ -161,7 +162,7 @@ func (c *wsConn) init(id string) {
 		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
 		return
 	}
-	res, err := c.h.act(c.ctx, "", id, "", nil, nil)
+	res, err := c.h.act(c.ctx, actRequest{id: id, owner: c.owner})
 	if err != nil {
 		c.h.unwatch(c, id)
 		c.sendErr(id, err)
@@ -185,7 +186,7 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
 		return
 	}
-	res, err := c.h.act(c.ctx, "", id, msg.Action, fields, msg)
+	res, err := c.h.act(c.ctx, actRequest{id: id, action: msg.Action, data: fields, msg: msg, owner: c.owner})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			c.h.unwatch(c, id) // there is nothing to watch

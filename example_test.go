@@ -44,7 +44,7 @@ func Example() {
 	h := liveflux.NewHandler(nil, liveflux.WithRegistry(registry))
 
 	// On first paint, the page renders the component in place…
-	html, _ := h.Mount(context.Background(), "greeter", map[string]string{"name": "Gopher"})
+	html, _ := h.Mount(httptest.NewRequest("GET", "/", nil), "greeter", map[string]string{"name": "Gopher"})
 	fmt.Println(strings.Contains(string(html), "Hello, Gopher!"))
 
 	// …and the client runtime POSTs the user's actions to the handler.

@@ -3,6 +3,8 @@ package liveflux
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"html/template"
@@ -35,6 +37,7 @@ type Handler struct {
 	logger   *slog.Logger
 	maxBody  int64
 	cop      *http.CrossOriginProtection
+	session  func(*http.Request) string // nil: IDs are bearer capabilities
 
 	// rendered, when set, receives every rendering an action produced
 	// (whichever transport carried it), after the store released the
@@ -86,6 +89,20 @@ func WithMaxBodyBytes(n int64) HandlerOption {
 // check off, which is only safe when another layer enforces it.
 func WithCrossOriginProtection(p *http.CrossOriginProtection) HandlerOption {
 	return func(h *Handler) { h.cop = p }
+}
+
+// WithSessionKey binds every component instance to the session that
+// mounted it: key returns the session of a request (for example the value
+// of your session cookie, or a user ID), and a request from any other
+// session that names the instance gets the same 404 as an unknown ID, over
+// HTTP and WebSocket alike. key must return a non-empty, unguessable value
+// for every visitor; requests for which it returns "" share one anonymous
+// session. Binding requires components to embed Base.
+//
+// Without this option (the default) knowing a component's 128-bit random ID
+// is what allows driving it, so IDs must not leak to other users.
+func WithSessionKey(key func(*http.Request) string) HandlerOption {
+	return func(h *Handler) { h.session = key }
 }
 
 // NewHandler returns an HTTP-only handler over store. A nil store means a
@@ -161,13 +178,13 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "empty "+FieldID, http.StatusBadRequest)
 			return
 		}
-		res, err = h.act(r.Context(), kind, ids[0], action, form, nil)
+		res, err = h.act(r.Context(), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r)})
 	} else {
 		params := make(map[string]string, len(form))
 		for k, v := range form {
 			params[k] = v[0]
 		}
-		res, err = h.mount(r.Context(), kind, params)
+		res, err = h.mount(r.Context(), kind, params, h.ownerOf(r))
 	}
 	if err != nil {
 		status, msg := clientError(err)
@@ -212,21 +229,40 @@ type result struct {
 	ws       bool // the action ran HandleWS
 }
 
-// Mount mounts a new instance of kind with params and returns its HTML,
-// root element included, so a page can show the component on first paint
-// without a round trip. The client adopts it when the page loads.
-func (h *Handler) Mount(ctx context.Context, kind string, params map[string]string) (template.HTML, error) {
-	res, err := h.mount(ctx, kind, params)
+// Mount mounts a new instance of kind with params for the page that r
+// requested and returns its HTML, root element included, so the page shows
+// the component on first paint without a round trip. The client adopts it
+// when the page loads. With WithSessionKey, the instance is bound to r's
+// session.
+func (h *Handler) Mount(r *http.Request, kind string, params map[string]string) (template.HTML, error) {
+	res, err := h.mount(r.Context(), kind, params, h.ownerOf(r))
 	if err != nil {
 		return "", err
 	}
 	return template.HTML(res.html), nil
 }
 
-func (h *Handler) mount(ctx context.Context, kind string, params map[string]string) (result, error) {
+// ownerOf returns the digest of r's session, or "" without WithSessionKey.
+// Stores keep the digest, never the session key itself.
+func (h *Handler) ownerOf(r *http.Request) string {
+	if h.session == nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(h.session(r)))
+	return string(sum[:])
+}
+
+func (h *Handler) mount(ctx context.Context, kind string, params map[string]string, owner string) (result, error) {
 	c, err := h.registry.New(kind)
 	if err != nil {
 		return result{}, err
+	}
+	if h.session != nil {
+		b, ok := c.(baser)
+		if !ok {
+			return result{}, fmt.Errorf("liveflux: kind %q: session binding needs a component embedding liveflux.Base", kind)
+		}
+		b.base().owner = owner
 	}
 	c.SetID(rand.Text())
 	if err := h.call(c, "Mount", func() error { return c.Mount(ctx, params) }); err != nil {
@@ -243,25 +279,39 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 	return result{id: c.GetID(), html: html, redirect: takeRedirect(c)}, nil
 }
 
-// act runs one action on the instance id and renders it. An empty kind
-// matches any; an empty action only re-renders. With msg set and a
-// component implementing WebSocketComponent, HandleWS runs instead of
-// Handle and nothing is rendered.
-func (h *Handler) act(ctx context.Context, kind, id, action string, data url.Values, msg *WebSocketMessage) (result, error) {
+// actRequest says what to do to an instance, on whose behalf.
+type actRequest struct {
+	kind   string // must match the instance's; "" matches any
+	id     string
+	action string // "" only re-renders
+	data   url.Values
+	msg    *WebSocketMessage // set over WebSocket: a WebSocketComponent gets it
+	owner  string            // the caller's session digest (see ownerOf)
+	server bool              // server code (Refresh): trusted, no session check
+}
+
+// act runs one action on an instance and renders it. For a component
+// implementing WebSocketComponent, an action over WebSocket runs HandleWS
+// instead of Handle and renders nothing.
+func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
+	id := req.id
 	res := result{id: id}
 	err := h.store.Update(ctx, id, func(c Component) error {
-		if kind != "" && c.GetKind() != kind {
+		if req.kind != "" && c.GetKind() != req.kind {
 			return notFound(id)
 		}
-		if wc, ok := c.(WebSocketComponent); ok && msg != nil {
+		if h.session != nil && !req.server && subtle.ConstantTimeCompare([]byte(ownerOf(c)), []byte(req.owner)) != 1 {
+			return notFound(id) // the same answer as for an unknown ID
+		}
+		if wc, ok := c.(WebSocketComponent); ok && req.msg != nil {
 			res.ws = true
 			return h.call(c, "HandleWS", func() (err error) {
-				res.reply, err = wc.HandleWS(ctx, msg)
+				res.reply, err = wc.HandleWS(ctx, req.msg)
 				return err
 			})
 		}
-		if action != "" {
-			if err := h.call(c, "Handle", func() error { return c.Handle(ctx, action, data) }); err != nil {
+		if req.action != "" {
+			if err := h.call(c, "Handle", func() error { return c.Handle(ctx, req.action, req.data) }); err != nil {
 				return err
 			}
 		}

@@ -409,7 +409,7 @@ func TestHandlerEvictedInstance(t *testing.T) {
 func TestHandlerMountForFirstPaint(t *testing.T) {
 	t.Parallel()
 	h := newTestHandler(t)
-	html, err := h.Mount(context.Background(), "counter", map[string]string{"start": "3"})
+	html, err := h.Mount(httptest.NewRequest("GET", "/", nil), "counter", map[string]string{"start": "3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func TestHandlerMountForFirstPaint(t *testing.T) {
 	if n := count(t, h, id); n != 3 {
 		t.Fatalf("server-rendered instance not stored: count = %d", n)
 	}
-	if _, err := h.Mount(context.Background(), "nope", nil); !errors.Is(err, liveflux.ErrUnknownKind) {
+	if _, err := h.Mount(httptest.NewRequest("GET", "/", nil), "nope", nil); !errors.Is(err, liveflux.ErrUnknownKind) {
 		t.Fatalf("Mount unknown kind: %v", err)
 	}
 }

@@ -138,7 +138,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered the client
 	}
-	c := newWSConn(h, ws)
+	c := newWSConn(h, ws, h.ownerOf(r))
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -220,7 +220,7 @@ func (h *WebSocketHandler) Broadcast(componentID string, payload any) error {
 // from a goroutine when refreshing other components from within an action,
 // lest two actions wait for each other.
 func (h *WebSocketHandler) Refresh(ctx context.Context, componentID string) error {
-	res, err := h.act(ctx, "", componentID, "", nil, nil)
+	res, err := h.act(ctx, actRequest{id: componentID, server: true})
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func TestWSConnSendQueueOverflow(t *testing.T) {
 	t.Parallel()
 	const size = 3
 	h := NewWebSocketHandler(nil, WithWebSocketSendQueue(size))
-	c := newWSConn(h, nil)
+	c := newWSConn(h, nil, "")
 	defer c.cancel()
 	c.writing = true // a writer is busy: nothing drains the queue
 	for i := range size {

@@ -938,7 +938,7 @@ var idPattern = regexp.MustCompile(`data-flux-component-id="([^"]+)"`)
 // mount mounts a component and returns its ID.
 func (f *fixture) mount(tb testing.TB, kind string, params map[string]string) string {
 	tb.Helper()
-	html, err := f.h.Mount(context.Background(), kind, params)
+	html, err := f.h.Mount(httptest.NewRequest(http.MethodGet, "/", nil), kind, params)
 	assertNoError(tb, err)
 	m := idPattern.FindStringSubmatch(string(html))
 	if m == nil {

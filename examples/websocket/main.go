@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"html/template"
@@ -108,6 +109,29 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 </body>
 </html>`))
 
+// sessionCookie names the cookie that identifies a visitor. Components are
+// bound to the session that mounted them (liveflux.WithSessionKey), so a
+// component ID seen by someone else is of no use to them.
+const sessionCookie = "example_session"
+
+func sessionKey(r *http.Request) string {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// ensureSession gives a new visitor a session cookie, also on r so that the
+// components this request mounts are bound to it.
+func ensureSession(w http.ResponseWriter, r *http.Request) {
+	if sessionKey(r) != "" {
+		return
+	}
+	c := &http.Cookie{Name: sessionCookie, Value: rand.Text(), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	http.SetCookie(w, c)
+	r.AddCookie(c)
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.Parse()
@@ -119,15 +143,17 @@ func main() {
 	}
 	a.ws = liveflux.NewWebSocketHandler(nil,
 		liveflux.WithRegistry(registry),
+		liveflux.WithSessionKey(sessionKey),
 		liveflux.WithLogger(slog.Default()),
 	)
 
 	mux := http.NewServeMux()
 	mux.Handle("/liveflux", a.ws)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		ensureSession(w, r)
 		var views [2]template.HTML
 		for i, label := range []string{"Counter A", "Counter B"} {
-			html, err := a.ws.Mount(r.Context(), "counter", map[string]string{"label": label})
+			html, err := a.ws.Mount(r, "counter", map[string]string{"label": label})
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
