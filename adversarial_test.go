@@ -1,0 +1,242 @@
+package liveflux_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-liveflux/liveflux"
+)
+
+// bomb panics in whichever method its mode names.
+type bomb struct {
+	liveflux.Base
+	Mode  string
+	Count int
+}
+
+func (b *bomb) Mount(_ context.Context, p map[string]string) error {
+	b.Mode = p["mode"]
+	if b.Mode == "mount" {
+		panic("mount")
+	}
+	return nil
+}
+
+func (b *bomb) Handle(_ context.Context, action string, _ url.Values) error {
+	b.Count++
+	switch action {
+	case "handle":
+		panic("handle")
+	case "arm":
+		b.Mode = "render"
+	}
+	return nil
+}
+
+func (b *bomb) Render(_ context.Context, w io.Writer) error {
+	if b.Mode == "render" {
+		panic("render")
+	}
+	_, err := fmt.Fprintf(w, "<i>bomb=%d</i>", b.Count)
+	return err
+}
+
+func TestPanicsAreContained(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	assertNoError(t, f.reg.Register("bomb", func() liveflux.Component { return &bomb{} }))
+	if _, err := f.h.Mount(httptest.NewRequest("GET", "/", nil), "bomb", map[string]string{"mode": "mount"}); err == nil {
+		t.Fatal("a panicking Mount mounted")
+	}
+	id := f.mount(t, "bomb", nil)
+	c := f.dial(t)
+	c.send(map[string]string{"type": "init", "componentID": id})
+	c.nextUpdate(id)
+	c.sendAction(id, "handle", nil)
+	assertErrorMsg(t, c.nextMsg(), id, http.StatusInternalServerError)
+	c.sendAction(id, "arm", nil) // Handle succeeds, then Render panics
+	assertErrorMsg(t, c.nextMsg(), id, http.StatusInternalServerError)
+	// Neither failed action left a trace; the socket and server still work.
+	c.sendAction(id, "inc", nil)
+	if html := c.nextUpdate(id); !strings.Contains(html, "bomb=1") {
+		t.Fatalf("state after contained panics: %s", html)
+	}
+}
+
+func TestHostilePayloadsKeepTheConnection(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	id := f.mount(t, "counter", nil)
+	c := f.dial(t)
+	hostile := []string{
+		strings.Repeat("[", 30_000) + strings.Repeat("]", 30_000),
+		`{"type":"action","componentID":"` + id + `","action":"inc","data":` + strings.Repeat(`{"a":`, 5_000) + `1` + strings.Repeat("}", 5_000) + `}`,
+		`{"type":"action","componentID":"` + id + `","action":"inc","data":{"n":[[["x"]]]}}`,
+		`{"type":7,"componentID":["x"]}`,
+		`{"type":"init","componentID":"` + strings.Repeat("x", 60_000) + `"}`,
+		`{"type":"action","componentID":"` + id + `","action":"` + strings.Repeat("z", 1000) + `"}`,
+		`null`, `""`, `{}`, `[]`, "\u0000",
+	}
+	for _, msg := range hostile {
+		assertNoError(t, c.trySend(msg))
+		if m := c.nextMsg(); m.Type != "error" || (m.Code != 400 && m.Code != 404) {
+			t.Fatalf("hostile message %.40q answered %s", msg, m.raw)
+		}
+	}
+	c.sendAction(id, "inc", nil)
+	if html := c.nextUpdate(id); !strings.Contains(html, "count=1") {
+		t.Fatalf("connection unusable after hostile input: %s", html)
+	}
+}
+
+func TestForwardedForIsIgnored(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, liveflux.WithWebSocketRateLimit(1, time.Minute))
+	for i, want := range []int{http.StatusSwitchingProtocols, http.StatusTooManyRequests} {
+		hdr := http.Header{"X-Forwarded-For": {fmt.Sprintf("203.0.113.%d", i+1)}, "X-Real-Ip": {fmt.Sprintf("198.51.100.%d", i+1)}}
+		ws, resp, _ := f.dialRaw(hdr, "")
+		if ws != nil {
+			defer ws.Close()
+		}
+		if resp == nil || resp.StatusCode != want {
+			t.Fatalf("handshake %d with a forged X-Forwarded-For: %v, want %d", i, resp, want)
+		}
+	}
+}
+
+// TestChurn connects, inits and closes 10,000 times and mounts 100,000
+// instances into a store capped at 10,000: goroutines return to their
+// baseline, the store stays within its cap and the heap stays bounded.
+// Not parallel: it counts the process's goroutines.
+func TestChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("churn is long")
+	}
+	base := runtime.NumGoroutine()
+	f := newFixture(t)
+	id := f.mount(t, "counter", nil)
+	var wg sync.WaitGroup
+	var cycles atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for cycles.Add(1) <= 10_000 {
+				ws, _, err := f.dialRaw(nil, "")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ws.WriteJSON(map[string]string{"type": "init", "componentID": id})
+				if _, _, err := ws.ReadMessage(); err != nil {
+					t.Error(err)
+				}
+				ws.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "every connection forgotten", func() bool { return len(f.h.Watched()) == 0 })
+
+	store := liveflux.NewMemoryStore(liveflux.WithMaxInstances(10_000))
+	h := liveflux.NewHandler(store, liveflux.WithRegistry(f.reg), liveflux.WithLogger(discardLogger))
+	req := httptest.NewRequest("GET", "/", nil)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	var atCap uint64
+	for i := range 100_000 {
+		if _, err := h.Mount(req, "counter", nil); err != nil {
+			t.Fatal(err)
+		}
+		if i == 20_000 {
+			atCap = heap()
+		}
+	}
+	if n := store.Len(); n != 10_000 {
+		t.Fatalf("store holds %d instances, cap 10000", n)
+	}
+	if end := heap(); end > atCap+atCap/2 {
+		t.Fatalf("heap grew from %d to %d bytes after the store reached its cap", atCap, end)
+	}
+	f.h.Close()
+	f.srv.Close()
+	waitGoroutines(t, base)
+}
+
+// TestBroadcastWhileClientsComeAndGo races Broadcast, actions and
+// disconnects; -race and the writer's single-goroutine rule do the
+// asserting, and every action still lands.
+func TestBroadcastWhileClientsComeAndGo(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, liveflux.WithWebSocketSendQueue(16))
+	id := f.mount(t, "counter", nil)
+	stop := make(chan struct{})
+	var broadcasters sync.WaitGroup
+	var sent atomic.Int64
+	for range 8 {
+		broadcasters.Add(1)
+		go func() {
+			defer broadcasters.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := f.h.Broadcast(id, map[string]int{"n": int(sent.Add(1))}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var clients sync.WaitGroup
+	var acted atomic.Int64
+	for range 8 {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			for range 25 {
+				ws, _, err := f.dialRaw(nil, "")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ws.WriteJSON(map[string]any{"type": "init", "componentID": id})
+				if ws.WriteJSON(map[string]any{"type": "action", "componentID": id, "action": "inc", "data": map[string]string{}}) == nil {
+					acted.Add(1)
+				}
+				ws.ReadMessage()
+				ws.Close()
+			}
+		}()
+	}
+	clients.Wait()
+	close(stop)
+	broadcasters.Wait()
+	if sent.Load() == 0 {
+		t.Fatal("no broadcast ran")
+	}
+	// Actions written before a close may or may not have been read; those
+	// the server ran are all counted, and none more.
+	html := f.post(t, "counter", id, "")
+	var n int64
+	fmt.Sscanf(html[strings.Index(html, "count=")+len("count="):], "%d", &n)
+	if n < 1 || n > acted.Load() {
+		t.Fatalf("count = %d after %d actions sent", n, acted.Load())
+	}
+}
