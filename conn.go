@@ -115,6 +115,8 @@ func (c *wsConn) cleanup() {
 
 // handle dispatches one text message.
 func (c *wsConn) handle(data []byte) {
+	var msg WebSocketMessage
+	err := json.Unmarshal(data, &msg)
 	if c.limiter != nil {
 		if !c.limiter.Allow() {
 			c.strikes++
@@ -122,13 +124,14 @@ func (c *wsConn) handle(data []byte) {
 				c.closeWith(websocket.ClosePolicyViolation, "rate limit exceeded")
 				return
 			}
-			c.send(encodeError("", http.StatusTooManyRequests, "rate limit exceeded"))
+			// Named when possible, so the client can tell which action
+			// was dropped.
+			c.send(encodeError(msg.ComponentID, http.StatusTooManyRequests, "rate limit exceeded"))
 			return
 		}
 		c.strikes = 0
 	}
-	var msg WebSocketMessage
-	if err := json.Unmarshal(data, &msg); err != nil {
+	if err != nil {
 		c.send(encodeError("", http.StatusBadRequest, "malformed message"))
 		return
 	}

@@ -215,7 +215,7 @@ func TestWebSocketMessageRateLimit(t *testing.T) {
 	for i := range limit + 1 {
 		c.sendAction(id, "inc", nil)
 		if i < limit {
-			assertErrorMsg(t, c.nextMsg(), "", http.StatusTooManyRequests)
+			assertErrorMsg(t, c.nextMsg(), id, http.StatusTooManyRequests) // names the dropped action's component
 		}
 	}
 	for range 3 { // the server may have closed the socket already
