@@ -240,3 +240,35 @@ func TestBroadcastWhileClientsComeAndGo(t *testing.T) {
 		t.Fatalf("count = %d after %d actions sent", n, acted.Load())
 	}
 }
+
+// TestReconnectCatchesUp pins the delivery semantics: a client that was
+// away while a component changed gets, on its next init, a full rendering
+// of the current state with a higher revision than any it saw; Broadcast
+// payloads sent while it was away are not replayed.
+func TestReconnectCatchesUp(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	id := f.mount(t, "counter", nil)
+	c := f.dial(t)
+	before := c.init(id)
+	c.close()
+
+	for range 3 {
+		f.post(t, "counter", id, "inc")
+	}
+	assertNoError(t, f.h.Broadcast(id, map[string]string{"type": "notice"}))
+
+	back := f.dial(t)
+	after := back.init(id)
+	if !strings.Contains(after, "count=3") {
+		t.Fatalf("after reconnect: %s", after)
+	}
+	if revOf(t, after) <= revOf(t, before) {
+		t.Fatalf("revision did not advance: %s then %s", before, after)
+	}
+	select {
+	case b := <-back.msgs:
+		t.Fatalf("a message from while the client was away was replayed: %s", b)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
