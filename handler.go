@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -249,7 +250,7 @@ func (h *Handler) ownerOf(r *http.Request) string {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(h.session(r)))
-	return string(sum[:])
+	return hex.EncodeToString(sum[:])
 }
 
 func (h *Handler) mount(ctx context.Context, kind string, params map[string]string, owner string) (result, error) {

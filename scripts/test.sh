@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 # Browser tests (e2e/) need Chromium.
 if [ -d e2e ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi
+# The Redis module's tests start their own redis-server on loopback.
+if [ -d redis ] && ! command -v redis-server >/dev/null 2>&1; then need_apt+=(redis-server); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
