@@ -272,3 +272,64 @@ func TestReconnectCatchesUp(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// rows renders a 300-row list; action "bump" changes one value.
+type rows struct {
+	liveflux.Base
+	Hot int
+}
+
+func (r *rows) Mount(context.Context, map[string]string) error { return nil }
+func (r *rows) Handle(context.Context, string, url.Values) error {
+	r.Hot++
+	return nil
+}
+func (r *rows) Render(_ context.Context, w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("<ul>")
+	for i := range 300 {
+		v := i
+		if i == 150 {
+			v = r.Hot
+		}
+		fmt.Fprintf(&b, "<li>row %d: %d</li>", i, v)
+	}
+	b.WriteString("</ul>")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// TestUpdatesAreDiffs checks that a one-value change in a large component
+// reaches watchers as a diff of at most 120 bytes that rebuilds exactly
+// the rendering an HTTP request gets.
+func TestUpdatesAreDiffs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	assertNoError(t, f.reg.Register("rows", func() liveflux.Component { return &rows{} }))
+	id := f.mount(t, "rows", nil)
+	a, b := f.dial(t), f.dial(t)
+	full := a.init(id)
+	b.init(id)
+	if len(full) < 5000 {
+		t.Fatalf("rendering only %d bytes", len(full))
+	}
+	a.sendAction(id, "bump", nil) // the first update after two inits is full
+	a.nextUpdate(id)
+	b.nextUpdate(id)
+	for hot := 2; hot <= 4; hot++ {
+		a.sendAction(id, "bump", nil)
+		var want strings.Builder
+		(&rows{Hot: hot}).Render(context.Background(), &want)
+		for _, c := range []*wsClient{a, b} {
+			m := c.nextMsg()
+			if len(m.raw) > 120 {
+				t.Fatalf("update of one value is %d bytes: %s", len(m.raw), m.raw)
+			}
+			t.Logf("update of one value in a %d-byte rendering: %d bytes", len(full), len(m.raw))
+			got := c.update(m, id)
+			if body := got[strings.IndexByte(got, '>')+1 : len(got)-len("</div>")]; body != want.String() {
+				t.Fatalf("diff rebuilt another rendering:\n%s\nwant\n%s", body, want.String())
+			}
+		}
+	}
+}

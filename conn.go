@@ -172,6 +172,7 @@ func (c *wsConn) init(id string) {
 		return
 	}
 	c.send(encodeUpdate(id, res.html))
+	c.h.sentTo(c, res)
 }
 
 func (c *wsConn) act(msg *WebSocketMessage) {

@@ -43,7 +43,7 @@ type Handler struct {
 	// rendered, when set, receives every rendering an action produced
 	// (whichever transport carried it), after the store released the
 	// instance. The WebSocket handler uses it to update watchers.
-	rendered func(ctx context.Context, id string, html []byte)
+	rendered func(ctx context.Context, res result)
 }
 
 // HandlerOption configures a Handler. Every HandlerOption is also a
@@ -225,6 +225,7 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 type result struct {
 	id       string
 	html     []byte // the rendering, root element included
+	rev      uint64 // its revision
 	redirect string
 	reply    any  // HandleWS's return value
 	ws       bool // the action ran HandleWS
@@ -320,7 +321,7 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 		if err != nil {
 			return err
 		}
-		res.html = html
+		res.html, res.rev = html, revision(c)
 		res.redirect = takeRedirect(c)
 		return nil
 	})
@@ -334,7 +335,7 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 // client watching the instance sees it.
 func (h *Handler) publish(ctx context.Context, res result) {
 	if res.html != nil && h.rendered != nil {
-		h.rendered(ctx, res.id, res.html)
+		h.rendered(ctx, res)
 	}
 }
 

@@ -71,7 +71,7 @@ type WebSocketHandler struct {
 	writeBufs sync.Pool
 
 	mu      sync.RWMutex
-	clients map[string]map[*wsConn]struct{} // component ID → watching connections
+	clients map[string]*watchers // component ID → watching connections
 	conns   map[*wsConn]struct{}
 	closed  bool
 	wg      sync.WaitGroup // one per connection, done when it is cleaned up
@@ -92,7 +92,7 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 		pingInterval: DefaultPingInterval,
 		writeTimeout: DefaultWriteTimeout,
 		sendQueue:    DefaultSendQueue,
-		clients:      make(map[string]map[*wsConn]struct{}),
+		clients:      make(map[string]*watchers),
 		conns:        make(map[*wsConn]struct{}),
 	}
 	for _, o := range opts {
@@ -277,11 +277,74 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 	}
 }
 
-// sendUpdate sends a rendering to every client watching the component.
-func (h *WebSocketHandler) sendUpdate(ctx context.Context, id string, html []byte) {
-	if err := h.deliver(ctx, id, encodeUpdate(id, html)); err != nil && !errors.Is(err, ErrClosed) {
-		h.logger.Error("liveflux: update not delivered to other nodes", "id", id, "err", err)
+// watchers are the connections watching one component, and the last
+// rendering they were all sent, against which the next one is diffed.
+type watchers struct {
+	conns map[*wsConn]struct{} // guarded by WebSocketHandler.mu
+
+	mu   sync.Mutex // orders updates; taken under WebSocketHandler.mu (read)
+	rev  uint64     // revision of body; 0: none
+	body []byte     // body of the last rendering sent to every watcher
+}
+
+// sendUpdate sends a rendering to every client watching the component:
+// as a diff against the previous rendering when every watcher has that one,
+// else in full. Renderings of one component are queued in revision order;
+// one that arrives after a newer one is dropped (clients would ignore it).
+func (h *WebSocketHandler) sendUpdate(ctx context.Context, res result) {
+	var msg []byte
+	h.mu.RLock()
+	if w := h.clients[res.id]; w != nil {
+		w.mu.Lock()
+		if res.rev <= w.rev {
+			w.mu.Unlock()
+			h.mu.RUnlock()
+			return
+		}
+		body := rootBody(res.html)
+		ok := false
+		if w.body != nil && res.rev == w.rev+1 && body != nil {
+			msg, ok = appendDiffUpdate(nil, res.id, res.rev, w.rev, w.body, body)
+		}
+		if !ok {
+			msg = encodeUpdate(res.id, res.html)
+		}
+		w.rev, w.body = res.rev, body
+		for c := range w.conns {
+			c.send(msg)
+		}
+		w.mu.Unlock()
 	}
+	closed := h.closed
+	h.mu.RUnlock()
+	if h.backplane == nil || closed {
+		return
+	}
+	if msg == nil {
+		msg = encodeUpdate(res.id, res.html)
+	}
+	if err := h.backplane.Publish(ctx, res.id, msg); err != nil {
+		h.logger.Error("liveflux: update not delivered to other nodes", "id", res.id, "err", err)
+	}
+}
+
+// sentTo records that the only watcher of id, c, was sent the rendering
+// res in full, so the next update can be a diff against it.
+func (h *WebSocketHandler) sentTo(c *wsConn, res result) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	w := h.clients[res.id]
+	if w == nil || len(w.conns) != 1 {
+		return
+	}
+	if _, ok := w.conns[c]; !ok {
+		return
+	}
+	w.mu.Lock()
+	if res.rev > w.rev {
+		w.rev, w.body = res.rev, rootBody(res.html)
+	}
+	w.mu.Unlock()
 }
 
 // fanout queues msg for every connection watching id. It reports false
@@ -289,8 +352,10 @@ func (h *WebSocketHandler) sendUpdate(ctx context.Context, id string, html []byt
 func (h *WebSocketHandler) fanout(id string, msg []byte) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.clients[id] {
-		c.send(msg)
+	if w := h.clients[id]; w != nil {
+		for c := range w.conns {
+			c.send(msg)
+		}
 	}
 	return !h.closed
 }
@@ -300,18 +365,20 @@ func (h *WebSocketHandler) fanout(id string, msg []byte) bool {
 func (h *WebSocketHandler) watch(c *wsConn, id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	set := h.clients[id]
-	if _, ok := set[c]; ok {
-		return true
+	w := h.clients[id]
+	if w != nil {
+		if _, ok := w.conns[c]; ok {
+			return true
+		}
 	}
 	if len(c.watched) >= DefaultMaxWatched {
 		return false
 	}
-	if set == nil {
-		set = make(map[*wsConn]struct{}, 1)
-		h.clients[id] = set
+	if w == nil {
+		w = &watchers{conns: make(map[*wsConn]struct{}, 1)}
+		h.clients[id] = w
 	}
-	set[c] = struct{}{}
+	w.conns[c] = struct{}{}
 	c.watched = append(c.watched, id)
 	return true
 }
@@ -330,9 +397,12 @@ func (h *WebSocketHandler) unwatch(c *wsConn, id string) {
 }
 
 func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) {
-	set := h.clients[id]
-	delete(set, c)
-	if len(set) == 0 {
+	w := h.clients[id]
+	if w == nil {
+		return
+	}
+	delete(w.conns, c)
+	if len(w.conns) == 0 {
 		delete(h.clients, id)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/go-liveflux/liveflux"
 	"github.com/gorilla/websocket"
@@ -416,7 +417,8 @@ func TestWebSocketUpdatesEveryWatcher(t *testing.T) {
 	a.sendAction(id, "inc", nil)
 	ma, mb := a.nextMsg(), b.nextMsg()
 	assertEqual(t, string(ma.raw), string(mb.raw), "update of the other watcher")
-	assertUpdate(t, ma, id)
+	a.update(ma, id)
+	b.update(mb, id)
 	// Exactly {"type":"update","componentID":id,"data":{"html":…}}.
 	var shape struct {
 		Type        string            `json:"type"`
@@ -673,16 +675,17 @@ func TestConcurrentActionsLoseNothing(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	// Every action was applied once, in turn, and every watcher saw each
-	// resulting count once (not necessarily in order).
+	// Every action was applied once, in turn. Every watcher sees counts
+	// only grow (a rendering overtaken by a newer one is not sent) and
+	// ends on the final count.
 	for i, c := range cs {
-		seen := make(map[int]bool, total)
-		for range total {
+		last := 0
+		for last != total {
 			n := countOf(t, c.nextUpdate(id))
-			if seen[n] || n < 1 || n > total {
-				t.Fatalf("client %d: count %d twice or out of range", i, n)
+			if n <= last || n > total {
+				t.Fatalf("client %d: count %d after %d", i, n, last)
 			}
-			seen[n] = true
+			last = n
 		}
 	}
 	assertEqual(t, countOf(t, f.post(t, "counter", id, "")), total, "final count")
@@ -1010,6 +1013,7 @@ func (f *fixture) dialIdle(tb testing.TB) *wsClient {
 // every message on through msgs, and closes msgs when the connection ends,
 // after setting err.
 type wsClient struct {
+	views   map[string]clientView // what a browser keeps to apply diff updates
 	tb      testing.TB
 	ws      *websocket.Conn
 	msgs    chan []byte
@@ -1094,7 +1098,7 @@ func (c *wsClient) nextMsg() serverMsg {
 // nextUpdate wants an update of id next and returns its HTML.
 func (c *wsClient) nextUpdate(id string) string {
 	c.tb.Helper()
-	return assertUpdate(c.tb, c.nextMsg(), id)
+	return c.update(c.nextMsg(), id)
 }
 
 // init watches id and returns the rendering the server answers with.
@@ -1156,6 +1160,45 @@ func parseMsg(tb testing.TB, b []byte) serverMsg {
 }
 
 // assertUpdate wants an update of id and returns its HTML.
+// clientView is the last rendering a client applied, as the JS client
+// keeps it.
+type clientView struct {
+	rev  int
+	body string
+}
+
+// update turns an update message (full or diff) into the rendering it
+// describes, as the JS client does, and records it.
+func (c *wsClient) update(m serverMsg, id string) string {
+	c.tb.Helper()
+	var d struct {
+		Rev  int               `json:"rev"`
+		Base int               `json:"base"`
+		Diff []json.RawMessage `json:"diff"`
+	}
+	if m.Type == liveflux.MessageUpdate && json.Unmarshal(m.Data, &d) == nil && d.Diff != nil {
+		v, ok := c.views[id]
+		if !ok || v.rev != d.Base || len(d.Diff) != 3 {
+			c.tb.Fatalf("diff %s does not apply to the rendering held (rev %d)", m.raw, v.rev)
+		}
+		var p, s int
+		var text string
+		json.Unmarshal(d.Diff[0], &p)
+		json.Unmarshal(d.Diff[1], &s)
+		json.Unmarshal(d.Diff[2], &text)
+		u := utf16.Encode([]rune(v.body))
+		body := string(utf16.Decode(u[:p])) + text + string(utf16.Decode(u[len(u)-s:]))
+		c.views[id] = clientView{d.Rev, body}
+		return fmt.Sprintf(`<div data-flux-component-kind="?" data-flux-component-id="%s" data-flux-rev="%d">%s</div>`, id, d.Rev, body)
+	}
+	html := assertUpdate(c.tb, m, id)
+	if c.views == nil {
+		c.views = make(map[string]clientView)
+	}
+	c.views[id] = clientView{revOf(c.tb, html), html[strings.IndexByte(html, '>')+1 : len(html)-len("</div>")]}
+	return html
+}
+
 func assertUpdate(tb testing.TB, m serverMsg, id string) string {
 	tb.Helper()
 	if m.Type != liveflux.MessageUpdate || m.ComponentID != id {

@@ -4,7 +4,9 @@
 function morphRoot(root, html) {
   const next = parseHTML(html), rev = (el) => +el.getAttribute(ATTR_REV) || 0;
   if (!root || !next || (rev(next) && rev(next) < rev(root))) return root;
-  const id = root.getAttribute(ATTR_ID);
+  const id = root.getAttribute(ATTR_ID), v = viewOf(root);
+  // The body (markup inside the root) is what diff updates patch.
+  Object.assign(v, { rev: rev(next), body: html.slice(html.indexOf(">") + 1, -6) });
   const a = root.contains(document.activeElement) && document.activeElement;
   const value = a?.value, sel = [a?.selectionStart, a?.selectionEnd, a?.selectionDirection];
   const out = morphdom(root, next, {
@@ -25,4 +27,18 @@ function morphRoot(root, html) {
   emit(out, EV_UPDATED, { componentID: out.getAttribute(ATTR_ID), kind: out.getAttribute(ATTR_KIND) });
   scan(); // mount new placeholders
   return out;
+}
+
+// patchHTML rebuilds the full rendering a diff update describes
+// (PROTOCOL.md), or returns null when this page lacks the rendering it is
+// based on; a stale diff (older than what is shown) also gives null.
+function patchHTML(id, { rev, base, diff: [p, s, text] }) {
+  const root = findRoot(id), v = root && viewOf(root);
+  if (!root || rev <= (v.rev || 0)) return null;
+  if (v.rev !== base) { // missed one: ask for a full rendering
+    wsSend({ type: "init", componentID: id });
+    return null;
+  }
+  const q = (a) => `"${root.getAttribute(a).replace(/&/g, "&amp;").replace(/"/g, "&quot;")}"`;
+  return `<div ${ATTR_KIND}=${q(ATTR_KIND)} ${ATTR_ID}=${q(ATTR_ID)} ${ATTR_REV}="${rev}">${v.body.slice(0, p)}${text}${v.body.slice(v.body.length - s)}</div>`;
 }

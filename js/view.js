@@ -1,5 +1,7 @@
-// Instance state by ID: {params, busy}. The mount params (from data-flux-param-*
-// at first sight) outlive morphs, to re-mount a lost instance.
+// Instance state by ID: {params, busy, rev, body}. The mount params (from
+// data-flux-param-* at first sight) outlive morphs, to re-mount a lost
+// instance; rev and body are the last rendering applied, which diff updates
+// patch.
 const views = new Map();
 
 function viewOf(root) {
