@@ -32,19 +32,21 @@ type wsConn struct {
 	watched []string // component IDs; guarded by h.mu
 
 	mu        sync.Mutex
-	queue     [][]byte // messages waiting for the writer
-	spare     [][]byte // the writer's previous batch, reused
+	queue     []outMsg // messages waiting for the writer
+	spare     []outMsg // the writer's previous batch, reused
 	writing   bool     // a writeLoop is running
 	pingDue   bool
 	closeCode int // set: the writer sends this close frame next, then closes
 	closeWhy  string
 	dead      bool // nothing more is written
 	writers   sync.WaitGroup
+	writeFn   func() // c.writeLoop, bound once: go c.writeFn() allocates nothing
 	pingTimer *time.Timer
 }
 
 func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
 	c := &wsConn{h: h, ws: ws, owner: owner}
+	c.writeFn = c.writeLoop
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if h.rateMax > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(h.rateMax)/h.rateWindow.Seconds()), h.rateMax)
@@ -224,9 +226,19 @@ func (c *wsConn) sendErr(id string, err error) {
 	c.send(encodeError(id, status, msg))
 }
 
-// send queues msg without waiting. A client whose queue is full is closed
+// outMsg is a message waiting to be written: one for this connection only,
+// or one framed once for every watcher of a component.
+type outMsg struct {
+	data []byte
+	pm   *websocket.PreparedMessage
+}
+
+// send queues msg for this connection alone.
+func (c *wsConn) send(msg []byte) { c.enqueue(outMsg{data: msg}) }
+
+// enqueue queues m without waiting. A client whose queue is full is closed
 // with 1013: it falls behind, and catches up when it reconnects.
-func (c *wsConn) send(msg []byte) {
+func (c *wsConn) enqueue(m outMsg) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dead || c.closeCode != 0 {
@@ -236,7 +248,7 @@ func (c *wsConn) send(msg []byte) {
 		c.closeLocked(websocket.CloseTryAgainLater, "client too slow")
 		return
 	}
-	c.queue = append(c.queue, msg)
+	c.queue = append(c.queue, m)
 	c.kickLocked()
 }
 
@@ -271,7 +283,7 @@ func (c *wsConn) kickLocked() {
 	}
 	c.writing = true
 	c.writers.Add(1)
-	go c.writeLoop()
+	go c.writeFn()
 }
 
 // writeLoop is the connection's only writer while it runs.
@@ -294,7 +306,7 @@ func (c *wsConn) writeLoop() {
 		case c.pingDue:
 			c.pingDue = false
 			c.mu.Unlock()
-			if !c.write(websocket.PingMessage, nil) {
+			if !c.write(outMsg{}) {
 				return
 			}
 			c.mu.Lock()
@@ -312,7 +324,7 @@ func (c *wsConn) writeLoop() {
 		c.queue, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
 		for _, msg := range batch {
-			if !c.write(websocket.TextMessage, msg) {
+			if !c.write(msg) {
 				return
 			}
 		}
@@ -323,16 +335,21 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-// write writes one frame. On failure it drops the connection (the reader
-// then ends) and reports false.
-func (c *wsConn) write(typ int, msg []byte) bool {
+// write writes one message, or a ping when m is empty. A prepared message
+// goes out with one write call and no allocation. On failure write drops
+// the connection (the reader then ends) and reports false.
+func (c *wsConn) write(m outMsg) bool {
 	deadline := time.Now().Add(c.h.writeTimeout)
 	var err error
-	if typ == websocket.PingMessage {
-		err = c.ws.WriteControl(typ, msg, deadline)
-	} else {
+	switch {
+	case m.pm != nil:
 		c.ws.SetWriteDeadline(deadline)
-		err = c.ws.WriteMessage(typ, msg)
+		err = c.ws.WritePreparedMessage(m.pm)
+	case m.data != nil:
+		c.ws.SetWriteDeadline(deadline)
+		err = c.ws.WriteMessage(websocket.TextMessage, m.data)
+	default:
+		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
 	}
 	if err == nil {
 		return true

@@ -310,9 +310,7 @@ func (h *WebSocketHandler) sendUpdate(ctx context.Context, res result) {
 			msg = encodeUpdate(res.id, res.html)
 		}
 		w.rev, w.body = res.rev, body
-		for c := range w.conns {
-			c.send(msg)
-		}
+		w.send(msg)
 		w.mu.Unlock()
 	}
 	closed := h.closed
@@ -353,11 +351,23 @@ func (h *WebSocketHandler) fanout(id string, msg []byte) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if w := h.clients[id]; w != nil {
-		for c := range w.conns {
-			c.send(msg)
-		}
+		w.send(msg)
 	}
 	return !h.closed
+}
+
+// send queues msg for every watcher, framed once for all of them.
+func (w *watchers) send(msg []byte) {
+	if len(w.conns) == 0 {
+		return
+	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
+	if err != nil {
+		return // only for invalid message types
+	}
+	for c := range w.conns {
+		c.enqueue(outMsg{pm: pm})
+	}
 }
 
 // watch records that c watches id. It reports false when c watches too
