@@ -1,10 +1,13 @@
 package liveflux_test
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -46,8 +49,13 @@ func FuzzWebSocketMessage(f *testing.F) {
 		msg = strings.ReplaceAll(msg, "ID", id)
 		ws.WriteMessage(websocket.TextMessage, []byte(msg))
 		ws.WriteJSON(map[string]string{"type": "init", "componentID": id})
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 		for {
 			_, b, err := ws.ReadMessage()
+			var nerr net.Error
+			if errors.As(err, &nerr) && nerr.Timeout() {
+				t.Fatalf("no answer to init after %q", msg)
+			}
 			if err != nil {
 				// The message closed the connection (invalid UTF-8, …):
 				// legitimate, as long as a new one works.
