@@ -356,17 +356,22 @@ func (h *WebSocketHandler) fanout(id string, msg []byte) bool {
 	return !h.closed
 }
 
-// send queues msg for every watcher, framed once for all of them.
+// preparedFrom is the number of watchers from which a message is framed
+// once for all (which costs a buffer) instead of once per connection.
+const preparedFrom = 4
+
+// send queues msg for every watcher.
 func (w *watchers) send(msg []byte) {
-	if len(w.conns) == 0 {
-		return
-	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
-	if err != nil {
-		return // only for invalid message types
+	m := outMsg{data: msg}
+	if len(w.conns) >= preparedFrom {
+		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
+		if err != nil {
+			return // only for invalid message types
+		}
+		m = outMsg{pm: pm}
 	}
 	for c := range w.conns {
-		c.enqueue(outMsg{pm: pm})
+		c.enqueue(m)
 	}
 }
 
