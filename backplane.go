@@ -35,13 +35,11 @@ func (h *WebSocketHandler) startBackplane() {
 	if h.backplane == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.stopBackplane = cancel
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		err := h.backplane.Subscribe(ctx, func(id string, msg []byte) { h.fanout(id, msg) })
-		if err != nil && ctx.Err() == nil {
+		err := h.backplane.Subscribe(h.ctx, func(id string, msg []byte) { h.fanout(id, msg) })
+		if err != nil && h.ctx.Err() == nil {
 			h.logger.Error("liveflux: backplane subscription ended", "err", err)
 		}
 	}()

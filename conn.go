@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -15,15 +17,17 @@ import (
 
 // wsConn is one client's WebSocket connection.
 //
-// Exactly one goroutine reads (readLoop, for the connection's life) and at
-// most one writes (writeLoop, started when there is something to write and
-// ending when the queue is empty), so an idle connection costs one small
-// goroutine. Nobody holds c.mu across I/O: senders only append to the queue.
+// Exactly one goroutine reads (run, for the connection's life); it hands
+// each message to a goroutine of its own (handlePending) and waits for it.
+// At most one goroutine writes (writeLoop, run by the message handler when
+// it is done, or started when something is queued meanwhile, and ending
+// when the queue is empty), so an idle connection costs one goroutine with
+// a minimal stack. Nobody holds c.mu across I/O: senders only append to
+// the queue.
 type wsConn struct {
 	h      *WebSocketHandler
 	ws     *websocket.Conn
-	ctx    context.Context // canceled when the connection ends
-	owner  string          // the handshake's session digest (WithSessionKey)
+	owner  string // the handshake's session digest (WithSessionKey)
 	cancel context.CancelFunc
 
 	limiter *rate.Limiter // nil without a rate limit; reader only
@@ -40,18 +44,39 @@ type wsConn struct {
 	closeWhy  string
 	dead      bool // nothing more is written
 	writers   sync.WaitGroup
-	writeFn   func() // c.writeLoop, bound once: go c.writeFn() allocates nothing
-	pingTimer *time.Timer
+	lastSeen  atomic.Int64 // UnixNano of the last frame the client sent
+	writeFn   func()       // c.writeLoop, bound once: go c.writeFn() allocates nothing
+	inHandler bool         // a message is being handled: it flushes the queue itself
+
+	pendingType   int            // the message handlePending reads and handles
+	pendingReader io.Reader      // (set by the reader, which then waits)
+	readErr       error          // reading it failed: the reader stops
+	handling      sync.WaitGroup // the reader waits for handlePending
+	handleFn      func()         // c.handlePending, bound once
+	pingTimer     *time.Timer
 }
 
 func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
 	c := &wsConn{h: h, ws: ws, owner: owner}
 	c.writeFn = c.writeLoop
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.handleFn = c.handlePending
 	if h.rateMax > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(h.rateMax)/h.rateWindow.Seconds()), h.rateMax)
 	}
 	return c
+}
+
+// start sets the connection up and starts its reader. The set-up runs
+// here, not on the reader, whose stack is kept small; nothing on the
+// reader sets deadlines either: liveness is checked when pinging.
+func (c *wsConn) start() {
+	c.ws.SetReadLimit(c.h.readLimit)
+	c.ws.SetPongHandler(func(string) error { c.heard(); return nil })
+	c.heard()
+	c.mu.Lock()
+	c.pingTimer = time.AfterFunc(c.h.pingInterval, c.pingNow)
+	c.mu.Unlock()
+	go c.run()
 }
 
 // pongWait is how long a connection may stay silent (no pong, no message):
@@ -61,35 +86,69 @@ func (h *WebSocketHandler) pongWait() time.Duration {
 	return h.pingInterval + max(h.pingInterval/9, time.Second)
 }
 
+// run is the connection's reader goroutine: it reads until the connection
+// fails or closes, then cleans up. (No defers: they cost the parked reader
+// a stack twice as large.)
+func (c *wsConn) run() {
+	c.readLoop()
+	c.cleanup()
+	c.h.wg.Done()
+}
+
 func (c *wsConn) readLoop() {
-	defer c.h.wg.Done()
-	defer c.cleanup()
-	c.ws.SetReadLimit(c.h.readLimit)
-	c.ws.SetReadDeadline(time.Now().Add(c.h.pongWait()))
-	c.ws.SetPongHandler(func(string) error {
-		return c.ws.SetReadDeadline(time.Now().Add(c.h.pongWait()))
-	})
-	c.mu.Lock()
-	c.pingTimer = time.AfterFunc(c.h.pingInterval, c.pingNow)
-	c.mu.Unlock()
 	for {
-		typ, data, err := c.ws.ReadMessage()
+		typ, r, err := c.ws.NextReader()
 		if err != nil {
 			return // gorilla already answered a too-big message with 1009
 		}
-		c.ws.SetReadDeadline(time.Now().Add(c.h.pongWait()))
-		switch {
-		case c.closing():
-			// A close frame is on its way: what the client sent since
-			// is dropped, not acted on.
-		case typ != websocket.TextMessage:
-			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
-		case !utf8.Valid(data):
-			c.closeWith(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
-		default:
-			c.handle(data)
+		// The message is read and handled on a goroutine of its own, which
+		// ends with it: the reader's stack stays small while it idles.
+		c.pendingType, c.pendingReader = typ, r
+		c.handling.Add(1)
+		go c.handleFn()
+		c.handling.Wait()
+		if c.readErr != nil {
+			return
 		}
 	}
+}
+
+// handlePending reads and handles the pending message, then writes what it queued itself
+// rather than starting a writer: a reply leaves without a goroutine
+// hand-off.
+func (c *wsConn) handlePending() {
+	defer c.handling.Done()
+	data, err := io.ReadAll(c.pendingReader)
+	c.pendingReader = nil
+	c.heard()
+	if err != nil {
+		c.readErr = err
+		return
+	}
+	c.mu.Lock()
+	c.inHandler = true
+	c.mu.Unlock()
+	switch {
+	case c.closing():
+		// A close frame is on its way: what the client sent since is
+		// dropped, not acted on.
+	case c.pendingType != websocket.TextMessage:
+		c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
+	case !utf8.Valid(data):
+		c.closeWith(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
+	default:
+		c.handle(data)
+	}
+	c.mu.Lock()
+	c.inHandler = false
+	if c.writing || c.dead || (len(c.queue) == 0 && c.closeCode == 0 && !c.pingDue) {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	c.mu.Unlock()
+	c.writeLoop()
 }
 
 // closing reports whether the connection is being closed.
@@ -109,7 +168,6 @@ func (c *wsConn) cleanup() {
 		c.pingTimer.Stop()
 	}
 	c.mu.Unlock()
-	c.cancel()
 	c.ws.Close()
 	c.writers.Wait()
 	c.h.forget(c)
@@ -167,7 +225,7 @@ func (c *wsConn) init(id string) {
 		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
 		return
 	}
-	res, err := c.h.act(c.ctx, actRequest{id: id, owner: c.owner})
+	res, err := c.h.act(c.h.ctx, actRequest{id: id, owner: c.owner})
 	if err != nil {
 		c.h.unwatch(c, id)
 		c.sendErr(id, err)
@@ -192,7 +250,7 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
 		return
 	}
-	res, err := c.h.act(c.ctx, actRequest{id: id, action: msg.Action, data: fields, msg: msg, owner: c.owner})
+	res, err := c.h.act(c.h.ctx, actRequest{id: id, action: msg.Action, data: fields, msg: msg, owner: c.owner})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			c.h.unwatch(c, id) // there is nothing to watch
@@ -214,7 +272,7 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		c.send(b)
 		return
 	}
-	c.h.publish(c.ctx, res)
+	c.h.publish(c.h.ctx, res)
 	if res.redirect != "" {
 		b, _ := encodeJSON(serverMessage{Type: MessageRedirect, ComponentID: id, Data: urlData{res.redirect}})
 		c.send(b)
@@ -276,9 +334,11 @@ func (c *wsConn) pingNow() {
 	c.kickLocked()
 }
 
-// kickLocked starts the writer unless it runs or has nothing to do.
+// kickLocked starts the writer unless it runs, or the message handler
+// will write when it is done (which may delay a broadcast to this client by
+// the time one of its actions takes).
 func (c *wsConn) kickLocked() {
-	if c.writing || c.dead {
+	if c.writing || c.dead || c.inHandler {
 		return
 	}
 	c.writing = true
@@ -306,12 +366,17 @@ func (c *wsConn) writeLoop() {
 		case c.pingDue:
 			c.pingDue = false
 			c.mu.Unlock()
+			silent := time.Since(time.Unix(0, c.lastSeen.Load()))
+			if silent >= c.h.pongWait() {
+				c.fail() // no pong, no message: the client is gone
+				return
+			}
 			if !c.write(outMsg{}) {
 				return
 			}
 			c.mu.Lock()
 			if !c.dead {
-				c.pingTimer.Reset(c.h.pingInterval)
+				c.pingTimer.Reset(min(c.h.pingInterval, c.h.pongWait()-silent))
 			}
 			c.mu.Unlock()
 			continue
@@ -354,10 +419,19 @@ func (c *wsConn) write(m outMsg) bool {
 	if err == nil {
 		return true
 	}
+	c.fail()
+	return false
+}
+
+// fail drops the connection from the writer: nothing more is written, and
+// the reader ends.
+func (c *wsConn) fail() {
 	c.mu.Lock()
 	c.dead, c.writing = true, false
 	c.queue = nil
 	c.mu.Unlock()
 	c.ws.Close()
-	return false
 }
+
+// heard records that the client sent a frame.
+func (c *wsConn) heard() { c.lastSeen.Store(time.Now().UnixNano()) }

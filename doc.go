@@ -46,9 +46,12 @@
 // state it shares with other instances (a package variable, a database)
 // needs its own synchronization.
 //
-// Each WebSocket connection has one goroutine that reads and at most one
-// that writes, started only while messages are queued; only the writer
-// writes to the socket. Broadcast, Refresh and the fan-out after an action
+// Each WebSocket connection has one goroutine that reads. Each message it
+// reads is handled on a short-lived goroutine while the reader waits, so
+// messages from one connection are handled in order and an idle
+// connection keeps only a small stack. At most one goroutine writes to a
+// connection at any time: the message handler when it has a reply, or a
+// writer started only while messages are queued. Broadcast, Refresh and the fan-out after an action
 // only append to the connections' bounded queues and never wait for a
 // client; a client whose queue overflows is disconnected and catches up
 // when it reconnects. No lock is held across network I/O or a component's

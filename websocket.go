@@ -64,7 +64,12 @@ type WebSocketHandler struct {
 	writeTimeout   time.Duration
 	sendQueue      int
 	backplane      Backplane // nil: this process only
-	stopBackplane  context.CancelFunc
+
+	// ctx is the context of actions that arrive over WebSocket; Shutdown
+	// cancels it.
+	ctx           context.Context
+	cancel        context.CancelFunc
+	stopBackplane context.CancelFunc
 
 	upgrader  websocket.Upgrader
 	upgrades  *ipLimiter // nil without a rate limit
@@ -98,11 +103,12 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 	for _, o := range opts {
 		o.applyWebSocket(h)
 	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// Small read buffers keep idle connections cheap; write buffers
 		// are taken from a pool only while a write is in progress.
-		ReadBufferSize:  512,
+		ReadBufferSize:  256,
 		WriteBufferPool: &h.writeBufs,
 		// ServeHTTP checks the origin before upgrading.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -151,7 +157,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	// A fresh goroutine, not this one: its stack stays small while the
 	// connection idles.
-	go c.readLoop()
+	c.start()
 }
 
 // refuse returns the status and reason to refuse a handshake with, or 0.
@@ -257,9 +263,7 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
-	if h.stopBackplane != nil {
-		h.stopBackplane()
-	}
+	h.cancel() // ends actions in progress and the backplane subscription
 	for _, c := range conns {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 	}
