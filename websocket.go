@@ -284,7 +284,10 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 // watchers are the connections watching one component, and the last
 // rendering they were all sent, against which the next one is diffed.
 type watchers struct {
-	conns map[*wsConn]struct{} // guarded by WebSocketHandler.mu
+	// The watching connections, guarded by WebSocketHandler.mu. Most
+	// components have one watcher: it needs no map.
+	one  *wsConn
+	more map[*wsConn]struct{}
 
 	mu   sync.Mutex // orders updates; taken under WebSocketHandler.mu (read)
 	rev  uint64     // revision of body; 0: none
@@ -336,10 +339,7 @@ func (h *WebSocketHandler) sentTo(c *wsConn, res result) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	w := h.clients[res.id]
-	if w == nil || len(w.conns) != 1 {
-		return
-	}
-	if _, ok := w.conns[c]; !ok {
+	if w == nil || w.one != c || len(w.more) > 0 {
 		return
 	}
 	w.mu.Lock()
@@ -367,16 +367,50 @@ const preparedFrom = 4
 // send queues msg for every watcher.
 func (w *watchers) send(msg []byte) {
 	m := outMsg{data: msg}
-	if len(w.conns) >= preparedFrom {
+	if len(w.more)+1 >= preparedFrom {
 		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
 		if err != nil {
 			return // only for invalid message types
 		}
 		m = outMsg{pm: pm}
 	}
-	for c := range w.conns {
+	if w.one != nil {
+		w.one.enqueue(m)
+	}
+	for c := range w.more {
 		c.enqueue(m)
 	}
+}
+
+func (w *watchers) has(c *wsConn) bool {
+	_, ok := w.more[c]
+	return ok || w.one == c
+}
+
+func (w *watchers) add(c *wsConn) {
+	switch {
+	case w.one == nil:
+		w.one = c
+	case w.more == nil:
+		w.more = map[*wsConn]struct{}{c: {}}
+	default:
+		w.more[c] = struct{}{}
+	}
+}
+
+// remove forgets c and reports whether no watcher is left.
+func (w *watchers) remove(c *wsConn) (empty bool) {
+	if w.one == c {
+		w.one = nil
+		for other := range w.more { // promote one
+			w.one = other
+			delete(w.more, other)
+			break
+		}
+	} else {
+		delete(w.more, c)
+	}
+	return w.one == nil
 }
 
 // watch records that c watches id. It reports false when c watches too
@@ -385,19 +419,17 @@ func (h *WebSocketHandler) watch(c *wsConn, id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	w := h.clients[id]
-	if w != nil {
-		if _, ok := w.conns[c]; ok {
-			return true
-		}
+	if w != nil && w.has(c) {
+		return true
 	}
 	if len(c.watched) >= DefaultMaxWatched {
 		return false
 	}
 	if w == nil {
-		w = &watchers{conns: make(map[*wsConn]struct{}, 1)}
+		w = &watchers{}
 		h.clients[id] = w
 	}
-	w.conns[c] = struct{}{}
+	w.add(c)
 	c.watched = append(c.watched, id)
 	return true
 }
@@ -420,8 +452,7 @@ func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) {
 	if w == nil {
 		return
 	}
-	delete(w.conns, c)
-	if len(w.conns) == 0 {
+	if w.remove(c) {
 		delete(h.clients, id)
 	}
 }

@@ -137,6 +137,7 @@ func TestConcurrentIncrementsOnTwoNodes(t *testing.T) {
 	type result struct {
 		errors []serverMsg
 		max    int
+		ended  error // why the connection ended, if it did
 	}
 	var clients []*wsClient
 	for _, n := range []*node{a, b} {
@@ -158,6 +159,7 @@ func TestConcurrentIncrementsOnTwoNodes(t *testing.T) {
 				select {
 				case m, ok := <-c.msgs:
 					if !ok {
+						results[i].ended = c.err
 						return
 					}
 					if m.Type == liveflux.MessageError {
@@ -177,7 +179,7 @@ func TestConcurrentIncrementsOnTwoNodes(t *testing.T) {
 		go func() {
 			defer senders.Done()
 			for j := 0; j < each; j++ {
-				if err := c.conn.WriteJSON(map[string]any{"type": "action", "componentID": id, "action": "inc", "data": map[string]string{}}); err != nil {
+				if err := c.write(map[string]any{"type": "action", "componentID": id, "action": "inc", "data": map[string]string{}}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -194,12 +196,20 @@ func TestConcurrentIncrementsOnTwoNodes(t *testing.T) {
 		if r.max != total {
 			t.Errorf("client %d saw at most %d, want %d", i, r.max, total)
 		}
+		if r.ended != nil {
+			t.Errorf("client %d: connection ended: %v", i, r.ended)
+		}
 	}
 	if got := b.count(id); got != total {
 		t.Fatalf("stored Count = %d, want %d", got, total)
 	}
 	t.Logf("%d increments from 2 nodes × %d clients in %v (%.0f/s); Handle ran %d times (%d reruns after conflicts)",
 		total, perNode, elapsed, total/elapsed.Seconds(), runs.Load(), runs.Load()-total)
+	var full, diffs, stale, resyncs int64
+	for _, c := range clients {
+		full, diffs, stale, resyncs = full+c.stats.full.Load(), diffs+c.stats.diffs.Load(), stale+c.stats.stale.Load(), resyncs+c.stats.resyncs.Load()
+	}
+	t.Logf("updates received by the %d clients: %d full, %d diffs applied, %d stale ignored, %d resyncs", len(clients), full, diffs, stale, resyncs)
 }
 
 func TestRedisOutageAndRecovery(t *testing.T) {

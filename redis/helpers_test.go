@@ -13,9 +13,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/go-liveflux/liveflux"
 	fluxredis "github.com/go-liveflux/liveflux/redis"
@@ -79,13 +81,23 @@ type node struct {
 
 func newNode(t testing.TB, addr string, reg *liveflux.Registry, opts ...liveflux.WebSocketOption) *node {
 	t.Helper()
+	return newNodeWrapped(t, addr, reg, nil, opts...)
+}
+
+// newNodeWrapped is newNode whose handler uses wrap(store) as its store.
+func newNodeWrapped(t testing.TB, addr string, reg *liveflux.Registry, wrap func(liveflux.Store) liveflux.Store, opts ...liveflux.WebSocketOption) *node {
+	t.Helper()
 	n := &node{t: t, client: redis.NewClient(clientOptions(addr))}
 	n.store = fluxredis.NewStore(n.client, fluxredis.WithRegistry(reg))
 	n.bp = fluxredis.NewBackplane(n.client,
 		fluxredis.WithBackoff(20*time.Millisecond, 300*time.Millisecond),
 		fluxredis.WithHealthCheck(time.Second),
 		fluxredis.WithBackplaneLogger(quiet))
-	n.h = liveflux.NewWebSocketHandler(n.store, append([]liveflux.WebSocketOption{
+	var store liveflux.Store = n.store
+	if wrap != nil {
+		store = wrap(store)
+	}
+	n.h = liveflux.NewWebSocketHandler(store, append([]liveflux.WebSocketOption{
 		liveflux.WithRegistry(reg),
 		liveflux.WithLogger(quiet),
 		liveflux.WithWebSocketBackplane(n.bp),
@@ -178,21 +190,23 @@ type serverMsg struct {
 	Message     string          `json:"message"`
 	Code        int             `json:"code"`
 	Text        string          `json:"text"` // of the test's broadcasts
-	At          time.Time       `json:"-"`    // when it arrived
+	At          time.Time       `json:"-"`    // when it arrived and was applied
+	// HTML is, for an update, the rendering the client shows after it: the
+	// full rendering it carried or the one its diff describes. It is empty
+	// when the client did not apply the update (older than what it shows,
+	// or a diff against a rendering it lacks: then it asked for a full one).
+	HTML string `json:"-"`
+	raw  []byte
 }
 
 var countRE = regexp.MustCompile(`<span class="count">(-?\d+)</span>`)
 
-// count returns the Count an update shows, or -1.
+// count returns the Count the client shows after an update, or -1.
 func (m serverMsg) count() int {
 	if m.Type != liveflux.MessageUpdate {
 		return -1
 	}
-	var d struct{ HTML string }
-	if json.Unmarshal(m.Data, &d) != nil {
-		return -1
-	}
-	sm := countRE.FindStringSubmatch(d.HTML)
+	sm := countRE.FindStringSubmatch(m.HTML)
 	if sm == nil {
 		return -1
 	}
@@ -200,11 +214,36 @@ func (m serverMsg) count() int {
 	return n
 }
 
-// wsClient is a WebSocket client as a page would open one.
+// wsClient is a WebSocket client as a page would open one. Like the JS
+// client it keeps the last rendering it applied of every component, to
+// apply diff updates (PROTOCOL.md, "Diff updates").
 type wsClient struct {
-	t    testing.TB
-	conn *websocket.Conn
-	msgs chan serverMsg // closed when the connection ends
+	t     testing.TB
+	node  string // the URL of the node it is connected to
+	conn  *websocket.Conn
+	msgs  chan serverMsg  // closed when the connection ends, after setting err
+	err   error           // why the connection ended
+	wmu   sync.Mutex      // one writer at a time: tests and resyncs
+	views map[string]view // by component ID; only the reader uses it
+	stats clientStats
+}
+
+// view is what the client shows of one component: the revision and body
+// (the markup inside the root element) of the last rendering it applied.
+type view struct {
+	kind string
+	rev  int
+	body string
+}
+
+// clientStats counts what the client did with the updates it received.
+type clientStats struct {
+	full, diffs, stale, resyncs atomic.Int64
+}
+
+func (s *clientStats) String() string {
+	return fmt.Sprintf("%d full, %d diffs applied, %d stale ignored, %d resyncs",
+		s.full.Load(), s.diffs.Load(), s.stale.Load(), s.resyncs.Load())
 }
 
 func dial(t testing.TB, n *node) *wsClient {
@@ -221,13 +260,23 @@ func dialWith(t testing.TB, n *node, hdr http.Header) *wsClient {
 		t.Fatalf("dial %s: %v", u, err)
 	}
 	res.Body.Close()
-	c := &wsClient{t: t, conn: conn, msgs: make(chan serverMsg, 1<<14)}
+	c := &wsClient{t: t, node: n.srv.URL, conn: conn, msgs: make(chan serverMsg, 1<<14), views: make(map[string]view)}
 	go func() {
 		defer close(c.msgs)
 		for {
-			var m serverMsg
-			if err := conn.ReadJSON(&m); err != nil {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				c.err = err
 				return
+			}
+			var m serverMsg
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Errorf("client of %s: frame %q: %v", c.node, b, err)
+				return
+			}
+			m.raw = b
+			if m.Type == liveflux.MessageUpdate {
+				c.apply(&m)
 			}
 			m.At = time.Now()
 			c.msgs <- m
@@ -244,6 +293,125 @@ func (c *wsClient) Close() {
 	}
 }
 
+// write sends v as a JSON text frame.
+func (c *wsClient) write(v any) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.conn.WriteJSON(v)
+}
+
+var (
+	kindRE = regexp.MustCompile(`^<div [^>]*` + liveflux.AttrKind + `="([^"]*)"`)
+	revRE  = regexp.MustCompile(`^<div [^>]*` + liveflux.AttrRev + `="(\d+)"`)
+)
+
+// apply applies an update as the JS client does (morphRoot and patchHTML
+// in js/morph.js) and sets m.HTML to the rendering shown after it, if
+// the client applied it.
+func (c *wsClient) apply(m *serverMsg) {
+	id := m.ComponentID
+	var d struct {
+		HTML string            `json:"html"`
+		Rev  int               `json:"rev"`
+		Base int               `json:"base"`
+		Diff []json.RawMessage `json:"diff"`
+	}
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		c.t.Errorf("client of %s: update %s: %v", c.node, m.raw, err)
+		return
+	}
+	v, held := c.views[id]
+	if d.Diff == nil {
+		html := d.HTML
+		if got := idRE.FindStringSubmatch(html); got == nil || got[1] != id || !strings.HasSuffix(html, "</div>") {
+			c.t.Errorf("client of %s: update of %s is not a rendering of it: %s", c.node, id, m.raw)
+			return
+		}
+		rev := 0
+		if sm := revRE.FindStringSubmatch(html); sm != nil {
+			rev, _ = strconv.Atoi(sm[1])
+		}
+		if held && rev != 0 && rev < v.rev {
+			c.stats.stale.Add(1)
+			return
+		}
+		kind := ""
+		if sm := kindRE.FindStringSubmatch(html); sm != nil {
+			kind = sm[1]
+		}
+		body := html[strings.IndexByte(html, '>')+1 : len(html)-len("</div>")]
+		c.views[id] = view{kind, rev, body}
+		c.stats.full.Add(1)
+		c.record(id, rev, body, "full update")
+		m.HTML = html
+		return
+	}
+	var p, s int
+	var text string
+	if len(d.Diff) != 3 || json.Unmarshal(d.Diff[0], &p) != nil || json.Unmarshal(d.Diff[1], &s) != nil || json.Unmarshal(d.Diff[2], &text) != nil {
+		c.t.Errorf("client of %s: malformed diff update: %s", c.node, m.raw)
+		return
+	}
+	if held && d.Rev <= v.rev {
+		c.stats.stale.Add(1)
+		return
+	}
+	if !held || v.rev != d.Base {
+		// It lacks the rendering the diff is based on: ask for a full one.
+		c.stats.resyncs.Add(1)
+		c.write(map[string]string{"type": liveflux.MessageInit, "componentID": id})
+		return
+	}
+	u := utf16.Encode([]rune(v.body))
+	if p < 0 || s < 0 || p+s > len(u) {
+		c.t.Errorf("client of %s: diff %s does not fit the body of revision %d (%d UTF-16 units): %q", c.node, m.raw, v.rev, len(u), v.body)
+		return
+	}
+	body := string(utf16.Decode(u[:p])) + text + string(utf16.Decode(u[len(u)-s:]))
+	c.views[id] = view{v.kind, d.Rev, body}
+	c.stats.diffs.Add(1)
+	c.record(id, d.Rev, body, fmt.Sprintf("diff %s applied to %q", m.Data, v.body))
+	m.HTML = fmt.Sprintf(`<div %s="%s" %s="%s" %s="%d">%s</div>`,
+		liveflux.AttrKind, v.kind, liveflux.AttrID, id, liveflux.AttrRev, d.Rev, body)
+}
+
+// shown holds, for every component revision any client of this process
+// showed, its body and how that client got it. A revision names one
+// rendering: every client showing it, on whichever node, must show the same.
+var shown = struct {
+	sync.Mutex
+	m map[string]shownBody // by ID "@" revision
+}{m: make(map[string]shownBody)}
+
+type shownBody struct {
+	body, node, how string
+}
+
+// record checks that body is what every other client showed as revision
+// rev of id, and counts as a rendering of the counter.
+func (c *wsClient) record(id string, rev int, body, how string) {
+	if !bodyRE.MatchString(body) {
+		c.t.Errorf("client of %s shows %s revision %d as %q (from %s): not a rendering of a counter", c.node, id, rev, body, how)
+	}
+	if rev == 0 {
+		return
+	}
+	key := id + "@" + strconv.Itoa(rev)
+	shown.Lock()
+	defer shown.Unlock()
+	prev, ok := shown.m[key]
+	if !ok {
+		shown.m[key] = shownBody{body, c.node, how}
+		return
+	}
+	if prev.body != body {
+		c.t.Errorf("%s revision %d shown differently: %q by a client of %s (from %s), %q by a client of %s (from %s)",
+			id, rev, body, c.node, how, prev.body, prev.node, prev.how)
+	}
+}
+
+var bodyRE = regexp.MustCompile(`^<span class="count">-?\d+</span>$`)
+
 func (c *wsClient) send(typ, id, action string) {
 	c.t.Helper()
 	m := map[string]any{"type": typ, "componentID": id}
@@ -251,7 +419,7 @@ func (c *wsClient) send(typ, id, action string) {
 		m["action"] = action
 		m["data"] = map[string]string{}
 	}
-	if err := c.conn.WriteJSON(m); err != nil {
+	if err := c.write(m); err != nil {
 		c.t.Fatalf("send %s: %v", typ, err)
 	}
 }
@@ -265,7 +433,7 @@ func (c *wsClient) expect(what string, timeout time.Duration, ok func(serverMsg)
 		select {
 		case m, open := <-c.msgs:
 			if !open {
-				c.t.Fatalf("connection closed while waiting for %s", what)
+				c.t.Fatalf("connection closed while waiting for %s: %v", what, c.err)
 			}
 			if ok(m) {
 				return m

@@ -57,6 +57,7 @@ func TestLatencyFigures(t *testing.T) {
 	t.Logf("  %-40s %s", "single process, in-memory store:", summary(local))
 	t.Logf("  %-40s %s", "Redis store, acting client (node A):", summary(self))
 	t.Logf("  %-40s %s", "Redis store + backplane, node B client:", summary(cross))
+	t.Logf("updates received: in-memory client %v; node A client %v; node B client %v", &cm.stats, &ca.stats, &cb.stats)
 }
 
 func summary(ds []time.Duration) string {
