@@ -53,7 +53,7 @@ type wsConn struct {
 	readErr       error          // reading it failed: the reader stops
 	handling      sync.WaitGroup // the reader waits for handlePending
 	handleFn      func()         // c.handlePending, bound once
-	pingTimer     *time.Timer
+	lastPing      time.Time      // pingLoop only
 }
 
 func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
@@ -73,9 +73,7 @@ func (c *wsConn) start() {
 	c.ws.SetReadLimit(c.h.readLimit)
 	c.ws.SetPongHandler(func(string) error { c.heard(); return nil })
 	c.heard()
-	c.mu.Lock()
-	c.pingTimer = time.AfterFunc(c.h.pingInterval, c.pingNow)
-	c.mu.Unlock()
+	c.lastPing = time.Now()
 	go c.run()
 }
 
@@ -164,9 +162,6 @@ func (c *wsConn) cleanup() {
 	c.mu.Lock()
 	c.dead = true
 	c.queue, c.spare = nil, nil
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-	}
 	c.mu.Unlock()
 	c.ws.Close()
 	c.writers.Wait()
@@ -326,12 +321,22 @@ func (c *wsConn) closeLocked(code int, why string) {
 	c.kickLocked()
 }
 
-// pingNow runs on the ping timer.
-func (c *wsConn) pingNow() {
+// checkLiveness runs on the handler's pingLoop: it drops a client silent
+// for longer than the pong wait, and has a silent one pinged once per ping
+// interval.
+func (c *wsConn) checkLiveness(now time.Time) {
+	if now.Sub(time.Unix(0, c.lastSeen.Load())) >= c.h.pongWait() {
+		c.drop() // no pong, no message: the client is gone
+		return
+	}
+	if now.Sub(c.lastPing) < c.h.pingInterval {
+		return
+	}
+	c.lastPing = now
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.pingDue = true
 	c.kickLocked()
+	c.mu.Unlock()
 }
 
 // kickLocked starts the writer unless it runs, or the message handler
@@ -366,19 +371,9 @@ func (c *wsConn) writeLoop() {
 		case c.pingDue:
 			c.pingDue = false
 			c.mu.Unlock()
-			silent := time.Since(time.Unix(0, c.lastSeen.Load()))
-			if silent >= c.h.pongWait() {
-				c.fail() // no pong, no message: the client is gone
-				return
-			}
 			if !c.write(outMsg{}) {
 				return
 			}
-			c.mu.Lock()
-			if !c.dead {
-				c.pingTimer.Reset(min(c.h.pingInterval, c.h.pongWait()-silent))
-			}
-			c.mu.Unlock()
 			continue
 		case len(c.queue) == 0:
 			c.writing = false
@@ -419,15 +414,15 @@ func (c *wsConn) write(m outMsg) bool {
 	if err == nil {
 		return true
 	}
-	c.fail()
+	c.drop()
 	return false
 }
 
-// fail drops the connection from the writer: nothing more is written, and
-// the reader ends.
-func (c *wsConn) fail() {
+// drop closes the connection without a close frame: nothing more is
+// written, and the reader ends.
+func (c *wsConn) drop() {
 	c.mu.Lock()
-	c.dead, c.writing = true, false
+	c.dead = true
 	c.queue = nil
 	c.mu.Unlock()
 	c.ws.Close()

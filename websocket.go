@@ -79,6 +79,7 @@ type WebSocketHandler struct {
 	clients map[string]*watchers // component ID → watching connections
 	conns   map[*wsConn]struct{}
 	closed  bool
+	pinging bool           // pingLoop runs
 	wg      sync.WaitGroup // one per connection, done when it is cleaned up
 }
 
@@ -154,10 +155,50 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.conns[c] = struct{}{}
 	h.wg.Add(1)
+	if !h.pinging {
+		h.pinging = true
+		h.wg.Add(1)
+		go h.pingLoop()
+	}
 	h.mu.Unlock()
 	// A fresh goroutine, not this one: its stack stays small while the
 	// connection idles.
 	c.start()
+}
+
+// pingLoop keeps connections alive and drops dead ones (see
+// checkLiveness). One goroutine serves every connection of the handler; it
+// runs while there are connections.
+func (h *WebSocketHandler) pingLoop() {
+	defer h.wg.Done()
+	tick := time.NewTicker(max(h.pingInterval/4, time.Millisecond))
+	defer tick.Stop()
+	var conns []*wsConn
+	for {
+		select {
+		case <-h.ctx.Done():
+			h.mu.Lock()
+			h.pinging = false
+			h.mu.Unlock()
+			return
+		case now := <-tick.C:
+			h.mu.Lock()
+			if len(h.conns) == 0 {
+				h.pinging = false
+				h.mu.Unlock()
+				return
+			}
+			for c := range h.conns {
+				conns = append(conns, c)
+			}
+			h.mu.Unlock()
+			for _, c := range conns {
+				c.checkLiveness(now)
+			}
+			clear(conns)
+			conns = conns[:0]
+		}
+	}
 }
 
 // refuse returns the status and reason to refuse a handshake with, or 0.
