@@ -1,0 +1,233 @@
+// Command bench measures a Liveflux server from another process: idle
+// memory per WebSocket session, Broadcast fan-out, action round trips, a
+// slow consumer, bytes per update and the client runtime's size. It prints
+// one Markdown table and writes it, with the machine it ran on, to
+// ../BENCHMARKS.md. See README.md.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	sessions   int
+	watchers   []int
+	rounds     int
+	rtt        int
+	ping       time.Duration
+	cpuprofile string
+	memprofile string
+	out        string
+	timeout    time.Duration
+	quick      bool
+	command    string
+}
+
+func main() {
+	role := flag.String("role", "load", "load (default: runs everything) or server (started by load)")
+	sessions := flag.Int("sessions", 10_000, "idle WebSocket sessions, each with its own counter")
+	watchers := flag.String("watchers", "1000,10000", "fan-out sizes: watchers of one component, comma separated")
+	rounds := flag.Int("rounds", 20, "measured Broadcast rounds per fan-out size")
+	rtt := flag.Int("rtt", 2000, "sequential round trips per transport")
+	quick := flag.Bool("quick", false, "1,000 sessions and 1,000 watchers (unless set explicitly); prints only, unless -out is given")
+	ping := flag.Duration("ping", 30*time.Minute, "server WebSocket ping interval (long, so that no ping lands inside a measurement)")
+	cpuprofile := flag.String("cpuprofile", "", "server CPU profile per measured phase: writes PREFIX-<phase>.prof")
+	memprofile := flag.String("memprofile", "", "server heap profile after the idle phase: writes PREFIX-idle.prof")
+	out := flag.String("out", "../BENCHMARKS.md", "where to write the results (empty: nowhere)")
+	timeout := flag.Duration("timeout", 15*time.Minute, "give up (and stop the server) after this long")
+	nofile := flag.Uint64("nofile", 0, "server role: RLIMIT_NOFILE wanted")
+	flag.Parse()
+
+	if *role == "server" {
+		if err := runServer(*ping, *cpuprofile, *memprofile, *nofile); err != nil {
+			fmt.Fprintln(os.Stderr, "server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *role != "load" {
+		fmt.Fprintln(os.Stderr, "unknown -role", *role)
+		os.Exit(2)
+	}
+
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cfg := config{
+		sessions: *sessions, rounds: *rounds, rtt: *rtt, ping: *ping,
+		cpuprofile: *cpuprofile, memprofile: *memprofile, out: *out,
+		timeout: *timeout, quick: *quick,
+	}
+	if *quick {
+		if !set["sessions"] {
+			cfg.sessions = 1000
+		}
+		if !set["watchers"] {
+			*watchers = "1000"
+		}
+		if !set["out"] {
+			cfg.out = ""
+		}
+	}
+	for _, f := range strings.Split(*watchers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fmt.Fprintln(os.Stderr, "bad -watchers:", *watchers)
+			os.Exit(2)
+		}
+		cfg.watchers = append(cfg.watchers, n)
+	}
+	if cfg.sessions <= 0 || cfg.rounds <= 0 || cfg.rtt < 10 {
+		fmt.Fprintln(os.Stderr, "-sessions and -rounds must be positive, -rtt at least 10")
+		os.Exit(2)
+	}
+	cfg.command = strings.TrimSpace("cd bench && go run . " + strings.Join(os.Args[1:], " "))
+	if err := runLoad(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// serverProc is the server process the load role started.
+type serverProc struct {
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	pid      int
+	addr     string // HTTP and WebSocket
+	echoAddr string // raw TCP echo
+	once     sync.Once
+	done     chan struct{}
+}
+
+// startServer re-executes this program with -role server.
+func startServer(cfg config, nofile uint64) (*serverProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-role", "server", "-ping", cfg.ping.String(), "-nofile", strconv.FormatUint(nofile, 10)}
+	if cfg.cpuprofile != "" {
+		args = append(args, "-cpuprofile", cfg.cpuprofile)
+	}
+	if cfg.memprofile != "" {
+		args = append(args, "-memprofile", cfg.memprofile)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe() // closed when this process ends: the server then exits
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &serverProc{cmd: cmd, stdin: stdin, pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	ready := make(chan string, 1)
+	go func() {
+		br := bufio.NewReader(stdout)
+		line, _ := br.ReadString('\n')
+		ready <- line
+		io.Copy(os.Stderr, br)
+	}()
+	select {
+	case line := <-ready:
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "READY" {
+			p.stop()
+			return nil, fmt.Errorf("server did not start: %q", line)
+		}
+		p.addr, p.echoAddr = f[1], f[2]
+	case <-time.After(30 * time.Second):
+		p.stop()
+		return nil, fmt.Errorf("server did not start within 30s")
+	}
+	return p, nil
+}
+
+// stop asks the server to quit, and kills it if it has not within 5 s.
+func (p *serverProc) stop() {
+	p.once.Do(func() {
+		if p.addr != "" {
+			c := http.Client{Timeout: 2 * time.Second}
+			if resp, err := c.Post("http://"+p.addr+"/ctl/quit", "text/plain", nil); err == nil {
+				resp.Body.Close()
+			}
+		}
+		p.stdin.Close()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+}
+
+func runLoad(cfg config) error {
+	maxW := 0
+	for _, w := range cfg.watchers {
+		maxW = max(maxW, w)
+	}
+	need := uint64(max(cfg.sessions, maxW) + 256)
+	if got := raiseFileLimit(need); got < need {
+		return fmt.Errorf("RLIMIT_NOFILE is %d, %d needed: lower -sessions/-watchers or raise the hard limit", got, need)
+	}
+	srv, err := startServer(cfg, need)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	defer cancel()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sig:
+			fmt.Fprintln(os.Stderr, "bench: got", s, "- stopping the server")
+			srv.stop()
+			os.Exit(130)
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				fmt.Fprintln(os.Stderr, "bench: -timeout reached - stopping the server")
+				srv.stop()
+				os.Exit(2)
+			}
+		}
+	}()
+
+	l := newLoad(cfg, srv)
+	res, err := l.run(ctx)
+	l.closeAll()
+	srv.stop()
+	if err != nil {
+		return err
+	}
+	doc := buildReport(cfg, res)
+	fmt.Print(doc.table)
+	if cfg.out != "" {
+		if err := os.WriteFile(cfg.out, []byte(doc.full), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "bench: wrote", cfg.out)
+	}
+	return nil
+}
