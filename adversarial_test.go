@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/gorilla/websocket"
 )
 
 // bomb panics in whichever method its mode names.
@@ -331,5 +332,37 @@ func TestUpdatesAreDiffs(t *testing.T) {
 				t.Fatalf("diff rebuilt another rendering:\n%s\nwant\n%s", body, want.String())
 			}
 		}
+	}
+}
+
+// TestFloodOnOneSocketSparesTheOthers floods one connection past its rate
+// limit until it is closed with 1008, while another connection, from the
+// same client IP, keeps acting and receiving broadcasts.
+func TestFloodOnOneSocketSparesTheOthers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, liveflux.WithWebSocketRateLimit(20, time.Second))
+	id := f.mount(t, "counter", nil)
+	calm := f.dial(t)
+	calm.init(id)
+	flood := f.dial(t)
+	for range 200 {
+		if flood.trySend(map[string]any{"type": "action", "componentID": id, "action": "inc"}) != nil {
+			break // closed: the flood went on past the limit
+		}
+	}
+	flood.expectClose(websocket.ClosePolicyViolation)
+
+	assertNoError(t, f.h.Broadcast(id, map[string]string{"type": "notice"}))
+	for {
+		m := calm.nextMsg()
+		if m.Type == "notice" {
+			break
+		}
+		calm.update(m, id) // the flood's accepted actions
+	}
+	calm.sendAction(id, "inc", nil)
+	got := countOf(t, calm.nextUpdate(id))
+	if got < 2 || got > 21 {
+		t.Fatalf("count %d: the flood's burst (at most 20) plus one", got)
 	}
 }

@@ -66,6 +66,9 @@ func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
 	return c
 }
 
+// closeGrace is how long a client has to answer a close frame.
+const closeGrace = time.Second
+
 // start sets the connection up and starts its reader. The set-up runs
 // here, not on the reader, whose stack is kept small; nothing on the
 // reader sets deadlines either: liveness is checked when pinging.
@@ -366,7 +369,11 @@ func (c *wsConn) writeLoop() {
 			c.dead, c.writing = true, false
 			c.mu.Unlock()
 			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, why), time.Now().Add(c.h.writeTimeout))
-			c.ws.Close()
+			// The reader drains what the client still sends until its
+			// close frame answers ours (then the reader ends and closes);
+			// closing at once could reset the connection before the client
+			// read our close frame.
+			time.AfterFunc(closeGrace, func() { c.ws.Close() })
 			return
 		case c.pingDue:
 			c.pingDue = false
