@@ -46,7 +46,6 @@ type wsConn struct {
 	writers   sync.WaitGroup
 	lastSeen  atomic.Int64 // UnixNano of the last frame the client sent
 	writeFn   func()       // c.writeLoop, bound once: go c.writeFn() allocates nothing
-	inHandler bool         // a message is being handled: it flushes the queue itself
 
 	pendingType   int            // the message handlePending reads and handles
 	pendingReader io.Reader      // (set by the reader, which then waits)
@@ -126,9 +125,6 @@ func (c *wsConn) handlePending() {
 		c.readErr = err
 		return
 	}
-	c.mu.Lock()
-	c.inHandler = true
-	c.mu.Unlock()
 	switch {
 	case c.closing():
 		// A close frame is on its way: what the client sent since is
@@ -141,7 +137,6 @@ func (c *wsConn) handlePending() {
 		c.handle(data)
 	}
 	c.mu.Lock()
-	c.inHandler = false
 	if c.writing || c.dead || (len(c.queue) == 0 && c.closeCode == 0 && !c.pingDue) {
 		c.mu.Unlock()
 		return
@@ -270,6 +265,7 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		c.send(b)
 		return
 	}
+	res.origin = c
 	c.h.publish(c.h.ctx, res)
 	if res.redirect != "" {
 		b, _ := encodeJSON(serverMessage{Type: MessageRedirect, ComponentID: id, Data: urlData{res.redirect}})
@@ -289,12 +285,14 @@ type outMsg struct {
 	pm   *websocket.PreparedMessage
 }
 
-// send queues msg for this connection alone.
-func (c *wsConn) send(msg []byte) { c.enqueue(outMsg{data: msg}) }
+// send queues a reply for this connection alone. Only the message handler
+// replies, and it writes its replies itself when it is done (handlePending).
+func (c *wsConn) send(msg []byte) { c.enqueue(outMsg{data: msg}, false) }
 
-// enqueue queues m without waiting. A client whose queue is full is closed
-// with 1013: it falls behind, and catches up when it reconnects.
-func (c *wsConn) enqueue(m outMsg) {
+// enqueue queues m without waiting and, with kick, has the writer send it.
+// A client whose queue is full is closed with 1013: it falls behind, and
+// catches up when it reconnects.
+func (c *wsConn) enqueue(m outMsg, kick bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dead || c.closeCode != 0 {
@@ -305,7 +303,9 @@ func (c *wsConn) enqueue(m outMsg) {
 		return
 	}
 	c.queue = append(c.queue, m)
-	c.kickLocked()
+	if kick {
+		c.kickLocked()
+	}
 }
 
 // closeWith makes the writer send a close frame and close the connection.
@@ -342,11 +342,9 @@ func (c *wsConn) checkLiveness(now time.Time) {
 	c.mu.Unlock()
 }
 
-// kickLocked starts the writer unless it runs, or the message handler
-// will write when it is done (which may delay a broadcast to this client by
-// the time one of its actions takes).
+// kickLocked starts the writer unless it runs.
 func (c *wsConn) kickLocked() {
-	if c.writing || c.dead || c.inHandler {
+	if c.writing || c.dead {
 		return
 	}
 	c.writing = true

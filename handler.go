@@ -227,8 +227,9 @@ type result struct {
 	html     []byte // the rendering, root element included
 	rev      uint64 // its revision
 	redirect string
-	reply    any  // HandleWS's return value
-	ws       bool // the action ran HandleWS
+	reply    any     // HandleWS's return value
+	origin   *wsConn // the connection that acted, over WebSocket
+	ws       bool    // the action ran HandleWS
 }
 
 // Mount mounts a new instance of kind with params for the page that r

@@ -333,44 +333,94 @@ type watchers struct {
 	mu   sync.Mutex // orders updates; taken under WebSocketHandler.mu (read)
 	rev  uint64     // revision of body; 0: none
 	body []byte     // body of the last rendering sent to every watcher
+
+	// With a backplane: the revision last published to the other nodes,
+	// what waits to be published, in order, and whether a goroutine is
+	// publishing it.
+	pubRev     uint64
+	outbox     [][]byte
+	publishing bool
 }
 
-// sendUpdate sends a rendering to every client watching the component:
-// as a diff against the previous rendering when every watcher has that one,
-// else in full. Renderings of one component are queued in revision order;
-// one that arrives after a newer one is dropped (clients would ignore it).
+// sendUpdate sends a rendering to every client watching the component, on
+// this node and through the backplane on the others: as a diff against the
+// previous rendering when every one of them has that one, else in full.
+// Renderings of one component are queued and published in revision order;
+// one that arrives after a newer one is not sent (clients would ignore it).
 func (h *WebSocketHandler) sendUpdate(ctx context.Context, res result) {
-	var msg []byte
 	h.mu.RLock()
-	if w := h.clients[res.id]; w != nil {
-		w.mu.Lock()
-		if res.rev <= w.rev {
-			w.mu.Unlock()
-			h.mu.RUnlock()
-			return
-		}
-		body := rootBody(res.html)
-		ok := false
-		if w.body != nil && res.rev == w.rev+1 && body != nil {
-			msg, ok = appendDiffUpdate(nil, res.id, res.rev, w.rev, w.body, body)
-		}
-		if !ok {
-			msg = encodeUpdate(res.id, res.html)
-		}
-		w.rev, w.body = res.rev, body
-		w.send(msg)
-		w.mu.Unlock()
-	}
 	closed := h.closed
-	h.mu.RUnlock()
-	if h.backplane == nil || closed {
+	w := h.clients[res.id]
+	if w == nil {
+		h.mu.RUnlock()
+		if h.backplane != nil && !closed {
+			h.publish1(ctx, res.id, encodeUpdate(res.id, res.html))
+		}
 		return
 	}
-	if msg == nil {
-		msg = encodeUpdate(res.id, res.html)
+	w.mu.Lock()
+	var full, diff []byte
+	fullUpdate := func() []byte {
+		if full == nil {
+			full = encodeUpdate(res.id, res.html)
+		}
+		return full
 	}
-	if err := h.backplane.Publish(ctx, res.id, msg); err != nil {
-		h.logger.Error("liveflux: update not delivered to other nodes", "id", res.id, "err", err)
+	base := w.rev
+	if res.rev > base {
+		body := rootBody(res.html)
+		if w.body != nil && body != nil && res.rev == base+1 {
+			diff, _ = appendDiffUpdate(nil, res.id, res.rev, base, w.body, body)
+		}
+		if diff != nil {
+			w.send(diff, res.origin)
+		} else {
+			w.send(fullUpdate(), res.origin)
+		}
+		w.rev, w.body = res.rev, body
+	}
+	if h.backplane != nil && !closed && res.rev > w.pubRev {
+		remote := diff
+		if remote == nil || w.pubRev != base { // the other nodes lack the base
+			remote = fullUpdate()
+		}
+		w.pubRev = res.rev
+		w.outbox = append(w.outbox, remote)
+		if !w.publishing {
+			w.publishing = true
+			w.mu.Unlock()
+			h.mu.RUnlock()
+			h.drainOutbox(ctx, res.id, w)
+			return
+		}
+	}
+	w.mu.Unlock()
+	h.mu.RUnlock()
+}
+
+// drainOutbox publishes w's outbox in order, without holding a lock across
+// the network, until it is empty.
+func (h *WebSocketHandler) drainOutbox(ctx context.Context, id string, w *watchers) {
+	for {
+		w.mu.Lock()
+		batch := w.outbox
+		w.outbox = nil
+		if len(batch) == 0 {
+			w.publishing = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		for _, msg := range batch {
+			h.publish1(ctx, id, msg)
+		}
+	}
+}
+
+// publish1 publishes one message to the other nodes, logging a failure.
+func (h *WebSocketHandler) publish1(ctx context.Context, id string, msg []byte) {
+	if err := h.backplane.Publish(ctx, id, msg); err != nil {
+		h.logger.Error("liveflux: update not delivered to other nodes", "id", id, "err", err)
 	}
 }
 
@@ -396,7 +446,7 @@ func (h *WebSocketHandler) fanout(id string, msg []byte) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if w := h.clients[id]; w != nil {
-		w.send(msg)
+		w.send(msg, nil)
 	}
 	return !h.closed
 }
@@ -405,8 +455,10 @@ func (h *WebSocketHandler) fanout(id string, msg []byte) bool {
 // once for all (which costs a buffer) instead of once per connection.
 const preparedFrom = 4
 
-// send queues msg for every watcher.
-func (w *watchers) send(msg []byte) {
+// send queues msg for every watcher. The acting connection, origin (if
+// any), writes it itself once its handler is done; the others' writers are
+// started.
+func (w *watchers) send(msg []byte, origin *wsConn) {
 	m := outMsg{data: msg}
 	if len(w.more)+1 >= preparedFrom {
 		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
@@ -416,10 +468,10 @@ func (w *watchers) send(msg []byte) {
 		m = outMsg{pm: pm}
 	}
 	if w.one != nil {
-		w.one.enqueue(m)
+		w.one.enqueue(m, w.one != origin)
 	}
 	for c := range w.more {
-		c.enqueue(m)
+		c.enqueue(m, c != origin)
 	}
 }
 

@@ -189,6 +189,11 @@ func TestConcurrentIncrementsOnTwoNodes(t *testing.T) {
 	senders.Wait()
 	readers.Wait()
 	elapsed := time.Since(start)
+	var full, diffs, stale, resyncs int64
+	for _, c := range clients {
+		full, diffs, stale, resyncs = full+c.stats.full.Load(), diffs+c.stats.diffs.Load(), stale+c.stats.stale.Load(), resyncs+c.stats.resyncs.Load()
+	}
+	t.Logf("updates received by the %d clients: %d full, %d diffs applied, %d stale ignored, %d resyncs", len(clients), full, diffs, stale, resyncs)
 	for i, r := range results {
 		if len(r.errors) > 0 {
 			t.Errorf("client %d got errors: %+v", i, r.errors)
@@ -205,11 +210,6 @@ func TestConcurrentIncrementsOnTwoNodes(t *testing.T) {
 	}
 	t.Logf("%d increments from 2 nodes × %d clients in %v (%.0f/s); Handle ran %d times (%d reruns after conflicts)",
 		total, perNode, elapsed, total/elapsed.Seconds(), runs.Load(), runs.Load()-total)
-	var full, diffs, stale, resyncs int64
-	for _, c := range clients {
-		full, diffs, stale, resyncs = full+c.stats.full.Load(), diffs+c.stats.diffs.Load(), stale+c.stats.stale.Load(), resyncs+c.stats.resyncs.Load()
-	}
-	t.Logf("updates received by the %d clients: %d full, %d diffs applied, %d stale ignored, %d resyncs", len(clients), full, diffs, stale, resyncs)
 }
 
 func TestRedisOutageAndRecovery(t *testing.T) {

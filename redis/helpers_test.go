@@ -342,7 +342,7 @@ func (c *wsClient) apply(m *serverMsg) {
 		body := html[strings.IndexByte(html, '>')+1 : len(html)-len("</div>")]
 		c.views[id] = view{kind, rev, body}
 		c.stats.full.Add(1)
-		c.record(id, rev, body, "full update")
+		c.record(id, rev, body, func() string { return "a full update" })
 		m.HTML = html
 		return
 	}
@@ -370,7 +370,8 @@ func (c *wsClient) apply(m *serverMsg) {
 	body := string(utf16.Decode(u[:p])) + text + string(utf16.Decode(u[len(u)-s:]))
 	c.views[id] = view{v.kind, d.Rev, body}
 	c.stats.diffs.Add(1)
-	c.record(id, d.Rev, body, fmt.Sprintf("diff %s applied to %q", m.Data, v.body))
+	base, data := v.body, m.Data
+	c.record(id, d.Rev, body, func() string { return fmt.Sprintf("diff %s applied to %q", data, base) })
 	m.HTML = fmt.Sprintf(`<div %s="%s" %s="%s" %s="%d">%s</div>`,
 		liveflux.AttrKind, v.kind, liveflux.AttrID, id, liveflux.AttrRev, d.Rev, body)
 }
@@ -384,14 +385,15 @@ var shown = struct {
 }{m: make(map[string]shownBody)}
 
 type shownBody struct {
-	body, node, how string
+	body, node string
+	how        func() string
 }
 
-// record checks that body is what every other client showed as revision
-// rev of id, and counts as a rendering of the counter.
-func (c *wsClient) record(id string, rev int, body, how string) {
+// record checks that body, which the client got as how says, is what every
+// other client showed as revision rev of id, and a rendering of a counter.
+func (c *wsClient) record(id string, rev int, body string, how func() string) {
 	if !bodyRE.MatchString(body) {
-		c.t.Errorf("client of %s shows %s revision %d as %q (from %s): not a rendering of a counter", c.node, id, rev, body, how)
+		c.t.Errorf("client of %s shows %s revision %d as %q (from %s): not a rendering of a counter", c.node, id, rev, body, how())
 	}
 	if rev == 0 {
 		return
@@ -406,7 +408,7 @@ func (c *wsClient) record(id string, rev int, body, how string) {
 	}
 	if prev.body != body {
 		c.t.Errorf("%s revision %d shown differently: %q by a client of %s (from %s), %q by a client of %s (from %s)",
-			id, rev, body, c.node, how, prev.body, prev.node, prev.how)
+			id, rev, body, c.node, how(), prev.body, prev.node, prev.how())
 	}
 }
 
