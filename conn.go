@@ -1,7 +1,6 @@
 package liveflux
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -25,34 +24,31 @@ import (
 // a minimal stack. Nobody holds c.mu across I/O: senders only append to
 // the queue.
 type wsConn struct {
-	h      *WebSocketHandler
-	ws     *websocket.Conn
-	owner  string // the handshake's session digest (WithSessionKey)
-	cancel context.CancelFunc
-
+	h       *WebSocketHandler
+	ws      *websocket.Conn
+	owner   string        // the handshake's session digest (WithSessionKey)
 	limiter *rate.Limiter // nil without a rate limit; reader only
-	strikes int           // consecutive rate-limited messages; reader only
-
-	watched []string // component IDs; guarded by h.mu
+	watched []string      // component IDs; guarded by h.mu
 
 	mu        sync.Mutex
 	queue     []outMsg // messages waiting for the writer
 	spare     []outMsg // the writer's previous batch, reused
+	closeCode int32    // set: the writer sends this close frame next, then closes
 	writing   bool     // a writeLoop is running
 	pingDue   bool
-	closeCode int // set: the writer sends this close frame next, then closes
-	closeWhy  string
 	dead      bool // nothing more is written
 	writers   sync.WaitGroup
-	lastSeen  atomic.Int64 // UnixNano of the last frame the client sent
-	writeFn   func()       // c.writeLoop, bound once: go c.writeFn() allocates nothing
+	writeFn   func() // c.writeLoop, bound once: go c.writeFn() allocates nothing
 
-	pendingType   int            // the message handlePending reads and handles
+	lastSeen atomic.Int64 // UnixNano of the last frame the client sent
+	lastPing int64        // UnixNano of the last ping; pingLoop only
+
+	strikes       int32          // consecutive rate-limited messages; reader only
+	pendingType   int32          // the message handlePending reads and handles
+	readFailed    bool           // reading it failed: the reader stops
 	pendingReader io.Reader      // (set by the reader, which then waits)
-	readErr       error          // reading it failed: the reader stops
 	handling      sync.WaitGroup // the reader waits for handlePending
 	handleFn      func()         // c.handlePending, bound once
-	lastPing      time.Time      // pingLoop only
 }
 
 func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
@@ -65,6 +61,15 @@ func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
 	return c
 }
 
+// closeReasons are the reasons sent with the close codes the server uses.
+var closeReasons = map[int]string{
+	websocket.CloseGoingAway:               "server shutting down",
+	websocket.CloseUnsupportedData:         "binary frames are not supported",
+	websocket.CloseInvalidFramePayloadData: "invalid UTF-8",
+	websocket.ClosePolicyViolation:         "rate limit exceeded",
+	websocket.CloseTryAgainLater:           "client too slow",
+}
+
 // closeGrace is how long a client has to answer a close frame.
 const closeGrace = time.Second
 
@@ -75,7 +80,7 @@ func (c *wsConn) start() {
 	c.ws.SetReadLimit(c.h.readLimit)
 	c.ws.SetPongHandler(func(string) error { c.heard(); return nil })
 	c.heard()
-	c.lastPing = time.Now()
+	c.lastPing = time.Now().UnixNano()
 	go c.run()
 }
 
@@ -103,11 +108,11 @@ func (c *wsConn) readLoop() {
 		}
 		// The message is read and handled on a goroutine of its own, which
 		// ends with it: the reader's stack stays small while it idles.
-		c.pendingType, c.pendingReader = typ, r
+		c.pendingType, c.pendingReader = int32(typ), r
 		c.handling.Add(1)
 		go c.handleFn()
 		c.handling.Wait()
-		if c.readErr != nil {
+		if c.readFailed {
 			return
 		}
 	}
@@ -122,7 +127,7 @@ func (c *wsConn) handlePending() {
 	c.pendingReader = nil
 	c.heard()
 	if err != nil {
-		c.readErr = err
+		c.readFailed = true
 		return
 	}
 	switch {
@@ -130,9 +135,9 @@ func (c *wsConn) handlePending() {
 		// A close frame is on its way: what the client sent since is
 		// dropped, not acted on.
 	case c.pendingType != websocket.TextMessage:
-		c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
+		c.closeWith(websocket.CloseUnsupportedData)
 	case !utf8.Valid(data):
-		c.closeWith(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
+		c.closeWith(websocket.CloseInvalidFramePayloadData)
 	default:
 		c.handle(data)
 	}
@@ -173,8 +178,8 @@ func (c *wsConn) handle(data []byte) {
 	if c.limiter != nil {
 		if !c.limiter.Allow() {
 			c.strikes++
-			if c.strikes > c.h.rateMax {
-				c.closeWith(websocket.ClosePolicyViolation, "rate limit exceeded")
+			if int(c.strikes) > c.h.rateMax {
+				c.closeWith(websocket.ClosePolicyViolation)
 				return
 			}
 			// Named when possible, so the client can tell which action
@@ -299,7 +304,7 @@ func (c *wsConn) enqueue(m outMsg, kick bool) {
 		return
 	}
 	if len(c.queue) >= c.h.sendQueue {
-		c.closeLocked(websocket.CloseTryAgainLater, "client too slow")
+		c.closeLocked(websocket.CloseTryAgainLater)
 		return
 	}
 	c.queue = append(c.queue, m)
@@ -309,17 +314,17 @@ func (c *wsConn) enqueue(m outMsg, kick bool) {
 }
 
 // closeWith makes the writer send a close frame and close the connection.
-func (c *wsConn) closeWith(code int, why string) {
+func (c *wsConn) closeWith(code int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.closeLocked(code, why)
+	c.closeLocked(code)
 }
 
-func (c *wsConn) closeLocked(code int, why string) {
+func (c *wsConn) closeLocked(code int) {
 	if c.dead || c.closeCode != 0 {
 		return
 	}
-	c.closeCode, c.closeWhy = code, why
+	c.closeCode = int32(code)
 	c.queue = nil
 	c.kickLocked()
 }
@@ -332,10 +337,10 @@ func (c *wsConn) checkLiveness(now time.Time) {
 		c.drop() // no pong, no message: the client is gone
 		return
 	}
-	if now.Sub(c.lastPing) < c.h.pingInterval {
+	if time.Duration(now.UnixNano()-c.lastPing) < c.h.pingInterval {
 		return
 	}
-	c.lastPing = now
+	c.lastPing = now.UnixNano()
 	c.mu.Lock()
 	c.pingDue = true
 	c.kickLocked()
@@ -363,10 +368,10 @@ func (c *wsConn) writeLoop() {
 			c.mu.Unlock()
 			return
 		case c.closeCode != 0:
-			code, why := c.closeCode, c.closeWhy
+			code := int(c.closeCode)
 			c.dead, c.writing = true, false
 			c.mu.Unlock()
-			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, why), time.Now().Add(c.h.writeTimeout))
+			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, closeReasons[code]), time.Now().Add(c.h.writeTimeout))
 			// The reader drains what the client still sends until its
 			// close frame answers ours (then the reader ends and closes);
 			// closing at once could reset the connection before the client

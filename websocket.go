@@ -109,7 +109,7 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 		HandshakeTimeout: 10 * time.Second,
 		// Small read buffers keep idle connections cheap; write buffers
 		// are taken from a pool only while a write is in progress.
-		ReadBufferSize:  256,
+		ReadBufferSize:  128,
 		WriteBufferPool: &h.writeBufs,
 		// ServeHTTP checks the origin before upgrading.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -306,7 +306,7 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 	h.mu.Unlock()
 	h.cancel() // ends actions in progress and the backplane subscription
 	for _, c := range conns {
-		c.closeWith(websocket.CloseGoingAway, "server shutting down")
+		c.closeWith(websocket.CloseGoingAway)
 	}
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()

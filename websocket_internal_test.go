@@ -84,7 +84,7 @@ func TestWSConnSendQueueOverflow(t *testing.T) {
 		t.Fatalf("after overflowing: close code %d, queue %d", c.closeCode, len(c.queue))
 	}
 	c.send([]byte("late"))
-	c.closeWith(websocket.CloseGoingAway, "later close")
+	c.closeWith(websocket.CloseGoingAway)
 	if c.queue != nil || c.closeCode != websocket.CloseTryAgainLater {
 		t.Fatalf("a closing connection took more: queue %d, close code %d", len(c.queue), c.closeCode)
 	}
