@@ -2,7 +2,6 @@ package liveflux
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -41,6 +40,7 @@ type wsConn struct {
 	writeFn   func() // c.writeLoop, bound once: go c.writeFn() allocates nothing
 
 	lastSeen atomic.Int64 // UnixNano of the last frame the client sent
+	inAction atomic.Bool  // a message is being handled
 	lastPing int64        // UnixNano of the last ping; pingLoop only
 
 	strikes       int32          // consecutive rate-limited messages; reader only
@@ -53,6 +53,10 @@ type wsConn struct {
 
 func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
 	c := &wsConn{h: h, ws: ws, owner: owner}
+	// Set before the connection is registered, where pingLoop sees it; the
+	// first ping is due one ping interval from now.
+	c.heard()
+	c.lastPing = time.Now().Add(-pingTick(h.pingInterval)).UnixNano()
 	c.writeFn = c.writeLoop
 	c.handleFn = c.handlePending
 	if h.rateMax > 0 {
@@ -79,8 +83,6 @@ const closeGrace = time.Second
 func (c *wsConn) start() {
 	c.ws.SetReadLimit(c.h.readLimit)
 	c.ws.SetPongHandler(func(string) error { c.heard(); return nil })
-	c.heard()
-	c.lastPing = time.Now().UnixNano()
 	go c.run()
 }
 
@@ -123,6 +125,8 @@ func (c *wsConn) readLoop() {
 // hand-off.
 func (c *wsConn) handlePending() {
 	defer c.handling.Done()
+	c.inAction.Store(true)
+	defer c.inAction.Store(false)
 	data, err := io.ReadAll(c.pendingReader)
 	c.pendingReader = nil
 	c.heard()
@@ -217,18 +221,20 @@ func (c *wsConn) handle(data []byte) {
 
 // init makes c watch a component and sends it the current rendering.
 func (c *wsConn) init(id string) {
-	// Watch first, so that no update made after the rendering below is
-	// missed; one made before it carries an older revision.
-	if !c.h.watch(c, id) {
+	if !c.h.mayWatch(c, id) {
 		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
 		return
 	}
+	// The rendering checks the session first: c watches only once it is
+	// known to be allowed to. An update made between the rendering and the
+	// watch is missed, but the next one is a diff against it, which makes
+	// the client ask again: nothing is lost.
 	res, err := c.h.act(c.h.ctx, actRequest{id: id, owner: c.owner})
 	if err != nil {
-		c.h.unwatch(c, id)
 		c.sendErr(id, err)
 		return
 	}
+	c.h.watch(c, id)
 	c.send(encodeUpdate(id, res.html))
 	c.h.sentTo(c, res)
 }
@@ -244,18 +250,16 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		c.send(encodeError(id, http.StatusBadRequest, err.Error()))
 		return
 	}
-	if !c.h.watch(c, id) {
+	if !c.h.mayWatch(c, id) {
 		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
 		return
 	}
 	res, err := c.h.act(c.h.ctx, actRequest{id: id, action: msg.Action, data: fields, msg: msg, owner: c.owner})
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			c.h.unwatch(c, id) // there is nothing to watch
-		}
 		c.sendErr(id, err)
 		return
 	}
+	c.h.watch(c, id) // allowed: the session check passed
 	if res.ws {
 		if res.reply != nil {
 			b, err := encodeJSON(res.reply)
@@ -268,10 +272,10 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		}
 		b, _ := encodeJSON(serverMessage{Type: MessageAck, ComponentID: id})
 		c.send(b)
-		return
+	} else {
+		res.origin = c
+		c.h.publish(c.h.ctx, res)
 	}
-	res.origin = c
-	c.h.publish(c.h.ctx, res)
 	if res.redirect != "" {
 		b, _ := encodeJSON(serverMessage{Type: MessageRedirect, ComponentID: id, Data: urlData{res.redirect}})
 		c.send(b)
@@ -333,7 +337,9 @@ func (c *wsConn) closeLocked(code int) {
 // for longer than the pong wait, and has a silent one pinged once per ping
 // interval.
 func (c *wsConn) checkLiveness(now time.Time) {
-	if now.Sub(time.Unix(0, c.lastSeen.Load())) >= c.h.pongWait() {
+	// While a message is handled the reader does not read, so pongs wait:
+	// a long action is no sign of a dead client.
+	if !c.inAction.Load() && now.Sub(time.Unix(0, c.lastSeen.Load())) >= c.h.pongWait() {
 		c.drop() // no pong, no message: the client is gone
 		return
 	}

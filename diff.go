@@ -28,6 +28,11 @@ func rootBody(html []byte) []byte {
 // at revision base) into next (the body at revision rev), or reports false
 // when a diff would not be clearly smaller than the full rendering.
 func appendDiffUpdate(dst []byte, id string, rev, base uint64, prev, next []byte) ([]byte, bool) {
+	if !utf8.Valid(prev) || !utf8.Valid(next) {
+		// The client decodes the rendering with U+FFFD for invalid bytes,
+		// so byte offsets would not match what it holds.
+		return dst, false
+	}
 	p := commonPrefix(prev, next)
 	s := commonSuffix(prev[p:], next[p:])
 	text := next[p : len(next)-s]

@@ -47,6 +47,9 @@ func clientError(err error) (status int, message string) {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
+		if e.Status < 400 || e.Status > 599 {
+			return http.StatusInternalServerError, e.Message // not an error status
+		}
 		return e.Status, e.Message
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound, "component not found"

@@ -10,10 +10,10 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"strings"
 )
 
 // Form fields of the HTTP protocol (see PROTOCOL.md).
@@ -208,9 +208,9 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 // and returns its fields (not those of the URL query).
 func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
-	ct := r.Header.Get("Content-Type")
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var err error
-	if strings.HasPrefix(ct, "multipart/form-data") {
+	if ct == "multipart/form-data" {
 		err = r.ParseMultipartForm(h.maxBody)
 	} else {
 		err = r.ParseForm()
@@ -308,10 +308,14 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 		}
 		if wc, ok := c.(WebSocketComponent); ok && req.msg != nil {
 			res.ws = true
-			return h.call(c, "HandleWS", func() (err error) {
+			err := h.call(c, "HandleWS", func() (err error) {
 				res.reply, err = wc.HandleWS(ctx, req.msg)
 				return err
 			})
+			if err == nil {
+				res.redirect = takeRedirect(c)
+			}
+			return err
 		}
 		if req.action != "" {
 			if err := h.call(c, "Handle", func() error { return c.Handle(ctx, req.action, req.data) }); err != nil {
@@ -346,7 +350,10 @@ func (h *Handler) publish(ctx context.Context, res result) {
 func (h *Handler) render(ctx context.Context, c Component, params map[string]string) ([]byte, error) {
 	buf := getBuffer()
 	defer putBuffer(buf)
-	rev := revision(c) + 1
+	var rev uint64 // 0 without Base: clients apply it whatever they show
+	if _, ok := c.(baser); ok {
+		rev = revision(c) + 1
+	}
 	writeRootOpen(buf, c.GetKind(), c.GetID(), rev, params)
 	if err := h.call(c, "Render", func() error { return c.Render(ctx, buf) }); err != nil {
 		return nil, err

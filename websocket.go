@@ -171,7 +171,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // runs while there are connections.
 func (h *WebSocketHandler) pingLoop() {
 	defer h.wg.Done()
-	tick := time.NewTicker(max(h.pingInterval/4, time.Millisecond))
+	tick := time.NewTicker(pingTick(h.pingInterval))
 	defer tick.Stop()
 	var conns []*wsConn
 	for {
@@ -367,7 +367,9 @@ func (h *WebSocketHandler) sendUpdate(ctx context.Context, res result) {
 		return full
 	}
 	base := w.rev
-	if res.rev > base {
+	if res.rev == 0 { // a component without Base: no revisions, no diffs
+		w.send(fullUpdate(), res.origin)
+	} else if res.rev > base {
 		body := rootBody(res.html)
 		if w.body != nil && body != nil && res.rev == base+1 {
 			diff, _ = appendDiffUpdate(nil, res.id, res.rev, base, w.body, body)
@@ -379,28 +381,38 @@ func (h *WebSocketHandler) sendUpdate(ctx context.Context, res result) {
 		}
 		w.rev, w.body = res.rev, body
 	}
-	if h.backplane != nil && !closed && res.rev > w.pubRev {
+	if h.backplane != nil && !closed && (res.rev > w.pubRev || res.rev == 0) {
 		remote := diff
 		if remote == nil || w.pubRev != base { // the other nodes lack the base
 			remote = fullUpdate()
 		}
 		w.pubRev = res.rev
-		w.outbox = append(w.outbox, remote)
+		if len(w.outbox) >= maxOutbox {
+			// Publishing falls behind: the newest full rendering stands
+			// for everything pending.
+			clear(w.outbox)
+			w.outbox = append(w.outbox[:0], fullUpdate())
+		} else {
+			w.outbox = append(w.outbox, remote)
+		}
 		if !w.publishing {
 			w.publishing = true
-			w.mu.Unlock()
-			h.mu.RUnlock()
-			h.drainOutbox(ctx, res.id, w)
-			return
+			h.wg.Add(1) // under h.mu, with the handler open: before any Wait
+			go h.drainOutbox(res.id, w)
 		}
 	}
 	w.mu.Unlock()
 	h.mu.RUnlock()
 }
 
+// maxOutbox bounds what waits to be published for one component.
+const maxOutbox = 64
+
 // drainOutbox publishes w's outbox in order, without holding a lock across
-// the network, until it is empty.
-func (h *WebSocketHandler) drainOutbox(ctx context.Context, id string, w *watchers) {
+// the network, until it is empty. It runs on a goroutine of its own, so
+// that no request waits for other requests' publishing.
+func (h *WebSocketHandler) drainOutbox(id string, w *watchers) {
+	defer h.wg.Done()
 	for {
 		w.mu.Lock()
 		batch := w.outbox
@@ -412,7 +424,7 @@ func (h *WebSocketHandler) drainOutbox(ctx context.Context, id string, w *watche
 		}
 		w.mu.Unlock()
 		for _, msg := range batch {
-			h.publish1(ctx, id, msg)
+			h.publish1(h.ctx, id, msg)
 		}
 	}
 }
@@ -504,6 +516,20 @@ func (w *watchers) remove(c *wsConn) (empty bool) {
 		delete(w.more, c)
 	}
 	return w.one == nil
+}
+
+// pingTick is how often pingLoop looks at the connections.
+func pingTick(interval time.Duration) time.Duration { return max(interval/4, time.Millisecond) }
+
+// mayWatch reports whether c watches id already or may watch one more
+// component.
+func (h *WebSocketHandler) mayWatch(c *wsConn, id string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if w := h.clients[id]; w != nil && w.has(c) {
+		return true
+	}
+	return len(c.watched) < DefaultMaxWatched
 }
 
 // watch records that c watches id. It reports false when c watches too

@@ -39,6 +39,6 @@ function patchHTML(id, { rev, base, diff: [p, s, text] }) {
     wsSend({ type: "init", componentID: id });
     return null;
   }
-  const q = (a) => `"${root.getAttribute(a).replace(/&/g, "&amp;").replace(/"/g, "&quot;")}"`;
+  const q = (a) => `"${root.getAttribute(a).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;")}"`;
   return `<div ${ATTR_KIND}=${q(ATTR_KIND)} ${ATTR_ID}=${q(ATTR_ID)} ${ATTR_REV}="${rev}">${v.body.slice(0, p)}${text}${v.body.slice(v.body.length - s)}</div>`;
 }
