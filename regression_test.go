@@ -366,11 +366,16 @@ func TestHandleWSRedirectGoesToItsClient(t *testing.T) {
 	id := idOfHTML(html)
 	ws, ch := f.dial(t, "")
 	ws.WriteJSON(map[string]any{"type": "action", "componentID": id, "action": "go"})
+	redirected := false
 	for m := range ch {
 		t.Logf("ws client got %v", m)
-		if m["type"] == "ack" {
+		if m["type"] == "redirect" {
+			redirected = true
 			break
 		}
+	}
+	if !redirected {
+		t.Errorf("the client whose HandleWS asked for a redirect got none")
 	}
 	resp, _ := f.post(t, "someone-else", url.Values{FieldKind: {"wsc"}, FieldID: {id}, FieldAction: {"inc"}})
 	if r := resp.Header.Get(HeaderRedirect); r != "" {
@@ -567,8 +572,10 @@ func TestComponentErrorWithInvalidStatus(t *testing.T) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Logf("NewError(0, ...): request failed: %v", err)
-		return
+		t.Fatalf("NewError(0, ...): request failed: %v", err)
 	}
-	t.Logf("status %d", resp.StatusCode)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("NewError(0, ...): status %d, want 500", resp.StatusCode)
+	}
 }

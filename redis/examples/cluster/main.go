@@ -236,7 +236,7 @@ func main() {
 	url1, url2 := "http://"+ln1.Addr().String()+"/", "http://"+ln2.Addr().String()+"/"
 	startNode("node-1", url2, ln1, *redisAddr, s)
 	startNode("node-2", url1, ln2, *redisAddr, s)
-	fmt.Printf("Liveflux cluster example, counter %s in Redis at %s:\n  node 1: %s\n  node 2: %s\n",
+	log.Printf("Liveflux cluster example, counter %s in Redis at %s:\n  node 1: %s\n  node 2: %s\n",
 		c.GetID(), *redisAddr, url1, url2)
 	select {}
 }
