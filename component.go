@@ -2,6 +2,8 @@ package liveflux
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/url"
 )
@@ -47,6 +49,7 @@ type Base struct {
 	id       string
 	rev      uint64
 	owner    string // digest of the session that mounted it (WithSessionKey)
+	quota    string // whose share of the store it takes (see quotaKey)
 	redirect string
 }
 
@@ -62,9 +65,53 @@ func (b *Base) GetID() string { return b.id }
 // SetID is called by the framework; components do not call it.
 func (b *Base) SetID(id string) { b.id = id }
 
-// Redirect asks the client to navigate to url once the current Mount or
-// Handle returns successfully.
-func (b *Base) Redirect(url string) { b.redirect = url }
+// ErrUnsafeRedirect is returned by Base.Redirect for a target that is
+// neither a relative URL nor an http or https one. Test for it with
+// errors.Is.
+var ErrUnsafeRedirect = errors.New("liveflux: redirect target is not a relative or http(s) URL")
+
+// Redirect asks the client to navigate to target once the current Mount or
+// Handle (or HandleWS) returns successfully. The empty target cancels a
+// redirect asked for earlier in the same call.
+//
+// The target must be a relative URL ("/done", "?page=2", "next") or an
+// absolute http or https one. Any other target — javascript:, data:,
+// vbscript: and every other scheme, or a string with control characters —
+// is refused: Redirect returns an error wrapping ErrUnsafeRedirect and
+// changes nothing, so a "return to" value taken from the request can never
+// run script in the page. Return the error to fail the action, or ignore it:
+// the client then gets no redirect (or the one asked for before). Redirect
+// does not check the host: if a target comes from the request and must stay
+// on your site, check that yourself.
+func (b *Base) Redirect(target string) error {
+	if err := checkRedirect(target); err != nil {
+		return err
+	}
+	b.redirect = target
+	return nil
+}
+
+// checkRedirect accepts the empty string, relative URLs and absolute http(s)
+// URLs. It refuses every control character (browsers drop tabs and line
+// breaks anywhere in a URL and trim other leading ones, so that
+// "\tjava\nscript:…" is a javascript: URL to them) and whatever url.Parse
+// rejects, such as " javascript:…" (a colon in the first path segment).
+func checkRedirect(target string) error {
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%w: control character in %q", ErrUnsafeRedirect, target)
+		}
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnsafeRedirect, err)
+	}
+	switch u.Scheme { // url.Parse lowercases it
+	case "", "http", "https":
+		return nil
+	}
+	return fmt.Errorf("%w: scheme %q in %q", ErrUnsafeRedirect, u.Scheme, target)
+}
 
 // base returns the embedded Base; it lets the framework reach the fields
 // below through the Component interface.
@@ -103,6 +150,15 @@ func setRevision(c Component, rev uint64) {
 func ownerOf(c Component) string {
 	if b, ok := c.(baser); ok {
 		return b.base().owner
+	}
+	return ""
+}
+
+// quotaOf returns the key of the quota an instance counts toward: its
+// session's digest, or its client's address digest ("" when unknown).
+func quotaOf(c Component) string {
+	if b, ok := c.(baser); ok {
+		return b.base().quota
 	}
 	return ""
 }

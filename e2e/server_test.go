@@ -36,6 +36,7 @@ type server struct {
 	handshakes  atomic.Int64 // WebSocket upgrade requests received
 	httpActions atomic.Int64 // POSTs that carried an action
 	ticks       atomic.Int64 // shown by the "note" component
+	pwned       atomic.Int64 // requests to /pwned: script a page must never run
 }
 
 func newServer(t *testing.T, wsOpts ...liveflux.WebSocketOption) *server {
@@ -55,9 +56,11 @@ func newServer(t *testing.T, wsOpts ...liveflux.WebSocketOption) *server {
 	}, wsOpts...)
 	s.ws = liveflux.NewWebSocketHandler(s.store, s.wsOpts...)
 	for kind, f := range map[string]func() liveflux.Component{
-		"counter": func() liveflux.Component { return &counter{} },
-		"note":    func() liveflux.Component { return &note{ticks: &s.ticks} },
-		"profile": func() liveflux.Component { return &profile{} },
+		"counter":    func() liveflux.Component { return &counter{} },
+		"note":       func() liveflux.Component { return &note{ticks: &s.ticks} },
+		"profile":    func() liveflux.Component { return &profile{} },
+		"redirector": func() liveflux.Component { return &redirector{} },
+		"replier":    func() liveflux.Component { return &replier{} },
 	} {
 		if err := s.registry.Register(kind, f); err != nil {
 			t.Fatal(err)
@@ -67,6 +70,7 @@ func newServer(t *testing.T, wsOpts ...liveflux.WebSocketOption) *server {
 	s.mux.HandleFunc("GET /done", func(w http.ResponseWriter, r *http.Request) {
 		writePage(w, "Done", template.HTML(`<p id="from">`+template.HTMLEscapeString(r.URL.Query().Get("from"))+`</p>`), "")
 	})
+	s.mux.HandleFunc("/pwned", func(w http.ResponseWriter, r *http.Request) { s.pwned.Add(1) })
 	srv := httptest.NewServer(s.mux)
 	s.URL = srv.URL
 	t.Cleanup(func() {
@@ -103,6 +107,12 @@ func (s *server) serveLiveflux(w http.ResponseWriter, r *http.Request) {
 		// The handler parses the form again; ParseForm keeps the first result.
 		if err := r.ParseForm(); err == nil && r.PostForm.Get(liveflux.FieldAction) != "" {
 			s.httpActions.Add(1)
+		}
+		// Action raw-redirect answers with a redirect to its field "to" as
+		// is, as a server that does not check redirect targets would
+		// (Base.Redirect refuses unsafe ones).
+		if r.PostForm.Get(liveflux.FieldAction) == "raw-redirect" {
+			w.Header().Set(liveflux.HeaderRedirect, r.PostForm.Get("to"))
 		}
 	}
 	s.handler().ServeHTTP(w, r)

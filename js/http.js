@@ -1,14 +1,15 @@
 // HTTP transport: mounts, and actions while the socket is not open.
 
 // post returns {ok, status, text} (status 0: network failure), or nothing
-// after following a redirect.
+// after following a redirect. A refused redirect is reported and the answer
+// returned as usual.
 async function post(fields) {
   const body = new URLSearchParams();
   for (const [name, v] of Object.entries(fields)) for (const x of [].concat(v)) body.append(name, x);
   try {
     const res = await fetch(config.endpoint, { method: "POST", body, headers: config.headers, credentials: "same-origin" });
     const to = res.headers.get(HEADER_REDIRECT);
-    if (to) return location.assign(to);
+    if (to && navigate(to, fields[FIELD_ID], fields[FIELD_KIND])) return;
     return { ok: res.ok, status: res.status, text: (await res.text()).trim() };
   } catch (err) {
     return { status: 0, text: String(err) };

@@ -1,9 +1,9 @@
 // Entry point. Each event is one bubbling CustomEvent, dispatched on the root
 // concerned while it is in the page (so its ancestors and document see it),
 // else on document. liveflux:mounted, :updated {componentID, kind};
-// :message (the WebSocket frame); :error {status (0: network), message,
-// componentID?, kind?, remounted (a lost instance was re-mounted)};
-// :connected {}; :disconnected {code, reason}.
+// :message (the WebSocket frame); :error {status (0: network, or a refused
+// redirect), message, componentID?, kind?, remounted (a lost instance was
+// re-mounted)}; :connected {}; :disconnected {code, reason}.
 
 const config = { endpoint: "/liveflux", headers: {}, ...JSON.parse(document.currentScript?.dataset.livefluxConfig || "{}") };
 const mounting = new WeakSet();

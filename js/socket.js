@@ -44,7 +44,7 @@ function wsReceive(raw) {
   const m = JSON.parse(raw), id = m?.componentID, type = m?.type, data = m?.data || {};
   if (/^(update|redirect|error|ack)$/.test(type)) setBusy(id, false);
   if (type === "update") morphRoot(findRoot(id), data.diff ? patchHTML(id, data) : data.html);
-  if (type === "redirect" && data.url) location.assign(data.url);
+  if (type === "redirect" && data.url) navigate(data.url, id);
   if (type === "error") lost(id, m.code, m.message);
   emit(findRoot(id), EV_MESSAGE, m);
 }
