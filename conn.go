@@ -2,8 +2,10 @@ package liveflux
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,7 @@ type wsConn struct {
 	h       *WebSocketHandler
 	ws      *websocket.Conn
 	owner   string        // the handshake's session digest (WithSessionKey)
+	diffs   bool          // the client asked for diff updates (SubprotocolDiff)
 	limiter *rate.Limiter // nil without a rate limit; reader only
 	watched []string      // component IDs; guarded by h.mu
 
@@ -125,15 +128,18 @@ func (c *wsConn) readLoop() {
 // hand-off.
 func (c *wsConn) handlePending() {
 	defer c.handling.Done()
-	c.inAction.Store(true)
-	defer c.inAction.Store(false)
+	// Reading is not acting: a client that sends part of a message and
+	// then nothing is as silent as one that sends nothing, and is dropped
+	// after the pong wait like it (see checkLiveness).
 	data, err := io.ReadAll(c.pendingReader)
 	c.pendingReader = nil
-	c.heard()
 	if err != nil {
 		c.readFailed = true
 		return
 	}
+	c.heard()
+	c.inAction.Store(true)
+	defer c.inAction.Store(false)
 	switch {
 	case c.closing():
 		// A close frame is on its way: what the client sent since is
@@ -175,9 +181,18 @@ func (c *wsConn) cleanup() {
 	c.h.forget(c)
 }
 
-// handle dispatches one text message.
+// handle dispatches one text message. A panic anywhere in it (a
+// validator, a reply that cannot be encoded, a store) is logged and
+// answered with an error of code 500; the connection goes on.
 func (c *wsConn) handle(data []byte) {
 	var msg WebSocketMessage
+	defer func() {
+		if p := recover(); p != nil {
+			c.h.logger.Error("liveflux: panic handling a WebSocket message",
+				"id", msg.ComponentID, "type", msg.Type, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.send(encodeError(msg.ComponentID, http.StatusInternalServerError, "internal error"))
+		}
+	}()
 	err := json.Unmarshal(data, &msg)
 	if c.limiter != nil {
 		if !c.limiter.Allow() {
@@ -221,22 +236,27 @@ func (c *wsConn) handle(data []byte) {
 
 // init makes c watch a component and sends it the current rendering.
 func (c *wsConn) init(id string) {
-	if !c.h.mayWatch(c, id) {
-		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
-		return
-	}
-	// The rendering checks the session first: c watches only once it is
-	// known to be allowed to. An update made between the rendering and the
-	// watch is missed, but the next one is a diff against it, which makes
-	// the client ask again: nothing is lost.
-	res, err := c.h.act(c.h.ctx, actRequest{id: id, owner: c.owner})
+	res, err := c.h.act(c.h.ctx, actRequest{id: id, owner: c.owner, allowed: c.watchFn(id)})
 	if err != nil {
 		c.sendErr(id, err)
 		return
 	}
-	c.h.watch(c, id)
 	c.send(encodeUpdate(id, res.html))
 	c.h.sentTo(c, res)
+}
+
+// watchFn returns the function that makes c watch id, which act calls
+// once the session check passed, while it holds the instance: every
+// rendering made after c's own is made once c watches, so c is sent it.
+// (Watching after the action, a newer rendering sent meanwhile would be
+// missed, and the client left on an older one for good.)
+func (c *wsConn) watchFn(id string) func() error {
+	return func() error {
+		if !c.h.watch(c, id) {
+			return NewError(http.StatusBadRequest, "too many components on one connection")
+		}
+		return nil
+	}
 }
 
 func (c *wsConn) act(msg *WebSocketMessage) {
@@ -250,16 +270,11 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		c.send(encodeError(id, http.StatusBadRequest, err.Error()))
 		return
 	}
-	if !c.h.mayWatch(c, id) {
-		c.send(encodeError(id, http.StatusBadRequest, "too many components on one connection"))
-		return
-	}
-	res, err := c.h.act(c.h.ctx, actRequest{id: id, action: msg.Action, data: fields, msg: msg, owner: c.owner})
+	res, err := c.h.act(c.h.ctx, actRequest{id: id, action: msg.Action, data: fields, msg: msg, owner: c.owner, allowed: c.watchFn(id)})
 	if err != nil {
 		c.sendErr(id, err)
 		return
 	}
-	c.h.watch(c, id) // allowed: the session check passed
 	if res.ws {
 		if res.reply != nil {
 			b, err := encodeJSON(res.reply)
@@ -270,15 +285,13 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 			}
 			c.send(b)
 		}
-		b, _ := encodeJSON(serverMessage{Type: MessageAck, ComponentID: id})
-		c.send(b)
+		c.send(encodeMessage(serverMessage{Type: MessageAck, ComponentID: id}))
 	} else {
 		res.origin = c
 		c.h.publish(c.h.ctx, res)
 	}
 	if res.redirect != "" {
-		b, _ := encodeJSON(serverMessage{Type: MessageRedirect, ComponentID: id, Data: urlData{res.redirect}})
-		c.send(b)
+		c.send(encodeMessage(serverMessage{Type: MessageRedirect, ComponentID: id, Data: urlData{res.redirect}}))
 	}
 }
 

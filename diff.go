@@ -24,6 +24,25 @@ func rootBody(html []byte) []byte {
 	return html[i+1 : len(html)-len("</div>")]
 }
 
+// rootRevision returns the data-flux-rev of a rendering's root element.
+func rootRevision(html []byte) (uint64, bool) {
+	end := bytes.IndexByte(html, '>')
+	if end < 0 {
+		return 0, false
+	}
+	const attr = " " + AttrRev + `="`
+	i := bytes.Index(html[:end], []byte(attr))
+	if i < 0 {
+		return 0, false
+	}
+	v := html[i+len(attr) : end]
+	if j := bytes.IndexByte(v, '"'); j >= 0 {
+		v = v[:j]
+	}
+	rev, err := strconv.ParseUint(string(v), 10, 64)
+	return rev, err == nil
+}
+
 // appendDiffUpdate appends an update message that turns prev (the body
 // at revision base) into next (the body at revision rev), or reports false
 // when a diff would not be clearly smaller than the full rendering.

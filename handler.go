@@ -146,6 +146,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// Component methods recover on their own (see call); this covers
+		// the rest, a Store for one, with a 500 rather than a dropped
+		// connection.
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.logger.Error("liveflux: panic serving a POST", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}
+	}()
 	if h.cop != nil {
 		if err := h.cop.Check(r); err != nil {
 			http.Error(w, "cross-origin request refused", http.StatusForbidden)
@@ -291,6 +303,10 @@ type actRequest struct {
 	msg    *WebSocketMessage // set over WebSocket: a WebSocketComponent gets it
 	owner  string            // the caller's session digest (see ownerOf)
 	server bool              // server code (Refresh): trusted, no session check
+	// allowed, when set, runs once the caller is known to be allowed to
+	// use the instance, before the action, while the instance is held; an
+	// error it returns fails the request.
+	allowed func() error
 }
 
 // act runs one action on an instance and renders it. For a component
@@ -305,6 +321,11 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 		}
 		if h.session != nil && !req.server && subtle.ConstantTimeCompare([]byte(ownerOf(c)), []byte(req.owner)) != 1 {
 			return notFound(id) // the same answer as for an unknown ID
+		}
+		if req.allowed != nil {
+			if err := req.allowed(); err != nil {
+				return err
+			}
 		}
 		if wc, ok := c.(WebSocketComponent); ok && req.msg != nil {
 			res.ws = true

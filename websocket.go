@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +25,12 @@ type WebSocketMessage struct {
 	Action      string          `json:"action,omitempty"`
 	Data        json.RawMessage `json:"data,omitempty"`
 }
+
+// SubprotocolDiff is the WebSocket subprotocol a client asks for in its
+// handshake (Sec-WebSocket-Protocol) to be sent diff updates (see
+// PROTOCOL.md). A client that does not ask gets every update with its full
+// data.html, as spec'd for the first version of the protocol.
+const SubprotocolDiff = "liveflux.diff.v1"
 
 // Message types of the WebSocket protocol (see PROTOCOL.md).
 const (
@@ -113,6 +121,8 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 		WriteBufferPool: &h.writeBufs,
 		// ServeHTTP checks the origin before upgrading.
 		CheckOrigin: func(*http.Request) bool { return true },
+		// Clients that can apply diff updates ask for them.
+		Subprotocols: []string{SubprotocolDiff},
 	}
 	if h.rateMax > 0 {
 		h.upgrades = newIPLimiter(h.rateMax, h.rateWindow)
@@ -146,6 +156,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered the client
 	}
 	c := newWSConn(h, ws, h.ownerOf(r))
+	c.diffs = ws.Subprotocol() == SubprotocolDiff
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -203,11 +214,8 @@ func (h *WebSocketHandler) pingLoop() {
 
 // refuse returns the status and reason to refuse a handshake with, or 0.
 func (h *WebSocketHandler) refuse(r *http.Request) (int, string) {
-	h.mu.RLock()
-	closed := h.closed
-	h.mu.RUnlock()
 	switch {
-	case closed:
+	case h.isClosed():
 		return http.StatusServiceUnavailable, "server shutting down"
 	case h.requireTLS && r.TLS == nil:
 		return http.StatusForbidden, "TLS required"
@@ -267,6 +275,9 @@ func (h *WebSocketHandler) Broadcast(componentID string, payload any) error {
 // from a goroutine when refreshing other components from within an action,
 // lest two actions wait for each other.
 func (h *WebSocketHandler) Refresh(ctx context.Context, componentID string) error {
+	if h.isClosed() {
+		return ErrClosed
+	}
 	res, err := h.act(ctx, actRequest{id: componentID, server: true})
 	if err != nil {
 		return err
@@ -288,14 +299,16 @@ func (h *WebSocketHandler) Watched() []string {
 
 // Close closes every connection with 1001 (going away) and waits for their
 // goroutines to end. New handshakes are refused with 503; HTTP requests are
-// still served.
+// still served. After Close, Broadcast and Refresh return ErrClosed;
+// closing again does nothing.
 func (h *WebSocketHandler) Close() error {
 	return h.Shutdown(context.Background())
 }
 
-// Shutdown is Close with a deadline: when ctx is done first, connections
-// are dropped without waiting for their close handshake, and Shutdown
-// returns ctx.Err() once their goroutines have ended.
+// Shutdown is Close with a deadline. When ctx is done first, Shutdown
+// drops the connections without waiting for their close handshake and
+// returns ctx.Err() at once: actions still running are abandoned, not
+// waited for (their context is canceled, and what they send is dropped).
 func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
@@ -315,11 +328,19 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
-			c.ws.Close()
+			c.drop()
 		}
-		<-done
+		h.mu.Lock()
+		clear(h.clients) // nobody is sent anything more
+		h.mu.Unlock()
 		return ctx.Err()
 	}
+}
+
+func (h *WebSocketHandler) isClosed() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closed
 }
 
 // watchers are the connections watching one component, and the last
@@ -330,79 +351,87 @@ type watchers struct {
 	one  *wsConn
 	more map[*wsConn]struct{}
 
+	diffs int // how many of them asked for diff updates; guarded like them
+
 	mu   sync.Mutex // orders updates; taken under WebSocketHandler.mu (read)
 	rev  uint64     // revision of body; 0: none
 	body []byte     // body of the last rendering sent to every watcher
 
 	// With a backplane: the revision last published to the other nodes,
-	// what waits to be published, in order, and whether a goroutine is
-	// publishing it.
+	// the full update messages that wait to be published, in order, and
+	// whether a goroutine is publishing them.
 	pubRev     uint64
 	outbox     [][]byte
 	publishing bool
 }
 
 // sendUpdate sends a rendering to every client watching the component, on
-// this node and through the backplane on the others: as a diff against the
-// previous rendering when every one of them has that one, else in full.
-// Renderings of one component are queued and published in revision order;
-// one that arrives after a newer one is not sent (clients would ignore it).
+// this node and, through the backplane, on the others. Renderings of one
+// component are published in revision order; one that arrives after a
+// newer one is not sent (clients would ignore it).
 func (h *WebSocketHandler) sendUpdate(ctx context.Context, res result) {
 	h.mu.RLock()
-	closed := h.closed
+	defer h.mu.RUnlock()
+	publish := h.backplane != nil && !h.closed
 	w := h.clients[res.id]
 	if w == nil {
-		h.mu.RUnlock()
-		if h.backplane != nil && !closed {
+		if publish {
 			h.publish1(ctx, res.id, encodeUpdate(res.id, res.html))
 		}
 		return
 	}
 	w.mu.Lock()
-	var full, diff []byte
+	defer w.mu.Unlock()
+	full := w.update(res)
+	if !publish || (res.rev <= w.pubRev && res.rev != 0) {
+		return
+	}
+	// The other nodes get the full rendering: each diffs it against what
+	// its own clients hold (see fanout).
+	w.pubRev = res.rev
+	if full == nil {
+		full = encodeUpdate(res.id, res.html)
+	}
+	if len(w.outbox) >= maxOutbox {
+		// Publishing falls behind: the newest rendering stands for
+		// everything pending.
+		clear(w.outbox)
+		w.outbox = w.outbox[:0]
+	}
+	w.outbox = append(w.outbox, full)
+	if !w.publishing {
+		w.publishing = true
+		h.wg.Add(1) // under h.mu, with the handler open: before any Wait
+		go h.drainOutbox(res.id, w)
+	}
+}
+
+// update queues the rendering res for every watcher, unless they were sent
+// a newer one: as a diff against the previous rendering to those that ask
+// for diffs when every watcher holds that one, else in full. It returns the
+// full update message if it encoded one. w.mu is held.
+func (w *watchers) update(res result) (full []byte) {
 	fullUpdate := func() []byte {
 		if full == nil {
 			full = encodeUpdate(res.id, res.html)
 		}
 		return full
 	}
-	base := w.rev
 	if res.rev == 0 { // a component without Base: no revisions, no diffs
 		w.send(fullUpdate(), res.origin)
-	} else if res.rev > base {
-		body := rootBody(res.html)
-		if w.body != nil && body != nil && res.rev == base+1 {
-			diff, _ = appendDiffUpdate(nil, res.id, res.rev, base, w.body, body)
-		}
-		if diff != nil {
-			w.send(diff, res.origin)
-		} else {
-			w.send(fullUpdate(), res.origin)
-		}
-		w.rev, w.body = res.rev, body
+		return full
 	}
-	if h.backplane != nil && !closed && (res.rev > w.pubRev || res.rev == 0) {
-		remote := diff
-		if remote == nil || w.pubRev != base { // the other nodes lack the base
-			remote = fullUpdate()
-		}
-		w.pubRev = res.rev
-		if len(w.outbox) >= maxOutbox {
-			// Publishing falls behind: the newest full rendering stands
-			// for everything pending.
-			clear(w.outbox)
-			w.outbox = append(w.outbox[:0], fullUpdate())
-		} else {
-			w.outbox = append(w.outbox, remote)
-		}
-		if !w.publishing {
-			w.publishing = true
-			h.wg.Add(1) // under h.mu, with the handler open: before any Wait
-			go h.drainOutbox(res.id, w)
-		}
+	if res.rev <= w.rev {
+		return nil
 	}
-	w.mu.Unlock()
-	h.mu.RUnlock()
+	body := rootBody(res.html)
+	var diff []byte
+	if w.body != nil && body != nil && res.rev == w.rev+1 && w.diffs > 0 {
+		diff, _ = appendDiffUpdate(nil, res.id, res.rev, w.rev, w.body, body)
+	}
+	w.sendEach(diff, fullUpdate, res.origin)
+	w.rev, w.body = res.rev, body
+	return full
 }
 
 // maxOutbox bounds what waits to be published for one component.
@@ -431,6 +460,11 @@ func (h *WebSocketHandler) drainOutbox(id string, w *watchers) {
 
 // publish1 publishes one message to the other nodes, logging a failure.
 func (h *WebSocketHandler) publish1(ctx context.Context, id string, msg []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.logger.Error("liveflux: backplane panicked publishing an update", "id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
 	if err := h.backplane.Publish(ctx, id, msg); err != nil {
 		h.logger.Error("liveflux: update not delivered to other nodes", "id", id, "err", err)
 	}
@@ -452,39 +486,104 @@ func (h *WebSocketHandler) sentTo(c *wsConn, res result) {
 	w.mu.Unlock()
 }
 
-// fanout queues msg for every connection watching id. It reports false
-// when the handler is closed.
+// fanout queues msg, which another node published, for every connection
+// watching id: a rendering (an update with data.html) as this node's own
+// renderings are sent, diffed against what its clients hold; anything else
+// verbatim. It reports false when the handler is closed.
 func (h *WebSocketHandler) fanout(id string, msg []byte) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if w := h.clients[id]; w != nil {
-		w.send(msg, nil)
+		w.mu.Lock()
+		if res, ok := decodeRendering(id, msg); ok {
+			w.update(res)
+		} else {
+			w.send(msg, nil)
+		}
+		w.mu.Unlock()
 	}
 	return !h.closed
+}
+
+// decodeRendering returns the rendering an update message of component id
+// carries in full, or false when msg is something else.
+func decodeRendering(id string, msg []byte) (result, bool) {
+	if !bytes.HasPrefix(msg, []byte(`{"type":"update",`)) {
+		return result{}, false
+	}
+	var m struct {
+		ComponentID string `json:"componentID"`
+		Data        struct {
+			HTML *string `json:"html"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(msg, &m) != nil || m.ComponentID != id || m.Data.HTML == nil {
+		return result{}, false
+	}
+	html := []byte(*m.Data.HTML)
+	rev, ok := rootRevision(html)
+	if !ok {
+		return result{}, false
+	}
+	return result{id: id, html: html, rev: rev}, true
 }
 
 // preparedFrom is the number of watchers from which a message is framed
 // once for all (which costs a buffer) instead of once per connection.
 const preparedFrom = 4
 
+// frame makes msg ready to be queued for every watcher.
+func (w *watchers) frame(msg []byte) outMsg {
+	if len(w.more)+1 >= preparedFrom {
+		if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg); err == nil {
+			return outMsg{pm: pm}
+		}
+	}
+	return outMsg{data: msg}
+}
+
 // send queues msg for every watcher. The acting connection, origin (if
 // any), writes it itself once its handler is done; the others' writers are
 // started.
 func (w *watchers) send(msg []byte, origin *wsConn) {
-	m := outMsg{data: msg}
-	if len(w.more)+1 >= preparedFrom {
-		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
-		if err != nil {
-			return // only for invalid message types
-		}
-		m = outMsg{pm: pm}
+	m := w.frame(msg)
+	w.each(func(c *wsConn) { c.enqueue(m, c != origin) })
+}
+
+// sendEach queues an update for every watcher: diff (unless nil) for
+// those that asked for diffs, the full update for the others.
+func (w *watchers) sendEach(diff []byte, full func() []byte, origin *wsConn) {
+	switch {
+	case diff == nil:
+		w.send(full(), origin)
+	case w.diffs == w.len():
+		w.send(diff, origin)
+	default:
+		d, f := w.frame(diff), w.frame(full())
+		w.each(func(c *wsConn) {
+			if c.diffs {
+				c.enqueue(d, c != origin)
+			} else {
+				c.enqueue(f, c != origin)
+			}
+		})
 	}
+}
+
+func (w *watchers) each(fn func(*wsConn)) {
 	if w.one != nil {
-		w.one.enqueue(m, w.one != origin)
+		fn(w.one)
 	}
 	for c := range w.more {
-		c.enqueue(m, c != origin)
+		fn(c)
 	}
+}
+
+func (w *watchers) len() int {
+	if w.one == nil {
+		return 0
+	}
+	return 1 + len(w.more)
 }
 
 func (w *watchers) has(c *wsConn) bool {
@@ -493,6 +592,9 @@ func (w *watchers) has(c *wsConn) bool {
 }
 
 func (w *watchers) add(c *wsConn) {
+	if c.diffs {
+		w.diffs++
+	}
 	switch {
 	case w.one == nil:
 		w.one = c
@@ -505,6 +607,12 @@ func (w *watchers) add(c *wsConn) {
 
 // remove forgets c and reports whether no watcher is left.
 func (w *watchers) remove(c *wsConn) (empty bool) {
+	if !w.has(c) {
+		return w.one == nil
+	}
+	if c.diffs {
+		w.diffs--
+	}
 	if w.one == c {
 		w.one = nil
 		for other := range w.more { // promote one
@@ -520,17 +628,6 @@ func (w *watchers) remove(c *wsConn) (empty bool) {
 
 // pingTick is how often pingLoop looks at the connections.
 func pingTick(interval time.Duration) time.Duration { return max(interval/4, time.Millisecond) }
-
-// mayWatch reports whether c watches id already or may watch one more
-// component.
-func (h *WebSocketHandler) mayWatch(c *wsConn, id string) bool {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if w := h.clients[id]; w != nil && w.has(c) {
-		return true
-	}
-	return len(c.watched) < DefaultMaxWatched
-}
 
 // watch records that c watches id. It reports false when c watches too
 // many components already.
@@ -615,14 +712,22 @@ type serverMessage struct {
 	Code        int    `json:"code,omitempty"`
 }
 
-func encodeUpdate(id string, html []byte) []byte {
-	b, _ := encodeJSON(serverMessage{Type: MessageUpdate, ComponentID: id, Data: htmlData{string(html)}})
+// encodeMessage encodes a message of the server. It cannot fail: every
+// field is a string, a number or one of the data types above.
+func encodeMessage(m serverMessage) []byte {
+	b, err := encodeJSON(m)
+	if err != nil {
+		panic("liveflux: encoding a server message: " + err.Error())
+	}
 	return b
 }
 
+func encodeUpdate(id string, html []byte) []byte {
+	return encodeMessage(serverMessage{Type: MessageUpdate, ComponentID: id, Data: htmlData{string(html)}})
+}
+
 func encodeError(id string, code int, message string) []byte {
-	b, _ := encodeJSON(serverMessage{Type: MessageError, ComponentID: id, Message: message, Code: code})
-	return b
+	return encodeMessage(serverMessage{Type: MessageError, ComponentID: id, Message: message, Code: code})
 }
 
 // decodeFields turns an action's data (a JSON object whose values are

@@ -599,6 +599,136 @@ func TestWebSocketShutdownDeadline(t *testing.T) {
 	assertEqual(t, len(f.h.Watched()), 0, "watched components")
 }
 
+// blocker's action "block" waits until release is closed, whatever its
+// context says; renders counts its renderings.
+type blocker struct {
+	liveflux.Base
+	started chan struct{}
+	release chan struct{}
+	done    *atomic.Bool
+	renders *atomic.Int32
+}
+
+func (b *blocker) Mount(context.Context, map[string]string) error { return nil }
+func (b *blocker) Handle(_ context.Context, action string, _ url.Values) error {
+	if action == "block" {
+		b.started <- struct{}{}
+		<-b.release
+		b.done.Store(true)
+	}
+	return nil
+}
+func (b *blocker) Render(_ context.Context, w io.Writer) error {
+	b.renders.Add(1)
+	_, err := io.WriteString(w, "blocker")
+	return err
+}
+
+// newBlocker registers kind "blocker" with f and returns a template of
+// its instances' shared parts.
+func newBlocker(tb testing.TB, f *fixture) *blocker {
+	tb.Helper()
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	b := &blocker{started: started, release: release, done: new(atomic.Bool), renders: new(atomic.Int32)}
+	assertNoError(tb, f.reg.Register("blocker", func() liveflux.Component {
+		return &blocker{started: b.started, release: b.release, done: b.done, renders: b.renders}
+	}))
+	tb.Cleanup(func() { close(release) })
+	return b
+}
+
+// Guards against: Shutdown waited for running actions past its deadline
+// (a 3 s action, a 200 ms deadline: it returned after 2.9 s).
+func TestWebSocketShutdownAbandonsRunningActions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	b := newBlocker(t, f)
+	id := f.mount(t, "blocker", nil)
+	c := f.dial(t)
+	c.init(id)
+	c.sendAction(id, "block", nil)
+	select {
+	case <-b.started:
+	case <-time.After(waitTimeout):
+		t.Fatal("the action did not start")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- f.h.Shutdown(ctx) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(waitTimeout):
+		t.Fatalf("Shutdown with a 100ms deadline still waits after %v", waitTimeout)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+	if b.done.Load() {
+		t.Fatal("Shutdown waited for the running action")
+	}
+	c.waitEnd() // the client was dropped
+}
+
+// Guards against: Refresh after Close ran component code and returned nil.
+func TestWebSocketMethodsAfterClose(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	b := newBlocker(t, f)
+	id := f.mount(t, "blocker", nil)
+	assertNoError(t, f.h.Close())
+	renders := b.renders.Load()
+	if err := f.h.Refresh(context.Background(), id); !errors.Is(err, liveflux.ErrClosed) {
+		t.Errorf("Refresh after Close = %v, want ErrClosed", err)
+	}
+	if err := f.h.Broadcast(id, "x"); !errors.Is(err, liveflux.ErrClosed) {
+		t.Errorf("Broadcast after Close = %v, want ErrClosed", err)
+	}
+	assertEqual(t, b.renders.Load(), renders, "renderings after Close")
+	assertNoError(t, f.h.Close()) // closing again does nothing
+}
+
+// Guards against: every watcher got diff updates, which a client written
+// from the first version of the protocol (update with data.html) cannot
+// apply. Diffs go only to clients that ask for them in the handshake.
+func TestWebSocketDiffsOnlyForClientsThatAsk(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	assertNoError(t, f.reg.Register("rows", func() liveflux.Component { return &rows{} }))
+	id := f.mount(t, "rows", nil)
+	// Five watchers: from four on, messages are framed once for all.
+	plain := []*wsClient{f.dialPlain(t), f.dialPlain(t)}
+	diffs := []*wsClient{f.dial(t), f.dial(t), f.dial(t)}
+	assertEqual(t, plain[0].ws.Subprotocol(), "", "subprotocol of a client that did not ask")
+	assertEqual(t, diffs[0].ws.Subprotocol(), liveflux.SubprotocolDiff, "subprotocol of a client that asked")
+	all := append(append([]*wsClient{}, plain...), diffs...)
+	for _, c := range all {
+		c.init(id)
+	}
+	for hot := 1; hot <= 3; hot++ {
+		diffs[0].sendAction(id, "bump", nil)
+		var want strings.Builder
+		(&rows{Hot: hot}).Render(context.Background(), &want)
+		for i, c := range all {
+			m := c.nextMsg()
+			isDiff := bytes.Contains(m.Data, []byte(`"diff"`))
+			switch {
+			case i < len(plain) && isDiff:
+				t.Fatalf("a client that did not ask got a diff: %s", m.raw)
+			case i < len(plain):
+				assertUpdate(t, m, id) // data.html, in full
+			case hot > 1 && !isDiff: // the first update after the inits is full
+				t.Fatalf("a client that asked got no diff: %s", m.raw)
+			}
+			got := c.update(m, id)
+			if body := got[strings.IndexByte(got, '>')+1 : len(got)-len("</div>")]; body != want.String() {
+				t.Fatalf("client %d holds another rendering:\n%s\nwant\n%s", i, body, want.String())
+			}
+		}
+	}
+}
+
 // TestWebSocketClose is not parallel: it counts the process's goroutines.
 func TestWebSocketClose(t *testing.T) {
 	baseline := runtime.NumGoroutine()
@@ -913,11 +1043,25 @@ func newFixture(tb testing.TB, opts ...liveflux.WebSocketOption) *fixture {
 
 func startFixture(tb testing.TB, useTLS bool, opts ...liveflux.WebSocketOption) *fixture {
 	tb.Helper()
+	return startFixtureWith(tb, liveflux.NewMemoryStore(), useTLS, opts...)
+}
+
+// startFixtureWith starts a fixture over store: a MemoryStore, or a
+// wrapper of one (its MemoryStore is f.store).
+func startFixtureWith(tb testing.TB, store liveflux.Store, useTLS bool, opts ...liveflux.WebSocketOption) *fixture {
+	tb.Helper()
 	reg := newWSRegistry(tb)
-	store := liveflux.NewMemoryStore()
 	all := append([]liveflux.WebSocketOption{liveflux.WithRegistry(reg), liveflux.WithLogger(discardLogger)}, opts...)
 	h := liveflux.NewWebSocketHandler(store, all...)
-	f := &fixture{h: h, reg: reg, store: store, dialer: websocket.Dialer{HandshakeTimeout: waitTimeout}}
+	// The test client asks for diff updates, as the JS client does.
+	dialer := websocket.Dialer{HandshakeTimeout: waitTimeout, Subprotocols: []string{liveflux.SubprotocolDiff}}
+	f := &fixture{h: h, reg: reg, dialer: dialer}
+	switch s := store.(type) {
+	case *liveflux.MemoryStore:
+		f.store = s
+	case *hookStore:
+		f.store = s.MemoryStore
+	}
 	if useTLS {
 		f.srv = httptest.NewTLSServer(h)
 		f.dialer.TLSClientConfig = f.srv.Client().Transport.(*http.Transport).TLSClientConfig
@@ -996,7 +1140,24 @@ func (f *fixture) dial(tb testing.TB) *wsClient {
 // dialIdle connects a client that reads nothing until startReading.
 func (f *fixture) dialIdle(tb testing.TB) *wsClient {
 	tb.Helper()
-	ws, resp, err := f.dialer.Dial(f.wsURL, nil)
+	return f.dialIdleWith(tb, f.dialer)
+}
+
+// dialPlain connects a client, reading in the background, that does not
+// ask for diff updates: one written from the first version of the
+// protocol.
+func (f *fixture) dialPlain(tb testing.TB) *wsClient {
+	tb.Helper()
+	d := f.dialer
+	d.Subprotocols = nil
+	c := f.dialIdleWith(tb, d)
+	c.startReading()
+	return c
+}
+
+func (f *fixture) dialIdleWith(tb testing.TB, d websocket.Dialer) *wsClient {
+	tb.Helper()
+	ws, resp, err := d.Dial(f.wsURL, nil)
 	if err != nil {
 		status := 0
 		if resp != nil {

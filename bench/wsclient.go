@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/go-liveflux/liveflux"
 )
 
 // wsClient is a minimal WebSocket client (RFC 6455, text frames, no
@@ -82,6 +84,7 @@ func (c *wsClient) handshake(host, path string) error {
 	defer c.conn.SetDeadline(time.Time{})
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + host +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+		"\r\nSec-WebSocket-Protocol: " + liveflux.SubprotocolDiff +
 		"\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	if _, err := io.WriteString(c.conn, req); err != nil {
 		return err

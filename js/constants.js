@@ -13,6 +13,7 @@ const HEADER_REDIRECT = "X-Liveflux-Redirect";
 const FIELD_KIND = "liveflux_component_kind";
 const FIELD_ID = "liveflux_component_id";
 const FIELD_ACTION = "liveflux_action";
+const SUBPROTOCOL_DIFF = "liveflux.diff.v1"; // asks the server for diff updates
 const EV_CONNECTED = "liveflux:connected";
 const EV_DISCONNECTED = "liveflux:disconnected";
 const EV_MESSAGE = "liveflux:message";

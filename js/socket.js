@@ -8,7 +8,7 @@ function connect() {
   url.protocol = url.protocol.replace("http", "ws");
   // A handshake cannot carry headers: use the query.
   for (const [name, v] of Object.entries(config.headers)) url.searchParams.append(name, v);
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url, [SUBPROTOCOL_DIFF]);
   sock.state = "connecting";
   ws.onopen = () => {
     Object.assign(sock, { ws, state: "open", stable: setTimeout(() => (sock.tries = 0), STABLE_AFTER) });

@@ -3,6 +3,7 @@ package fluxredis_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,4 +139,59 @@ func TestUpdatesReachClientWhoseActionWaits(t *testing.T) {
 	ca.expectCount(id, n+1)
 	cb.expectCount(id, n+1)
 	held.letGo()
+}
+
+// fuse is a field whose JSON encoding panics once lit.
+type fuse struct{ lit bool }
+
+func (f fuse) MarshalJSON() ([]byte, error) {
+	if f.lit {
+		panic("state encoder exploded")
+	}
+	return []byte("null"), nil
+}
+
+// fused is a counter whose action "light" makes its state impossible to
+// encode: the store's encoder panics inside Update.
+type fused struct {
+	counter
+	Fuse fuse
+}
+
+func (f *fused) Handle(ctx context.Context, action string, data url.Values) error {
+	if action == "light" {
+		f.Fuse.lit = true
+		return nil
+	}
+	return f.counter.Handle(ctx, action, data)
+}
+
+// Guards against: a component whose state encoder panicked inside
+// Store.Update ended the process when the action came over WebSocket.
+func TestStoreEncoderPanicIsContained(t *testing.T) {
+	srv := startRedis(t)
+	reg := newRegistry(t, nil)
+	if err := reg.Register("fused", func() liveflux.Component { return &fused{} }); err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, srv.Addr, reg)
+	status, body := n.post(url.Values{liveflux.FieldKind: {"fused"}})
+	if status != http.StatusOK {
+		t.Fatalf("mount: %d %s", status, body)
+	}
+	id := idRE.FindStringSubmatch(body)[1]
+	c := dial(t, n)
+	c.send(liveflux.MessageInit, id, "")
+	c.expectCount(id, 0)
+
+	c.send(liveflux.MessageAction, id, "light")
+	if m := c.expectError(id, 10*time.Second); m.Code != http.StatusInternalServerError {
+		t.Fatalf("error code %d, want 500: %+v", m.Code, m)
+	}
+	if status, _ := n.post(url.Values{liveflux.FieldKind: {"fused"}, liveflux.FieldID: {id}, liveflux.FieldAction: {"light"}}); status != http.StatusInternalServerError {
+		t.Fatalf("HTTP action: status %d, want 500", status)
+	}
+	// The instance kept its state, the connection and the process go on.
+	c.send(liveflux.MessageAction, id, "inc")
+	c.expectCount(id, 1)
 }

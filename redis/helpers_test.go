@@ -255,7 +255,9 @@ func dial(t testing.TB, n *node) *wsClient {
 func dialWith(t testing.TB, n *node, hdr http.Header) *wsClient {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(n.srv.URL, "http") + "/liveflux"
-	conn, res, err := websocket.DefaultDialer.Dial(u, hdr)
+	// As the JS client does, the test client asks for diff updates.
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Subprotocols: []string{liveflux.SubprotocolDiff}}
+	conn, res, err := d.Dial(u, hdr)
 	if err != nil {
 		t.Fatalf("dial %s: %v", u, err)
 	}
