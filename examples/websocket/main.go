@@ -17,7 +17,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-liveflux/liveflux"
 )
@@ -132,6 +134,38 @@ func ensureSession(w http.ResponseWriter, r *http.Request) {
 	r.AddCookie(c)
 }
 
+// newServer returns the HTTP server for handler, with limits on slow
+// clients. ReadHeaderTimeout drops a client that takes too long to send its
+// request headers, IdleTimeout one that keeps a connection idle between
+// requests, and withDeadlines one that sends its body or reads the answer
+// too slowly (the Liveflux handler also caps POST bodies: 1 MiB,
+// liveflux.WithMaxBodyBytes). There is deliberately no ReadTimeout or
+// WriteTimeout: http.Hijacker warns that their deadlines may stay on a
+// connection taken over for a WebSocket, and a WebSocket stays open as long
+// as its page (Liveflux pings it and drops it when silent).
+func newServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           withDeadlines(handler, 30*time.Second),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// withDeadlines gives every request but a WebSocket handshake d to send its
+// body and receive its answer, so that a client sending or reading slowly
+// cannot hold a connection forever. A handshake gets none: its connection
+// becomes the WebSocket.
+func withDeadlines(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			rc := http.NewResponseController(w)
+			rc.SetReadDeadline(time.Now().Add(d))
+			rc.SetWriteDeadline(time.Now().Add(d))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.Parse()
@@ -171,5 +205,5 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Printf("Liveflux WebSocket example: http://%s/\n", ln.Addr())
-	log.Fatal(http.Serve(ln, mux))
+	log.Fatal(newServer(mux).Serve(ln))
 }
