@@ -339,22 +339,14 @@ func TestComponentWithoutBaseGetsUpdates(t *testing.T) {
 	id := idOfHTML(html)
 	ws, ch := f.dial(t, "")
 	ws.WriteJSON(map[string]string{"type": "init", "componentID": id})
-	t.Logf("init answer: %v", <-ch)
+	rvExpect(t, ch, "the init answer", rvUpdateShowing(id, "<b>0</b>"))
 	ws.WriteJSON(map[string]any{"type": "action", "componentID": id, "action": "inc"})
-	select {
-	case m := <-ch:
-		t.Logf("after action: %v", m)
-	case <-time.After(2 * time.Second):
-		t.Errorf("no update (nor anything) after a WebSocket action on a component without Base")
-	}
+	rvExpect(t, ch, "the update after a WebSocket action", rvUpdateShowing(id, "<b>1</b>"))
 	resp, body := f.post(t, "", url.Values{FieldKind: {"nobase"}, FieldID: {id}, FieldAction: {"inc"}})
-	t.Logf("HTTP action: %d %s", resp.StatusCode, body)
-	select {
-	case m := <-ch:
-		t.Logf("watcher after HTTP action: %v", m)
-	case <-time.After(1 * time.Second):
-		t.Errorf("watcher got nothing after an HTTP action on a component without Base")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP action: %d %s", resp.StatusCode, body)
 	}
+	rvExpect(t, ch, "the update after an HTTP action", rvUpdateShowing(id, "<b>2</b>"))
 }
 
 // Guards against: a redirect requested in HandleWS leaks to the next client.
@@ -366,20 +358,44 @@ func TestHandleWSRedirectGoesToItsClient(t *testing.T) {
 	id := idOfHTML(html)
 	ws, ch := f.dial(t, "")
 	ws.WriteJSON(map[string]any{"type": "action", "componentID": id, "action": "go"})
-	redirected := false
-	for m := range ch {
-		t.Logf("ws client got %v", m)
-		if m["type"] == "redirect" {
-			redirected = true
-			break
-		}
-	}
-	if !redirected {
-		t.Errorf("the client whose HandleWS asked for a redirect got none")
+	m := rvExpect(t, ch, "a redirect", func(m map[string]any) bool { return m["type"] == "redirect" })
+	if data, _ := m["data"].(map[string]any); m["componentID"] != id || data["url"] != "/only-for-the-ws-client" {
+		t.Fatalf("redirect %v, want one of %s to /only-for-the-ws-client", m, id)
 	}
 	resp, _ := f.post(t, "someone-else", url.Values{FieldKind: {"wsc"}, FieldID: {id}, FieldAction: {"inc"}})
 	if r := resp.Header.Get(HeaderRedirect); r != "" {
 		t.Errorf("an unrelated HTTP client was redirected to %q (set by HandleWS of another client)", r)
+	}
+}
+
+// rvExpect returns the first message on ch that match accepts, skipping
+// others; it fails the test when the connection ends or none comes within
+// 10 s.
+func rvExpect(t testing.TB, ch <-chan map[string]any, what string, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				t.Fatalf("connection ended while waiting for %s", what)
+			}
+			if match(m) {
+				return m
+			}
+			t.Logf("skipped %v while waiting for %s", m, what)
+		case <-deadline:
+			t.Fatalf("no %s within 10s", what)
+		}
+	}
+}
+
+// rvUpdateShowing matches an update of id whose HTML contains text.
+func rvUpdateShowing(id, text string) func(map[string]any) bool {
+	return func(m map[string]any) bool {
+		data, _ := m["data"].(map[string]any)
+		html, _ := data["html"].(string)
+		return m["type"] == "update" && m["componentID"] == id && strings.Contains(html, text)
 	}
 }
 
@@ -521,14 +537,16 @@ func TestHTTPEdgeCases(t *testing.T) {
 func TestNewConnectionsAreNotDropped(t *testing.T) {
 	t.Parallel()
 	f := newRV(t, WithWebSocketPingInterval(4*time.Millisecond))
-	var dropped atomic.Int32
+	var dropped, failed atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < 400; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ws, _, err := websocket.DefaultDialer.Dial(f.ws, nil)
+			d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+			ws, _, err := d.Dial(f.ws, nil)
 			if err != nil {
+				failed.Add(1)
 				return
 			}
 			defer ws.Close()
@@ -544,6 +562,9 @@ func TestNewConnectionsAreNotDropped(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of 400 handshakes failed", n)
+	}
 	if n := dropped.Load(); n > 0 {
 		t.Errorf("%d of 400 fresh connections dropped within 300ms", n)
 	}
@@ -552,22 +573,15 @@ func TestNewConnectionsAreNotDropped(t *testing.T) {
 func TestLongActionKeepsHealthyClient(t *testing.T) {
 	t.Parallel()
 	f := newRV(t, WithWebSocketPingInterval(100*time.Millisecond)) // pongWait 1.1s
-	_, html := f.post(t, "", url.Values{FieldKind: {"secret"}})
+	_, html := f.post(t, "", url.Values{FieldKind: {"secret"}, "secret": {"s"}})
 	id := idOfHTML(html)
 	ws, ch := f.dial(t, "")
 	ws.WriteJSON(map[string]string{"type": "init", "componentID": id})
-	<-ch
+	rvExpect(t, ch, "the init answer", rvUpdateShowing(id, "<p>s</p>"))
+	// The client answers pings (its reader runs) while its 2.5 s action
+	// runs: it must not be dropped, and it gets the action's update.
 	ws.WriteJSON(map[string]any{"type": "action", "componentID": id, "action": "slow2"})
-	select {
-	case m, ok := <-ch:
-		if !ok {
-			t.Errorf("healthy client (answering pings) dropped while its 2.5s action ran; its update is lost")
-		} else {
-			t.Logf("got %v", m)
-		}
-	case <-time.After(5 * time.Second):
-		t.Errorf("nothing")
-	}
+	rvExpect(t, ch, "the update of the long action", rvUpdateShowing(id, "<p>s!</p>"))
 }
 
 func TestComponentErrorWithInvalidStatus(t *testing.T) {
