@@ -25,9 +25,10 @@ for mod in $(git ls-files '*go.mod' 2>/dev/null || find . -name go.mod -not -pat
   echo "== $dir: go test -race"
   (cd "$dir" && go test -race -count=1 -timeout 20m ./...) || status=1
 done
-# A short burst of fuzzing on top of the committed seed corpora (new inputs
-# are minimized for 10 runs at most, so the burst spends its time fuzzing)
-# (testdata/fuzz), which every go test run above already replays.
+# A short burst of fuzzing on top of the committed seed corpora
+# (testdata/fuzz), which every go test run above already replays. New
+# inputs are minimized for 10 runs at most, so the burst spends its time
+# fuzzing.
 for target in FuzzWebSocketMessage FuzzHTTPForm; do
   echo "== fuzz $target (10s)"
   go test -run '^$' -fuzz "^$target\$" -fuzztime 10s -fuzzminimizetime 10x . || status=1
