@@ -15,7 +15,10 @@ import (
 // instance; then no sticky sessions are needed.
 type Backplane interface {
 	// Publish sends msg, a complete server → client message, to the
-	// watchers of componentID on every other node. It should return
+	// watchers of componentID on every other node. Renderings travel as
+	// full updates (data.html): each node sends them to its own clients
+	// as diffs against what they hold, or in full to clients that did not
+	// ask for diffs. It should return
 	// promptly; an error is reported to the caller of Broadcast or logged.
 	Publish(ctx context.Context, componentID string, msg []byte) error
 	// Subscribe calls deliver for every message another node published,
