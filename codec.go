@@ -11,12 +11,13 @@ type encodedComponent struct {
 	ID    string          `json:"id"`
 	Rev   uint64          `json:"rev"`
 	Owner string          `json:"owner,omitempty"`
+	Quota string          `json:"quota,omitempty"`
 	State json.RawMessage `json:"state"`
 }
 
 // EncodeComponent encodes an instance for a store that keeps state outside
-// the process (Redis, SQL): its kind, ID, revision and session binding, and
-// its state as
+// the process (Redis, SQL): its kind, ID, revision, session binding and
+// quota key (see WithMaxInstancesPerSession), and its state as
 // encoding/json writes the component. So a component stored that way keeps
 // the state it needs in exported fields, or implements json.Marshaler and
 // json.Unmarshaler. Unexported fields, such as dependencies the factory
@@ -26,7 +27,7 @@ func EncodeComponent(c Component) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("liveflux: encode %s %s: %w", c.GetKind(), c.GetID(), err)
 	}
-	return json.Marshal(encodedComponent{Kind: c.GetKind(), ID: c.GetID(), Rev: revision(c), Owner: ownerOf(c), State: state})
+	return json.Marshal(encodedComponent{Kind: c.GetKind(), ID: c.GetID(), Rev: revision(c), Owner: ownerOf(c), Quota: quotaOf(c), State: state})
 }
 
 // DecodeComponent rebuilds an instance written by EncodeComponent: it
@@ -49,6 +50,7 @@ func DecodeComponent(r *Registry, data []byte) (Component, error) {
 	setRevision(c, e.Rev)
 	if b, ok := c.(baser); ok {
 		b.base().owner = e.Owner
+		b.base().quota = e.Quota
 	}
 	return c, nil
 }

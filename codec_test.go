@@ -12,12 +12,13 @@ func TestEncodeDecodeComponent(t *testing.T) {
 	must(t, r.Register("box", func() Component { return &box{} }))
 	b := newBox("id1")
 	b.N, b.Tags, b.rev, b.owner = 7, []string{"a", "b"}, 42, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	b.quota = "ip:5b1c4e0f2d3a69788b2a1c0d9e8f7a6b"
 	data, err := EncodeComponent(b)
 	must(t, err)
 	c, err := DecodeComponent(r, data)
 	must(t, err)
 	got := c.(*box)
-	if got.GetKind() != "box" || got.GetID() != "id1" || got.N != 7 || len(got.Tags) != 2 || revision(got) != 42 || ownerOf(got) != b.owner {
+	if got.GetKind() != "box" || got.GetID() != "id1" || got.N != 7 || len(got.Tags) != 2 || revision(got) != 42 || ownerOf(got) != b.owner || quotaOf(got) != b.quota {
 		t.Fatalf("round trip lost state: %+v rev %d", got, revision(got))
 	}
 	// The decoded instance renders and acts like the original.

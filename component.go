@@ -49,6 +49,7 @@ type Base struct {
 	id       string
 	rev      uint64
 	owner    string // digest of the session that mounted it (WithSessionKey)
+	quota    string // whose share of the store it takes (see Handler.quotaOf)
 	redirect string
 }
 
@@ -149,6 +150,15 @@ func setRevision(c Component, rev uint64) {
 func ownerOf(c Component) string {
 	if b, ok := c.(baser); ok {
 		return b.base().owner
+	}
+	return ""
+}
+
+// quotaOf returns the key of the quota an instance counts toward: its
+// session's digest, or its client's address digest ("" when unknown).
+func quotaOf(c Component) string {
+	if b, ok := c.(baser); ok {
+		return b.base().quota
 	}
 	return ""
 }

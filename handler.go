@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"time"
 )
 
 // Form fields of the HTTP protocol (see PROTOCOL.md).
@@ -39,6 +40,9 @@ type Handler struct {
 	maxBody  int64
 	cop      *http.CrossOriginProtection
 	session  func(*http.Request) string // nil: IDs are bearer capabilities
+
+	maxParams int        // bytes of mount parameters
+	posts     *ipLimiter // nil without WithHTTPRateLimit
 
 	// rendered, when set, receives every rendering an action produced
 	// (whichever transport carried it), after the store released the
@@ -79,6 +83,30 @@ func WithMaxBodyBytes(n int64) HandlerOption {
 	return func(h *Handler) {
 		if n > 0 {
 			h.maxBody = n
+		}
+	}
+}
+
+// WithMaxParamBytes limits the mount parameters (names and values
+// together, over HTTP or Handler.Mount); more are refused with 413.
+// Defaults to DefaultMaxParamBytes (64 KiB).
+func WithMaxParamBytes(n int) HandlerOption {
+	return func(h *Handler) {
+		if n > 0 {
+			h.maxParams = n
+		}
+	}
+}
+
+// WithHTTPRateLimit allows each client at most max POSTs (mounts and
+// actions) per window, in bursts of up to max; more get 429 with
+// Retry-After. A client is an IP address, or an IPv6 /64, as the
+// connection gives it (X-Forwarded-For is not trusted: behind a proxy
+// every client shares the proxy's address). Off by default.
+func WithHTTPRateLimit(max int, window time.Duration) HandlerOption {
+	return func(h *Handler) {
+		if max > 0 && window > 0 {
+			h.posts = newIPLimiter(max, window)
 		}
 	}
 }
@@ -126,6 +154,8 @@ func newHandler(store Store) *Handler {
 		logger:   slog.Default(),
 		maxBody:  DefaultMaxBodyBytes,
 		cop:      http.NewCrossOriginProtection(),
+
+		maxParams: DefaultMaxParamBytes,
 	}
 }
 
@@ -164,6 +194,9 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.rateLimited(w, r) {
+		return
+	}
 	form, err := h.readForm(w, r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -197,7 +230,8 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		for k, v := range form {
 			params[k] = v[0]
 		}
-		res, err = h.mount(r.Context(), kind, params, h.ownerOf(r))
+		owner := h.ownerOf(r)
+		res, err = h.mount(r.Context(), kind, params, owner, h.quotaOf(r, owner))
 	}
 	if err != nil {
 		status, msg := clientError(err)
@@ -248,9 +282,11 @@ type result struct {
 // requested and returns its HTML, root element included, so the page shows
 // the component on first paint without a round trip. The client adopts it
 // when the page loads. With WithSessionKey, the instance is bound to r's
-// session.
+// session. It counts toward the quota of r's session or client address
+// (see WithMaxInstancesPerSession), like a mount over HTTP.
 func (h *Handler) Mount(r *http.Request, kind string, params map[string]string) (template.HTML, error) {
-	res, err := h.mount(r.Context(), kind, params, h.ownerOf(r))
+	owner := h.ownerOf(r)
+	res, err := h.mount(r.Context(), kind, params, owner, h.quotaOf(r, owner))
 	if err != nil {
 		return "", err
 	}
@@ -267,7 +303,10 @@ func (h *Handler) ownerOf(r *http.Request) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (h *Handler) mount(ctx context.Context, kind string, params map[string]string, owner string) (result, error) {
+func (h *Handler) mount(ctx context.Context, kind string, params map[string]string, owner, quota string) (result, error) {
+	if err := h.checkParams(params); err != nil {
+		return result{}, err
+	}
 	c, err := h.registry.New(kind)
 	if err != nil {
 		return result{}, err
@@ -278,6 +317,9 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 			return result{}, fmt.Errorf("liveflux: kind %q: session binding needs a component embedding liveflux.Base", kind)
 		}
 		b.base().owner = owner
+	}
+	if b, ok := c.(baser); ok {
+		b.base().quota = quota
 	}
 	c.SetID(rand.Text())
 	if err := h.call(c, "Mount", func() error { return c.Mount(ctx, params) }); err != nil {

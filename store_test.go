@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,4 +200,213 @@ func TestMemoryStoreRemovalDuringUpdate(t *testing.T) {
 	close(release)
 	must(t, <-done)            // the running update completes
 	wantNotFound(t, <-waiting) // the waiting one finds the instance gone
+}
+
+// quotaBox returns a box that counts toward quota key.
+func quotaBox(id, key string) *box { b := newBox(id); b.quota = key; return b }
+
+// checkAccounting verifies that the store's byte and quota bookkeeping
+// matches its entries and that no quota is over its caps.
+func checkAccounting(t *testing.T, s *MemoryStore) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var total int64
+	perQuota := map[*memQuota]int64{}
+	for id, el := range s.entries {
+		e := el.Value.(*memEntry)
+		if e.id != id || e.gone.Load() {
+			t.Fatalf("entry %s: id %s, gone %v", id, e.id, e.gone.Load())
+		}
+		total += e.size
+		if e.quota != nil {
+			perQuota[e.quota] += e.size
+			if s.quotas[e.quota.key] != e.quota {
+				t.Fatalf("entry %s: quota %s not in the store's map", id, e.quota.key)
+			}
+		}
+	}
+	if total != s.bytes || s.lru.Len() != len(s.entries) {
+		t.Fatalf("store counts %d bytes, %d in its list; entries: %d bytes, %d", s.bytes, s.lru.Len(), total, len(s.entries))
+	}
+	if s.bytes > s.maxBytes || len(s.entries) > s.max {
+		t.Fatalf("store holds %d instances, %d bytes; caps %d, %d", len(s.entries), s.bytes, s.max, s.maxBytes)
+	}
+	for key, q := range s.quotas {
+		if q.lru.Len() == 0 || q.bytes != perQuota[q] {
+			t.Fatalf("quota %s: %d entries, counts %d bytes, entries hold %d", key, q.lru.Len(), q.bytes, perQuota[q])
+		}
+		if q.lru.Len() > s.perSession || q.bytes > s.perSessionBytes {
+			t.Fatalf("quota %s over its caps: %d instances, %d bytes", key, q.lru.Len(), q.bytes)
+		}
+	}
+}
+
+func TestMemoryStoreSessionCapEvictsOnlyItsOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := NewMemoryStore(WithMaxInstances(100), WithMaxInstancesPerSession(3))
+	mustSet(t, s, quotaBox("victim", "alice"))
+	for _, id := range []string{"m0", "m1", "m2"} {
+		mustSet(t, s, quotaBox(id, "mallory"))
+	}
+	must(t, s.Update(ctx, "m0", func(Component) error { return nil })) // m1 is mallory's LRU
+	mustSet(t, s, quotaBox("m3", "mallory"))
+	_, err := s.Get(ctx, "m1")
+	wantNotFound(t, err)
+	for _, id := range []string{"m0", "m2", "m3"} {
+		if _, err := s.Get(ctx, id); err != nil {
+			t.Fatalf("%s evicted: %v", id, err)
+		}
+	}
+	// Far more than the whole store holds, from one session: it only ever
+	// evicts its own instances.
+	for i := range 10_000 {
+		mustSet(t, s, quotaBox(fmt.Sprint("x", i), "mallory"))
+	}
+	if _, err := s.Get(ctx, "victim"); err != nil {
+		t.Fatalf("another session's instance was evicted: %v", err)
+	}
+	if n := s.Len(); n != 4 {
+		t.Fatalf("Len = %d, want 4 (the victim and mallory's 3)", n)
+	}
+	checkAccounting(t, s)
+	// The default share is 1/100 of the store's maximum, at least 1.
+	for _, tt := range []struct{ max, want int }{{DefaultMaxInstances, DefaultMaxInstancesPerSession}, {10_000, 100}, {50, 1}} {
+		if got := NewMemoryStore(WithMaxInstances(tt.max)).perSession; got != tt.want {
+			t.Errorf("WithMaxInstances(%d): per-session cap %d, want %d", tt.max, got, tt.want)
+		}
+	}
+	if got := NewMemoryStore().perSessionBytes; got != DefaultMaxBytesPerSession || DefaultMaxBytesPerSession != 4<<20 || DefaultMaxInstancesPerSession != 1000 {
+		t.Errorf("per-session byte cap %d, defaults %d and %d", got, DefaultMaxBytesPerSession, DefaultMaxInstancesPerSession)
+	}
+}
+
+func TestMemoryStoreByteCaps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const kib = 1 << 10
+	s := NewMemoryStore(WithMaxBytes(1024*kib), WithMaxBytesPerSession(256*kib))
+	big := func(id, key string, n int) *box {
+		b := quotaBox(id, key)
+		b.Tags = []string{strings.Repeat("x", n)}
+		return b
+	}
+	mustSet(t, s, quotaBox("victim", "alice"))
+	for i := range 100 {
+		mustSet(t, s, big(fmt.Sprint("m", i), "mallory", 100*kib))
+	}
+	if _, err := s.Get(ctx, "victim"); err != nil {
+		t.Fatalf("another session's instance was evicted: %v", err)
+	}
+	if n := s.Len(); n != 3 { // the victim and mallory's last two
+		t.Fatalf("Len = %d, want 3", n)
+	}
+	if b := s.Bytes(); b < 200*kib || b > 256*kib+4*kib {
+		t.Fatalf("Bytes = %d, want mallory's 200 KiB and the victim's little", b)
+	}
+	checkAccounting(t, s)
+
+	// An instance over its cap is refused with 413, and so is an Update
+	// that would grow one past it; the instance keeps its state.
+	var e *Error
+	if err := s.Set(ctx, big("huge", "alice", 300*kib)); !errors.As(err, &e) || e.Status != 413 {
+		t.Fatalf("Set over the per-session cap: %v", err)
+	}
+	err := s.Update(ctx, "victim", func(c Component) error {
+		c.(*box).Tags = []string{strings.Repeat("y", 300*kib)}
+		c.(*box).N = 1
+		return nil
+	})
+	if !errors.As(err, &e) || e.Status != 413 {
+		t.Fatalf("Update over the per-session cap: %v", err)
+	}
+	if got, _ := s.Get(ctx, "victim"); got.(*box).N != 0 || got.(*box).Tags != nil {
+		t.Fatalf("refused Update changed the instance: %+v", got)
+	}
+	// Growing within the cap counts, and evicts the session's own oldest.
+	mustSet(t, s, big("a1", "alice", 100*kib))
+	must(t, s.Update(ctx, "victim", func(c Component) error {
+		c.(*box).Tags = []string{strings.Repeat("y", 200*kib)}
+		return nil
+	}))
+	if _, err := s.Get(ctx, "a1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("alice's oldest survived her growing past her cap: %v", err)
+	}
+	if _, err := s.Get(ctx, "m99"); err != nil {
+		t.Fatalf("alice's growth evicted mallory's instance: %v", err)
+	}
+	checkAccounting(t, s)
+
+	// Instances without a quota count toward the store-wide cap only.
+	for i := range 20 {
+		mustSet(t, s, big(fmt.Sprint("u", i), "", 100*kib))
+	}
+	if b := s.Bytes(); b > 1024*kib {
+		t.Fatalf("Bytes = %d over the store's cap", b)
+	}
+	if err := s.Set(ctx, big("hugeu", "", 1100*kib)); !errors.As(err, &e) || e.Status != 413 {
+		t.Fatalf("Set over the store's cap: %v", err)
+	}
+	checkAccounting(t, s)
+	for _, id := range []string{"victim", "m98", "m99"} {
+		must(t, s.Delete(ctx, id))
+	}
+	for i := range 20 {
+		must(t, s.Delete(ctx, fmt.Sprint("u", i)))
+	}
+	if s.Len() != 0 || s.Bytes() != 0 || len(s.quotas) != 0 {
+		t.Fatalf("empty store: Len %d, Bytes %d, %d quotas", s.Len(), s.Bytes(), len(s.quotas))
+	}
+}
+
+func TestMemoryStoreQuotasExpire(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	s := NewMemoryStore(WithIdleTTL(time.Minute))
+	s.now = clock.Now
+	for i := range 10 {
+		mustSet(t, s, quotaBox(fmt.Sprint("a", i), fmt.Sprint("q", i%3)))
+	}
+	clock.Add(2 * time.Minute)
+	mustSet(t, s, newBox("new"))
+	if s.Len() != 1 || len(s.quotas) != 0 || s.Bytes() != instanceSize(newBox("new")) {
+		t.Fatalf("after expiry: Len %d, %d quotas, Bytes %d", s.Len(), len(s.quotas), s.Bytes())
+	}
+}
+
+// TestMemoryStoreAccountingUnderConcurrency races sets, updates that grow
+// and shrink instances, gets and deletes across a few quotas; the
+// bookkeeping must add up afterwards (and -race must stay quiet).
+func TestMemoryStoreAccountingUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := NewMemoryStore(WithMaxInstances(40), WithMaxInstancesPerSession(8), WithMaxBytes(64<<10), WithMaxBytesPerSession(16<<10))
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				id := fmt.Sprint("c", (g*7+i)%60)
+				switch i % 5 {
+				case 0, 1:
+					s.Set(ctx, quotaBox(id, fmt.Sprint("q", i%5)))
+				case 2:
+					s.Update(ctx, id, func(c Component) error {
+						c.(*box).Tags = []string{strings.Repeat("z", (i*97)%4096)}
+						return nil
+					})
+				case 3:
+					s.Get(ctx, id)
+				case 4:
+					if i%3 == 0 {
+						s.Delete(ctx, id)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	checkAccounting(t, s)
 }
