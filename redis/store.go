@@ -36,7 +36,13 @@ var ErrConflict = errors.New("fluxredis: instance changed concurrently too often
 // (field "v"). Every use (Get, Set, Update) sets the key to expire after the
 // idle TTL (liveflux.DefaultIdleTTL unless WithIdleTTL says otherwise), so
 // Redis drops instances nobody uses; bound Redis's memory with its own
-// maxmemory settings.
+// maxmemory settings. Store has no caps per session nor in bytes, unlike
+// liveflux.MemoryStore: a client that mounts more than Redis holds meets
+// Redis's maxmemory policy, which evicts whoever's instances or refuses
+// every session's writes. The
+// handler's limits hold whatever the store (mount parameters,
+// liveflux.WithMaxParamBytes; POSTs per client, liveflux.WithHTTPRateLimit),
+// so use them with this store.
 //
 // Update is an optimistic transaction: it reads the instance, runs fn on a
 // decoded copy and writes the result only if the version is still the one
