@@ -65,3 +65,5 @@
 //
 // Handlers, stores and registries are safe for concurrent use.
 package liveflux
+
+//go:generate go run ./internal/protocolgen

@@ -17,16 +17,6 @@ import (
 	"time"
 )
 
-// Form fields of the HTTP protocol (see PROTOCOL.md).
-const (
-	FieldKind   = "liveflux_component_kind"
-	FieldID     = "liveflux_component_id"
-	FieldAction = "liveflux_action"
-)
-
-// HeaderRedirect carries the URL a component asked the client to visit.
-const HeaderRedirect = "X-Liveflux-Redirect"
-
 // DefaultMaxBodyBytes is the largest POST body a Handler accepts by default.
 const DefaultMaxBodyBytes = 1 << 20
 

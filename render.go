@@ -8,14 +8,6 @@ import (
 	"sync"
 )
 
-// Attributes of a component's root element (see PROTOCOL.md).
-const (
-	AttrKind        = "data-flux-component-kind"
-	AttrID          = "data-flux-component-id"
-	AttrRev         = "data-flux-rev"
-	AttrParamPrefix = "data-flux-param-"
-)
-
 // Placeholder returns an empty root element that the client runtime mounts
 // (with one POST) once the page has loaded. Use it for components that need
 // not be in the first paint; use Handler.Mount for those that must.

@@ -26,23 +26,6 @@ type WebSocketMessage struct {
 	Data        json.RawMessage `json:"data,omitempty"`
 }
 
-// SubprotocolDiff is the WebSocket subprotocol a client asks for in its
-// handshake (Sec-WebSocket-Protocol) to be sent diff updates (see
-// PROTOCOL.md). A client that does not ask gets every update with its full
-// data.html, as spec'd for the first version of the protocol.
-const SubprotocolDiff = "liveflux.diff.v1"
-
-// Message types of the WebSocket protocol (see PROTOCOL.md).
-const (
-	MessageInit     = "init"
-	MessageAction   = "action"
-	MessageLeave    = "leave"
-	MessageUpdate   = "update"
-	MessageRedirect = "redirect"
-	MessageAck      = "ack"
-	MessageError    = "error"
-)
-
 // WebSocketComponent is a component that handles actions arriving over
 // WebSocket itself. HandleWS runs instead of Handle, under the same
 // per-instance serialization, and what it returns (unless nil) is sent to

@@ -18,6 +18,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 status=0
+# The protocol's names are generated from protocol.json (go generate): the
+# committed protocol_gen.go and js/protocol.js must be what it generates.
+echo "== go generate is current"
+go generate . && git diff --exit-code -- protocol_gen.go js/protocol.js || { echo "protocol_gen.go or js/protocol.js is stale: run go generate"; status=1; }
 for mod in $(git ls-files '*go.mod' 2>/dev/null || find . -name go.mod -not -path '*/node_modules/*'); do
   dir=$(dirname "$mod")
   echo "== $dir: go vet"
