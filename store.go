@@ -53,18 +53,19 @@ const (
 	// the default maximum (1,000): the per-session cap defaults to 1/100 of
 	// the store's maximum number of instances. See
 	// WithMaxInstancesPerSession.
-	DefaultMaxInstancesPerSession = DefaultMaxInstances / 100
+	DefaultMaxInstancesPerSession = DefaultMaxInstances / sessionShareCount
 	// DefaultMaxBytesPerSession is how many bytes of instances one session,
 	// or one client address without a session, may keep in a MemoryStore
 	// with the default maximum (4 MiB): the cap defaults to 1/64 of the
 	// store's maximum bytes. See WithMaxBytesPerSession.
-	DefaultMaxBytesPerSession = DefaultMaxBytes / 64
+	DefaultMaxBytesPerSession = DefaultMaxBytes / sessionShareBytes
 )
 
-// Shares of the store one session may take unless told otherwise.
+// How many sessions it takes to fill a MemoryStore, in instances and in
+// bytes, unless the per-session caps are set.
 const (
-	sessionShareCount = DefaultMaxInstances / DefaultMaxInstancesPerSession
-	sessionShareBytes = DefaultMaxBytes / DefaultMaxBytesPerSession
+	sessionShareCount = 100
+	sessionShareBytes = 64
 )
 
 // MemoryStore keeps instances in process memory. It is the default store.
@@ -74,17 +75,19 @@ const (
 // instances are dropped as the store is used, so it needs no background
 // goroutine and nothing to close.
 //
-// The store bounds what it holds, in instances and in bytes (as
-// instanceSize estimates them: a fixed cost per instance plus what its
-// exported fields hold, strings, slices and maps included), at two
-// levels:
+// The store bounds what it holds, in instances and in bytes (as it
+// estimates them: a fixed cost under 1 KB per instance plus what its
+// exported fields hold, strings, slices and maps included; see Bytes), at
+// two levels:
 //
 //   - Per session: the instances one session mounted (WithSessionKey), or
 //     without a session the instances one client address mounted (an IPv4
-//     address or an IPv6 /64), are at most DefaultMaxInstancesPerSession and
-//     DefaultMaxBytesPerSession unless WithMaxInstancesPerSession and
-//     WithMaxBytesPerSession say otherwise. One more evicts that session's
-//     own least recently used instances, never another session's.
+//     address or an IPv6 /64), are at most 1/100 of the store's maximum
+//     number and 1/64 of its maximum bytes (DefaultMaxInstancesPerSession
+//     and DefaultMaxBytesPerSession with the defaults) unless
+//     WithMaxInstancesPerSession and WithMaxBytesPerSession say otherwise.
+//     One more evicts that session's own least recently used instances,
+//     never another session's.
 //   - In all: at most DefaultMaxInstances and DefaultMaxBytes unless
 //     WithMaxInstances and WithMaxBytes say otherwise. One more evicts the
 //     least recently used instances of the whole store.
@@ -92,8 +95,8 @@ const (
 // The per-session caps apply first, so a session never holds more than its
 // share, and the store-wide caps are reached only when many sessions use
 // theirs: with the default shares, more than 100 sessions at their
-// instance cap or 64 at their byte cap. Only then can one session's mount
-// evict another session's instance. An instance larger than its cap
+// instance cap or 64 at their byte cap. Only then can what one session
+// does evict another session's instance. An instance larger than its cap
 // (the per-session byte cap, or WithMaxBytes for an instance without a
 // quota) is refused: Set fails with an *Error of status 413, and so does an
 // Update that would grow an instance past it, leaving the instance as it
