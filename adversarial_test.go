@@ -149,7 +149,8 @@ func TestChurn(t *testing.T) {
 	wg.Wait()
 	waitFor(t, "every connection forgotten", func() bool { return len(f.h.Watched()) == 0 })
 
-	store := liveflux.NewMemoryStore(liveflux.WithMaxInstances(10_000))
+	// One requester mounts them all: raise its share to the whole store.
+	store := liveflux.NewMemoryStore(liveflux.WithMaxInstances(10_000), liveflux.WithMaxInstancesPerSession(10_000), liveflux.WithMaxBytesPerSession(1<<30))
 	h := liveflux.NewHandler(store, liveflux.WithRegistry(f.reg), liveflux.WithLogger(discardLogger))
 	req := httptest.NewRequest("GET", "/", nil)
 	heap := func() uint64 {

@@ -98,7 +98,7 @@ func benchmarkBroadcast(b *testing.B, watchers int) {
 		// so that the benchmark measures delivery, not encoding.
 		want := int64(watchers * (i + 1))
 		target.Store(want)
-		if !h.fanout("ID", frame) {
+		if !h.broadcast("ID", frame) {
 			b.Fatal("closed")
 		}
 		for received.Load() < want {

@@ -74,16 +74,16 @@ func TestWSConnSendQueueOverflow(t *testing.T) {
 	c := newWSConn(h, nil, "")
 	c.writing = true // a writer is busy: nothing drains the queue
 	for i := range size {
-		c.send([]byte{byte('a' + i)})
+		c.reply([]byte{byte('a' + i)})
 	}
 	if len(c.queue) != size || c.closeCode != 0 {
 		t.Fatalf("after %d messages: queue %d, close code %d", size, len(c.queue), c.closeCode)
 	}
-	c.send([]byte("overflow"))
+	c.reply([]byte("overflow"))
 	if c.closeCode != websocket.CloseTryAgainLater || c.queue != nil {
 		t.Fatalf("after overflowing: close code %d, queue %d", c.closeCode, len(c.queue))
 	}
-	c.send([]byte("late"))
+	c.reply([]byte("late"))
 	c.closeWith(websocket.CloseGoingAway)
 	if c.queue != nil || c.closeCode != websocket.CloseTryAgainLater {
 		t.Fatalf("a closing connection took more: queue %d, close code %d", len(c.queue), c.closeCode)

@@ -68,7 +68,8 @@ func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64)
 		runtime.MemProfileRate = 256
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store := liveflux.NewMemoryStore(liveflux.WithMaxInstances(1_000_000))
+	// One control request mounts every session: its share is the whole store.
+	store := liveflux.NewMemoryStore(liveflux.WithMaxInstances(1_000_000), liveflux.WithMaxInstancesPerSession(1_000_000), liveflux.WithMaxBytesPerSession(1<<30))
 	s := &server{
 		ws: liveflux.NewWebSocketHandler(store,
 			liveflux.WithRegistry(newRegistry()),

@@ -1,0 +1,181 @@
+package liveflux
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime/debug"
+)
+
+// result is what mounting or acting produced.
+type result struct {
+	id       string
+	html     []byte // the rendering, root element included
+	rev      uint64 // its revision
+	redirect string
+	reply    any     // HandleWS's return value
+	origin   *wsConn // the connection that acted, over WebSocket
+	ws       bool    // the action ran HandleWS
+}
+
+func (h *Handler) mount(ctx context.Context, kind string, params map[string]string, owner, quota string) (result, error) {
+	if err := h.checkParams(params); err != nil {
+		return result{}, err
+	}
+	c, err := h.registry.New(kind)
+	if err != nil {
+		return result{}, err
+	}
+	if h.session != nil {
+		b, ok := c.(baser)
+		if !ok {
+			return result{}, fmt.Errorf("liveflux: kind %q: session binding needs a component embedding liveflux.Base", kind)
+		}
+		b.base().owner = owner
+	}
+	if b, ok := c.(baser); ok {
+		b.base().quota = quota
+	}
+	c.SetID(rand.Text())
+	if err := h.call(c, "Mount", func() error { return c.Mount(ctx, params) }); err != nil {
+		return result{}, err
+	}
+	html, err := h.render(ctx, c, params)
+	if err != nil {
+		return result{}, err
+	}
+	// The instance becomes visible to others only now, fully rendered.
+	if err := h.store.Set(ctx, c); err != nil {
+		return result{}, fmt.Errorf("liveflux: store %s: %w", kind, err)
+	}
+	return result{id: c.GetID(), html: html, redirect: takeRedirect(c)}, nil
+}
+
+// actRequest says what to do to an instance, on whose behalf.
+type actRequest struct {
+	kind   string // must match the instance's; "" matches any
+	id     string
+	action string // "" only re-renders
+	data   url.Values
+	msg    *WebSocketMessage // set over WebSocket: a WebSocketComponent gets it
+	owner  string            // the caller's session digest (see ownerOf)
+	server bool              // server code (Refresh): trusted, no session check
+	// allowed, when set, runs once the caller is known to be allowed to
+	// use the instance, before the action, while the instance is held; an
+	// error it returns fails the request.
+	allowed func() error
+}
+
+// act runs one action on an instance and renders it. For a component
+// implementing WebSocketComponent, an action over WebSocket runs HandleWS
+// instead of Handle and renders nothing.
+func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
+	id := req.id
+	res := result{id: id}
+	err := h.store.Update(ctx, id, func(c Component) error {
+		if req.kind != "" && c.GetKind() != req.kind {
+			return notFound(id)
+		}
+		if h.session != nil && !req.server && subtle.ConstantTimeCompare([]byte(ownerOf(c)), []byte(req.owner)) != 1 {
+			return notFound(id) // the same answer as for an unknown ID
+		}
+		if req.allowed != nil {
+			if err := req.allowed(); err != nil {
+				return err
+			}
+		}
+		if wc, ok := c.(WebSocketComponent); ok && req.msg != nil {
+			res.ws = true
+			err := h.call(c, "HandleWS", func() (err error) {
+				res.reply, err = wc.HandleWS(ctx, req.msg)
+				return err
+			})
+			if err == nil {
+				res.redirect = takeRedirect(c)
+			}
+			return err
+		}
+		if req.action != "" {
+			if err := h.call(c, "Handle", func() error { return c.Handle(ctx, req.action, req.data) }); err != nil {
+				return err
+			}
+		}
+		html, err := h.render(ctx, c, nil)
+		if err != nil {
+			return err
+		}
+		res.html, res.rev = html, revision(c)
+		res.redirect = takeRedirect(c)
+		return nil
+	})
+	if err != nil {
+		return result{}, err
+	}
+	return res, nil
+}
+
+// updateSink receives every rendering an action or a Refresh produced
+// (whichever transport carried the action), after the store released the
+// instance, to send it to the clients watching it.
+type updateSink interface {
+	rendered(ctx context.Context, res result)
+}
+
+// nobodyWatches is the updateSink of an HTTP-only Handler.
+type nobodyWatches struct{}
+
+func (nobodyWatches) rendered(context.Context, result) {}
+
+// publish hands a rendering an action produced to the update sink.
+func (h *Handler) publish(ctx context.Context, res result) {
+	if res.html != nil {
+		h.updates.rendered(ctx, res)
+	}
+}
+
+// render writes c inside its root element and, on success, records the new
+// revision on c. params, when given, become data-flux-param-* attributes so
+// that the client can mount the component again from them.
+func (h *Handler) render(ctx context.Context, c Component, params map[string]string) ([]byte, error) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	var rev uint64 // 0 without Base: clients apply it whatever they show
+	if _, ok := c.(baser); ok {
+		rev = revision(c) + 1
+	}
+	writeRootOpen(buf, c.GetKind(), c.GetID(), rev, params)
+	if err := h.call(c, "Render", func() error { return c.Render(ctx, buf) }); err != nil {
+		return nil, err
+	}
+	buf.WriteString("</div>")
+	setRevision(c, rev)
+	return append([]byte(nil), buf.Bytes()...), nil
+}
+
+// call runs one of c's methods, turns a panic into an error wrapping
+// ErrPanic, and logs failures.
+func (h *Handler) call(c Component, method string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("liveflux: %s.%s: %w: %v", c.GetKind(), method, ErrPanic, p)
+			h.logger.Error("liveflux: component panicked",
+				"kind", c.GetKind(), "id", c.GetID(), "method", method,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	err = fn()
+	if err != nil {
+		var e *Error
+		level := slog.LevelError
+		if errors.As(err, &e) {
+			level = slog.LevelInfo // the component chose to tell the client
+		}
+		h.logger.Log(context.Background(), level, "liveflux: component failed",
+			"kind", c.GetKind(), "id", c.GetID(), "method", method, "err", err)
+	}
+	return err
+}

@@ -1,0 +1,162 @@
+package liveflux
+
+import (
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// Watched returns the IDs of the components at least one client watches.
+func (h *WebSocketHandler) Watched() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ids := make([]string, 0, len(h.clients))
+	for id := range h.clients {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// watchers are the connections watching one component, and the last
+// rendering they were all sent, against which the next one is diffed.
+type watchers struct {
+	// The watching connections, guarded by WebSocketHandler.mu. Most
+	// components have one watcher: it needs no map.
+	one  *wsConn
+	more map[*wsConn]struct{}
+
+	diffs int // how many of them asked for diff updates; guarded like them
+
+	mu   sync.Mutex // orders updates; taken under WebSocketHandler.mu (read)
+	rev  uint64     // revision of body; 0: none
+	body []byte     // body of the last rendering sent to every watcher
+}
+
+// frame makes msg ready to be queued for every watcher.
+func (w *watchers) frame(msg []byte) outMsg {
+	if len(w.more)+1 >= preparedFrom {
+		if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg); err == nil {
+			return outMsg{pm: pm}
+		}
+	}
+	return outMsg{data: msg}
+}
+
+// deliver queues msg for every watcher. The acting connection, origin (if
+// any), writes it itself once its handler is done; the others' writers are
+// started.
+func (w *watchers) deliver(msg []byte, origin *wsConn) {
+	m := w.frame(msg)
+	w.each(func(c *wsConn) { c.enqueue(m, c != origin) })
+}
+
+func (w *watchers) each(fn func(*wsConn)) {
+	if w.one != nil {
+		fn(w.one)
+	}
+	for c := range w.more {
+		fn(c)
+	}
+}
+
+func (w *watchers) len() int {
+	if w.one == nil {
+		return 0
+	}
+	return 1 + len(w.more)
+}
+
+func (w *watchers) has(c *wsConn) bool {
+	_, ok := w.more[c]
+	return ok || w.one == c
+}
+
+func (w *watchers) add(c *wsConn) {
+	if c.diffs {
+		w.diffs++
+	}
+	switch {
+	case w.one == nil:
+		w.one = c
+	case w.more == nil:
+		w.more = map[*wsConn]struct{}{c: {}}
+	default:
+		w.more[c] = struct{}{}
+	}
+}
+
+// remove forgets c and reports whether no watcher is left.
+func (w *watchers) remove(c *wsConn) (empty bool) {
+	if !w.has(c) {
+		return w.one == nil
+	}
+	if c.diffs {
+		w.diffs--
+	}
+	if w.one == c {
+		w.one = nil
+		for other := range w.more { // promote one
+			w.one = other
+			delete(w.more, other)
+			break
+		}
+	} else {
+		delete(w.more, c)
+	}
+	return w.one == nil
+}
+
+// watch records that c watches id. It reports false when c watches too
+// many components already.
+func (h *WebSocketHandler) watch(c *wsConn, id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := h.clients[id]
+	if w != nil && w.has(c) {
+		return true
+	}
+	if len(c.watched) >= DefaultMaxWatched {
+		return false
+	}
+	if w == nil {
+		w = &watchers{}
+		h.clients[id] = w
+	}
+	w.add(c)
+	c.watched = append(c.watched, id)
+	return true
+}
+
+// unwatch forgets that c watches id.
+func (h *WebSocketHandler) unwatch(c *wsConn, id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unwatchLocked(c, id)
+	for i, w := range c.watched {
+		if w == id {
+			c.watched = append(c.watched[:i], c.watched[i+1:]...)
+			break
+		}
+	}
+}
+
+func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) {
+	w := h.clients[id]
+	if w == nil {
+		return
+	}
+	if w.remove(c) {
+		delete(h.clients, id)
+	}
+}
+
+// forget removes a closed connection from every map.
+func (h *WebSocketHandler) forget(c *wsConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, id := range c.watched {
+		h.unwatchLocked(c, id)
+	}
+	c.watched = nil
+	delete(h.conns, c)
+}

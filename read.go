@@ -1,0 +1,65 @@
+package liveflux
+
+import (
+	"io"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+func (c *wsConn) readLoop() {
+	for {
+		typ, r, err := c.ws.NextReader()
+		if err != nil {
+			return // gorilla already answered a too-big message with 1009
+		}
+		// The message is read and handled on a goroutine of its own, which
+		// ends with it: the reader's stack stays small while it idles.
+		c.pendingType, c.pendingReader = int32(typ), r
+		c.handling.Add(1)
+		go c.handleFn()
+		c.handling.Wait()
+		if c.readFailed {
+			return
+		}
+	}
+}
+
+// handlePending reads and handles the pending message, then writes what it queued itself
+// rather than starting a writer: a reply leaves without a goroutine
+// hand-off.
+func (c *wsConn) handlePending() {
+	defer c.handling.Done()
+	// Reading is not acting: a client that sends part of a message and
+	// then nothing is as silent as one that sends nothing, and is dropped
+	// after the pong wait like it (see checkLiveness).
+	data, err := io.ReadAll(c.pendingReader)
+	c.pendingReader = nil
+	if err != nil {
+		c.readFailed = true
+		return
+	}
+	c.heard()
+	c.inAction.Store(true)
+	defer c.inAction.Store(false)
+	switch {
+	case c.closing():
+		// A close frame is on its way: what the client sent since is
+		// dropped, not acted on.
+	case c.pendingType != websocket.TextMessage:
+		c.closeWith(websocket.CloseUnsupportedData)
+	case !utf8.Valid(data):
+		c.closeWith(websocket.CloseInvalidFramePayloadData)
+	default:
+		c.handle(data)
+	}
+	c.mu.Lock()
+	if c.writing || c.dead || (len(c.queue) == 0 && c.closeCode == 0 && !c.pingDue) {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	c.mu.Unlock()
+	c.writeLoop()
+}

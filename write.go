@@ -1,0 +1,154 @@
+package liveflux
+
+import (
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// closeGrace is how long a client has to answer a close frame.
+const closeGrace = time.Second
+
+// closing reports whether the connection is being closed.
+func (c *wsConn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead || c.closeCode != 0
+}
+
+// outMsg is a message waiting to be written: one for this connection only,
+// or one framed once for every watcher of a component.
+type outMsg struct {
+	data []byte
+	pm   *websocket.PreparedMessage
+}
+
+// reply queues msg for this connection alone. Only the message handler
+// replies, and it writes its replies itself when it is done (handlePending).
+func (c *wsConn) reply(msg []byte) { c.enqueue(outMsg{data: msg}, false) }
+
+// enqueue queues m without waiting and, with kick, has the writer send it.
+// A client whose queue is full is closed with 1013: it falls behind, and
+// catches up when it reconnects.
+func (c *wsConn) enqueue(m outMsg, kick bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead || c.closeCode != 0 {
+		return
+	}
+	if len(c.queue) >= c.h.sendQueue {
+		c.closeLocked(websocket.CloseTryAgainLater)
+		return
+	}
+	c.queue = append(c.queue, m)
+	if kick {
+		c.kickLocked()
+	}
+}
+
+// closeWith makes the writer send a close frame and close the connection.
+func (c *wsConn) closeWith(code int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code)
+}
+
+func (c *wsConn) closeLocked(code int) {
+	if c.dead || c.closeCode != 0 {
+		return
+	}
+	c.closeCode = int32(code)
+	c.queue = nil
+	c.kickLocked()
+}
+
+// kickLocked starts the writer unless it runs.
+func (c *wsConn) kickLocked() {
+	if c.writing || c.dead {
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.writeFn()
+}
+
+// writeLoop is the connection's only writer while it runs.
+func (c *wsConn) writeLoop() {
+	defer c.writers.Done()
+	for {
+		c.mu.Lock()
+		switch {
+		case c.dead:
+			c.writing = false
+			c.mu.Unlock()
+			return
+		case c.closeCode != 0:
+			code := int(c.closeCode)
+			c.dead, c.writing = true, false
+			c.mu.Unlock()
+			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, closeReasons[code]), time.Now().Add(c.h.writeTimeout))
+			// The reader drains what the client still sends until its
+			// close frame answers ours (then the reader ends and closes);
+			// closing at once could reset the connection before the client
+			// read our close frame.
+			time.AfterFunc(closeGrace, func() { c.ws.Close() })
+			return
+		case c.pingDue:
+			c.pingDue = false
+			c.mu.Unlock()
+			if !c.write(outMsg{}) {
+				return
+			}
+			continue
+		case len(c.queue) == 0:
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+		for _, msg := range batch {
+			if !c.write(msg) {
+				return
+			}
+		}
+		clear(batch)
+		c.mu.Lock()
+		c.spare = batch[:0]
+		c.mu.Unlock()
+	}
+}
+
+// write writes one message, or a ping when m is empty. A prepared message
+// goes out with one write call and no allocation. On failure write drops
+// the connection (the reader then ends) and reports false.
+func (c *wsConn) write(m outMsg) bool {
+	deadline := time.Now().Add(c.h.writeTimeout)
+	var err error
+	switch {
+	case m.pm != nil:
+		c.ws.SetWriteDeadline(deadline)
+		err = c.ws.WritePreparedMessage(m.pm)
+	case m.data != nil:
+		c.ws.SetWriteDeadline(deadline)
+		err = c.ws.WriteMessage(websocket.TextMessage, m.data)
+	default:
+		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	}
+	if err == nil {
+		return true
+	}
+	c.drop()
+	return false
+}
+
+// drop closes the connection without a close frame: nothing more is
+// written, and the reader ends.
+func (c *wsConn) drop() {
+	c.mu.Lock()
+	c.dead = true
+	c.queue = nil
+	c.mu.Unlock()
+	c.ws.Close()
+}
