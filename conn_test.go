@@ -3,13 +3,11 @@ package liveflux_test
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-liveflux/liveflux"
-	"github.com/gorilla/websocket"
 )
 
 // panicReply is a HandleWS reply whose JSON encoding panics.
@@ -49,28 +47,6 @@ func TestPanicHandlingAMessageIsContained(t *testing.T) {
 	assertEqual(t, countOf(t, c.nextUpdate(counter)), 1, "count")
 }
 
-// Guards against: a client that sent part of a message and then nothing
-// was never dropped (liveness was not checked while a message was "in
-// action", which began before it was read).
-func TestHalfAMessageDoesNotPinTheConnection(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, liveflux.WithWebSocketPingInterval(100*time.Millisecond)) // pong wait 1.1 s
-	c := f.dialIdle(t)
-	c.ws.SetPingHandler(func(string) error { return nil }) // a silent client
-	w, err := c.ws.NextWriter(websocket.TextMessage)
-	assertNoError(t, err)
-	// More than the write buffer: a first fragment goes out, the message
-	// stays unfinished.
-	_, err = w.Write([]byte(`{"type":"init","componentID":"` + strings.Repeat("x", 8<<10)))
-	assertNoError(t, err)
-	start := time.Now()
-	c.startReading()
-	if err := c.waitEnd(); err == nil {
-		t.Fatal("connection ended without an error")
-	}
-	t.Logf("half-message connection dropped after %v", time.Since(start).Round(10*time.Millisecond))
-}
-
 // hookStore runs after, when set, each time an Update of the wrapped store
 // has returned: at the moment the instance was released.
 type hookStore struct {
@@ -95,7 +71,7 @@ func TestWatchingStartsWithTheNewestRendering(t *testing.T) {
 		t.Run(first, func(t *testing.T) {
 			t.Parallel()
 			store := &hookStore{MemoryStore: liveflux.NewMemoryStore()}
-			f := startFixtureWith(t, store, false)
+			f := startFixture(t, fixtureConfig{store: store})
 			id := f.mount(t, "counter", nil)
 			c := f.dial(t)
 			// Right after the client's own request released the instance,

@@ -13,3 +13,15 @@ func CheckLiveness(h *WebSocketHandler) { h.checkLiveness(nil) }
 
 // PongWait is how long h lets a connection stay silent.
 func PongWait(h *WebSocketHandler) time.Duration { return h.pongWait() }
+
+// LastHeard is the latest time, on h's clock, that h heard from any of its
+// connections.
+func LastHeard(h *WebSocketHandler) time.Time {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var last int64
+	for c := range h.conns {
+		last = max(last, c.lastSeen.Load())
+	}
+	return time.Unix(0, last)
+}

@@ -244,46 +244,6 @@ func TestForeignSessionGetsNoBroadcast(t *testing.T) {
 	}
 }
 
-// Guards against: idle connections are dropped before the first ping.
-
-func TestIdleClientsSurviveTheirFirstPing(t *testing.T) {
-	t.Parallel()
-	const interval = 9 * time.Second // tick 2.25s, pongWait 10s
-	f := newRV(t, WithWebSocketPingInterval(interval))
-	const n = 12
-	var dropped, pinged atomic.Int32
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		ws, _, err := websocket.DefaultDialer.Dial(f.ws, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
-		var got atomic.Bool
-		ph := ws.PingHandler()
-		ws.SetPingHandler(func(s string) error { got.Store(true); pinged.Add(1); return ph(s) })
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ws.SetReadDeadline(time.Now().Add(14 * time.Second))
-			for {
-				if _, _, err := ws.ReadMessage(); err != nil {
-					if !strings.Contains(err.Error(), "timeout") && !got.Load() {
-						dropped.Add(1)
-					}
-					return
-				}
-			}
-		}()
-		time.Sleep(interval / 4 / n) // spread start phases across one tick
-	}
-	wg.Wait()
-	t.Logf("%d of %d healthy idle clients were dropped without ever being pinged (pings seen: %d)", dropped.Load(), n, pinged.Load())
-	if dropped.Load() > 0 {
-		t.Errorf("healthy idle clients dropped")
-	}
-}
-
 // Guards against: diff of renderings with invalid UTF-8 diverges from the full rendering.
 
 // jsString is what a browser holds after JSON.parse: UTF-16 code units.
@@ -568,20 +528,6 @@ func TestNewConnectionsAreNotDropped(t *testing.T) {
 	if n := dropped.Load(); n > 0 {
 		t.Errorf("%d of 400 fresh connections dropped within 300ms", n)
 	}
-}
-
-func TestLongActionKeepsHealthyClient(t *testing.T) {
-	t.Parallel()
-	f := newRV(t, WithWebSocketPingInterval(100*time.Millisecond)) // pongWait 1.1s
-	_, html := f.post(t, "", url.Values{FieldKind: {"secret"}, "secret": {"s"}})
-	id := idOfHTML(html)
-	ws, ch := f.dial(t, "")
-	ws.WriteJSON(map[string]string{"type": "init", "componentID": id})
-	rvExpect(t, ch, "the init answer", rvUpdateShowing(id, "<p>s</p>"))
-	// The client answers pings (its reader runs) while its 2.5 s action
-	// runs: it must not be dropped, and it gets the action's update.
-	ws.WriteJSON(map[string]any{"type": "action", "componentID": id, "action": "slow2"})
-	rvExpect(t, ch, "the update of the long action", rvUpdateShowing(id, "<p>s!</p>"))
 }
 
 func TestComponentErrorWithInvalidStatus(t *testing.T) {

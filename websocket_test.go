@@ -167,7 +167,7 @@ func TestWebSocketRequireTLS(t *testing.T) {
 	})
 	t.Run("TLS accepted", func(t *testing.T) {
 		t.Parallel()
-		f := startFixture(t, true, liveflux.WithWebSocketRequireTLS(true))
+		f := startFixture(t, fixtureConfig{tls: true}, liveflux.WithWebSocketRequireTLS(true))
 		id := f.mount(t, "counter", nil)
 		checkHandshake(t, f, id, handshakeCase{want: http.StatusSwitchingProtocols})
 		checkHandshake(t, f, id, handshakeCase{origin: "https://" + f.host(), want: http.StatusSwitchingProtocols})
@@ -861,46 +861,6 @@ func TestHTTPActionUpdatesWebSocketWatchers(t *testing.T) {
 	assertEqual(t, countOf(t, a.init(id)), 1, "count")
 }
 
-func TestWebSocketPing(t *testing.T) {
-	t.Parallel()
-	const interval = 100 * time.Millisecond
-	f := newFixture(t, liveflux.WithWebSocketPingInterval(interval))
-	id := f.mount(t, "counter", nil)
-
-	deaf := f.dialIdle(t)
-	deaf.ws.SetPingHandler(func(string) error { return nil }) // never pongs
-	deaf.startReading()
-	deaf.init(id)
-
-	var pings atomic.Int32
-	alive := f.dialIdle(t)
-	pong := alive.ws.PingHandler()
-	alive.ws.SetPingHandler(func(s string) error { pings.Add(1); return pong(s) })
-	alive.startReading()
-	alive.init(id)
-
-	if err := deaf.waitEnd(); err == nil {
-		t.Fatal("deaf client not dropped")
-	}
-	deadline := time.Now().Add(waitTimeout)
-	for pings.Load() < 20 { // two seconds: well past the time the deaf one had
-		select {
-		case _, ok := <-alive.msgs:
-			if !ok {
-				t.Fatalf("client answering pings dropped after %d pings: %v", pings.Load(), alive.err)
-			}
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pings in %v", pings.Load(), waitTimeout)
-		}
-	}
-	alive.init(id) // still connected
-	if !watching(f.h, id) {
-		t.Fatal("alive client no longer watches")
-	}
-}
-
 // ---- test components and helpers ----
 
 // waitTimeout bounds every wait of these tests; nothing waits this long
@@ -1038,21 +998,28 @@ type fixture struct {
 
 func newFixture(tb testing.TB, opts ...liveflux.WebSocketOption) *fixture {
 	tb.Helper()
-	return startFixture(tb, false, opts...)
+	return startFixture(tb, fixtureConfig{}, opts...)
 }
 
-func startFixture(tb testing.TB, useTLS bool, opts ...liveflux.WebSocketOption) *fixture {
-	tb.Helper()
-	return startFixtureWith(tb, liveflux.NewMemoryStore(), useTLS, opts...)
+// fixtureConfig says how a fixture differs from newFixture's.
+type fixtureConfig struct {
+	store liveflux.Store // a MemoryStore, or a wrapper of one; nil: a new MemoryStore
+	tls   bool           // serve over TLS
+	clock *fakeClock     // the handler's clock; nil: the real one
 }
 
-// startFixtureWith starts a fixture over store: a MemoryStore, or a
-// wrapper of one (its MemoryStore is f.store).
-func startFixtureWith(tb testing.TB, store liveflux.Store, useTLS bool, opts ...liveflux.WebSocketOption) *fixture {
+func startFixture(tb testing.TB, cfg fixtureConfig, opts ...liveflux.WebSocketOption) *fixture {
 	tb.Helper()
+	store, useTLS := cfg.store, cfg.tls
+	if store == nil {
+		store = liveflux.NewMemoryStore()
+	}
 	reg := newWSRegistry(tb)
 	all := append([]liveflux.WebSocketOption{liveflux.WithRegistry(reg), liveflux.WithLogger(discardLogger)}, opts...)
 	h := liveflux.NewWebSocketHandler(store, all...)
+	if cfg.clock != nil {
+		liveflux.SetClock(h, cfg.clock.now)
+	}
 	// The test client asks for diff updates, as the JS client does.
 	dialer := websocket.Dialer{HandshakeTimeout: waitTimeout, Subprotocols: []string{liveflux.SubprotocolDiff}}
 	f := &fixture{h: h, reg: reg, dialer: dialer}
