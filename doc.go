@@ -51,11 +51,13 @@
 // messages from one connection are handled in order and an idle
 // connection keeps only a small stack. At most one goroutine writes to a
 // connection at any time: the message handler when it has a reply, or a
-// writer started only while messages are queued. Broadcast, Refresh and the fan-out after an action
-// only append to the connections' bounded queues and never wait for a
-// client; a client whose queue overflows is disconnected and catches up
-// when it reconnects. No lock is held across network I/O or a component's
-// code.
+// writer started only while messages are queued. Broadcast, Refresh and
+// the fan-out after an action only append to the connections' bounded
+// queues and never wait for a client; a client whose queue overflows is
+// disconnected and catches up when it reconnects. What goes to other nodes
+// through a Backplane is published, in order per component, by a goroutine
+// that runs while there is something to publish, so no request waits for
+// the network. No lock is held across network I/O or a component's code.
 //
 // Refresh waits for the instance like an action does. Calling Refresh on a
 // component from within an action on that same component deadlocks;
@@ -64,6 +66,34 @@
 // other.
 //
 // Handlers, stores and registries are safe for concurrent use.
+//
+// # Where things are
+//
+// One concept per file, for readers of the source:
+//
+//	component.go   Component, Base (kind, ID, revision, redirects)
+//	registry.go    kinds → factories; DefaultRegistry, RegisterByKind
+//	engine.go      mount, act, render: the transport-neutral core; the
+//	               update sink it hands every rendering to
+//	handler.go     Handler: the HTTP transport and its options
+//	session.go     binding instances to the session that mounted them
+//	limits.go      per-client limits: quotas, parameter size, HTTP rate
+//	ratelimit.go   token buckets per client address
+//	render.go      the root element, placeholders, buffers
+//	errors.go      Error, sentinel errors, what a client is told
+//	protocol.go    the WebSocket envelope and the server's messages
+//	protocol_gen.go names shared with the JS client (from protocol.json)
+//	websocket.go   WebSocketHandler: handshake, Broadcast, Refresh, Close
+//	options.go     the WebSocketHandler's options and defaults
+//	conn.go        one connection: set-up, dispatch of init/action/leave
+//	read.go        its reader; write.go its write queue and writer
+//	liveness.go    pings and the pong wait
+//	hub.go         who watches which component
+//	updates.go     renderings to watchers: revisions, diff baseline
+//	diff.go        the diff of two renderings
+//	backplane.go   Backplane, and the outbox to the other nodes
+//	store.go       Store and MemoryStore; codec.go encodes instances
+//	script.go      the client runtime bundle (js/) and Script
 package liveflux
 
 //go:generate go run ./internal/protocolgen
