@@ -77,3 +77,35 @@ const (
 	// EventMounted is dispatched when a component was mounted.
 	EventMounted = "liveflux:mounted"
 )
+
+// The interaction grammar: attributes of the markup inside a component, the
+// fields the client adds to an action sent by a form or its controls, and
+// the client's events for them (README.md's table says what each does).
+const (
+	// AttrOn lists the triggers (event.modifier…, comma separated) that send an element's action.
+	AttrOn = "data-flux-on"
+	// AttrInclude is a CSS selector of elements elsewhere whose fields go with the action.
+	AttrInclude = "data-flux-include"
+	// AttrTarget names the component (ID or kind) the action runs on, instead of the enclosing one.
+	AttrTarget = "data-flux-target"
+	// AttrConfirm holds the question the user must accept before the action is sent.
+	AttrConfirm = "data-flux-confirm"
+	// AttrIgnore marks an element that updates never touch.
+	AttrIgnore = "data-flux-ignore"
+	// AttrLoading lists what an element does while an action is in flight (show, hide, disable, class.NAME).
+	AttrLoading = "data-flux-loading"
+	// AttrLoadingFor limits data-flux-loading to the named actions.
+	AttrLoadingFor = "data-flux-loading-for"
+	// AttrDisableWith holds the text of a submit button, disabled, while its form's action is in flight.
+	AttrDisableWith = "data-flux-disable-with"
+	// AttrProgress marks an element (a progress bar) that shows an upload's progress.
+	AttrProgress = "data-flux-progress"
+	// FieldTrigger names the form field whose event sent the action.
+	FieldTrigger = "liveflux_trigger"
+	// FieldTouched names each field of the form the user has touched (all of them on submit).
+	FieldTouched = "liveflux_touched"
+	// EventRemoved is dispatched when a component left the page.
+	EventRemoved = "liveflux:removed"
+	// EventProgress is dispatched while an upload is sent.
+	EventProgress = "liveflux:progress"
+)

@@ -7,8 +7,14 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"html/template"
+	"io/fs"
+	"maps"
 	"net/http"
+	"path"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,14 +58,12 @@ func Script(opts ClientOptions) template.HTML {
 		`" data-liveflux-config="` + template.HTMLEscapeString(string(cfg)) + `" defer></script>`)
 }
 
-//go:embed js
+//go:embed js/*.js js/vendor/morphdom.min.js
 var jsFiles embed.FS
 
-// runtimeFiles are the client's modules in the order they are joined; they
-// share one scope inside the bundle.
-var runtimeFiles = []string{
-	"constants.js", "dom.js", "morph.js", "http.js", "socket.js", "view.js", "liveflux.js",
-}
+// runtimeEntry is the client's entry module: the bundle holds it and every
+// module it imports, directly or not.
+const runtimeEntry = "liveflux.js"
 
 // clientRuntime is the bundle GET serves, built once.
 type clientRuntime struct {
@@ -68,15 +72,17 @@ type clientRuntime struct {
 }
 
 var runtimeBundle = sync.OnceValue(func() *clientRuntime {
+	mods, err := loadModules(jsFiles, "js", runtimeEntry)
+	if err != nil {
+		panic("liveflux: " + err.Error()) // the embedded files are fixed: go test catches this
+	}
 	var b bytes.Buffer
 	b.WriteString("/* Liveflux client runtime. Includes morphdom (MIT License, (c) Patrick Steele-Idem). */\n")
 	b.WriteString("(() => {\n\"use strict\";\n")
 	b.WriteString("const morphdom = (() => { const module = { exports: {} }; const exports = module.exports;\n")
 	b.Write(mustRead("js/vendor/morphdom.min.js"))
 	b.WriteString("\nreturn module.exports; })();\n")
-	for _, f := range runtimeFiles {
-		writeWithoutCommentLines(&b, mustRead("js/"+f))
-	}
+	writeModules(&b, mods)
 	b.WriteString("})();\n")
 	js := b.Bytes()
 	sum := sha256.Sum256(js)
@@ -87,15 +93,157 @@ var runtimeBundle = sync.OnceValue(func() *clientRuntime {
 	return &clientRuntime{js: js, gz: gz.Bytes(), etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 })
 
-// writeWithoutCommentLines copies a module, leaving out the lines that hold
-// only a // comment: they are for readers of js/, not for browsers.
-func writeWithoutCommentLines(b *bytes.Buffer, src []byte) {
+// The client is ES modules (js/*.js) that node --test can import one by
+// one. The bundle puts them in one scope, each after the modules it
+// imports, without their import lines and export keywords. So that this
+// stays a few lines, the modules keep to a subset of the syntax: each
+// import on one line, in the form importLine matches, from a sibling
+// module; exports only as declarations (export const|let|function|async
+// function|class); no two modules declare the same top-level name.
+var (
+	importLine  = regexp.MustCompile(`^import \{([\w\s,]*)\} from "\./([\w-]+\.js)";$`)
+	exportDecl  = regexp.MustCompile(`^export (?:async )?(?:function\*? ?|const |let |class )(\w+)`)
+	topLevel    = regexp.MustCompile(`^(?:export )?(?:async )?(?:function\*? ?|const |let |class )(\w+)`)
+	trailingRem = regexp.MustCompile("^(.*;) // [^\"`]*$")
+)
+
+// jsModule is one module of the client, parsed as the bundle needs.
+type jsModule struct {
+	name     string
+	lines    [][]byte
+	imports  map[string][]string // module → the names imported from it
+	exports  map[string]bool
+	declared []string // top-level names
+}
+
+func parseModule(fsys fs.FS, dir, name string) (*jsModule, error) {
+	src, err := fs.ReadFile(fsys, path.Join(dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("client module %s: %w", name, err)
+	}
+	m := &jsModule{name: name, imports: map[string][]string{}, exports: map[string]bool{}}
 	for line := range bytes.Lines(src) {
-		if !bytes.HasPrefix(bytes.TrimSpace(line), []byte("//")) {
-			b.Write(line)
+		line = bytes.TrimRight(line, "\r\n")
+		m.lines = append(m.lines, line)
+		if bytes.HasPrefix(line, []byte("import")) {
+			sub := importLine.FindSubmatch(line)
+			if sub == nil {
+				return nil, fmt.Errorf("client module %s: unsupported import %q", name, line)
+			}
+			for _, n := range strings.Split(string(sub[1]), ",") {
+				if n = strings.TrimSpace(n); strings.ContainsAny(n, " \t") {
+					return nil, fmt.Errorf("client module %s: unsupported import %q", name, line)
+				} else if n != "" {
+					m.imports[string(sub[2])] = append(m.imports[string(sub[2])], n)
+				}
+			}
+		}
+		if bytes.HasPrefix(line, []byte("export")) {
+			sub := exportDecl.FindSubmatch(line)
+			if sub == nil {
+				return nil, fmt.Errorf("client module %s: unsupported export %q", name, line)
+			}
+			m.exports[string(sub[1])] = true
+		}
+		if sub := topLevel.FindSubmatch(line); sub != nil {
+			m.declared = append(m.declared, string(sub[1]))
 		}
 	}
-	b.WriteByte('\n')
+	return m, nil
+}
+
+// loadModules returns entry (in dir of fsys) and every module it imports, each after the
+// ones it imports, checking that each imported name is exported by its
+// module and that no top-level name is declared twice.
+func loadModules(fsys fs.FS, dir, entry string) ([]*jsModule, error) {
+	var (
+		order []*jsModule
+		seen  = map[string]*jsModule{}
+		visit func(name string) error
+	)
+	visit = func(name string) error {
+		if _, ok := seen[name]; ok {
+			return nil // done, or in progress: an import cycle is fine in one scope
+		}
+		seen[name] = nil
+		m, err := parseModule(fsys, dir, name)
+		if err != nil {
+			return err
+		}
+		for _, dep := range slices.Sorted(maps.Keys(m.imports)) {
+			if err := visit(dep); err != nil {
+				return err
+			}
+		}
+		seen[name] = m
+		order = append(order, m)
+		return nil
+	}
+	if err := visit(entry); err != nil {
+		return nil, err
+	}
+	owner := map[string]string{}
+	for _, m := range order {
+		for dep, names := range m.imports {
+			for _, n := range names {
+				if !seen[dep].exports[n] {
+					return nil, fmt.Errorf("client module %s imports %s from %s, which does not export it", m.name, n, dep)
+				}
+			}
+		}
+		for _, n := range m.declared {
+			if o, dup := owner[n]; dup {
+				return nil, fmt.Errorf("client modules %s and %s both declare %s", o, m.name, n)
+			}
+			owner[n] = m.name
+		}
+	}
+	return order, nil
+}
+
+// writeModules writes mods in one scope: without import lines, export
+// keywords, indentation, lines that hold only a // comment and comments
+// after a statement (they are for readers of js/, not for browsers), and
+// exported constants no module imports. (So no string spans lines.)
+func writeModules(b *bytes.Buffer, mods []*jsModule) {
+	used := map[string]bool{}
+	for _, m := range mods {
+		for _, names := range m.imports {
+			for _, n := range names {
+				used[n] = true
+			}
+		}
+	}
+	for _, m := range mods {
+		for _, line := range m.lines {
+			trimmed := bytes.TrimSpace(line)
+			if len(trimmed) == 0 || bytes.HasPrefix(trimmed, []byte("//")) || bytes.HasPrefix(line, []byte("import ")) {
+				continue
+			}
+			if bytes.HasPrefix(line, []byte("export ")) {
+				trimmed = trimmed[len("export "):]
+				if name := string(exportDecl.FindSubmatch(line)[1]); bytes.HasPrefix(line, []byte("export const ")) &&
+					!used[name] && bytes.HasSuffix(bytes.TrimSpace(trailingRem.ReplaceAll(line, []byte("$1"))), []byte(";")) &&
+					countWord(m.lines, name) == 1 {
+					continue // one-line constant nobody uses
+				}
+			}
+			b.Write(trailingRem.ReplaceAll(trimmed, []byte("$1")))
+			b.WriteByte('\n')
+		}
+	}
+}
+
+// countWord counts the lines of a module that mention name as a word.
+func countWord(lines [][]byte, name string) int {
+	re := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\b`)
+	n := 0
+	for _, l := range lines {
+		if re.Match(l) {
+			n++
+		}
+	}
+	return n
 }
 
 func mustRead(name string) []byte {

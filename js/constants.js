@@ -1,26 +1,12 @@
-// Names shared with the server (PROTOCOL.md) and markup. Times in ms.
-const VERSION = "0.1.0";
-const ATTR_KIND = "data-flux-component-kind";
-const ATTR_ID = "data-flux-component-id";
-const ATTR_REV = "data-flux-rev";
-const ATTR_ACTION = "data-flux-action";
-const ATTR_PARAM = "data-flux-param-"; // + name: mount parameter
-const ATTR_VALUE = "data-flux-value-"; // + name: action field
-const SEL_ROOT = `[${ATTR_KIND}][${ATTR_ID}]`;
-const SEL_PLACEHOLDER = `[${ATTR_KIND}]:not([${ATTR_ID}])`;
-const CLASS_BUSY = "flux-busy";
-const HEADER_REDIRECT = "X-Liveflux-Redirect";
-const FIELD_KIND = "liveflux_component_kind";
-const FIELD_ID = "liveflux_component_id";
-const FIELD_ACTION = "liveflux_action";
-const SUBPROTOCOL_DIFF = "liveflux.diff.v1"; // asks the server for diff updates
-const EV_CONNECTED = "liveflux:connected";
-const EV_DISCONNECTED = "liveflux:disconnected";
-const EV_MESSAGE = "liveflux:message";
-const EV_ERROR = "liveflux:error";
-const EV_UPDATED = "liveflux:updated";
-const EV_MOUNTED = "liveflux:mounted";
-const BUSY_TIMEOUT = 15000;
-const BACKOFF_BASE = 500;
-const BACKOFF_CAP = 15000;
-const STABLE_AFTER = 10000; // open this long: backoff resets
+// The client's own names and times (ms). The protocol's names are in
+// protocol.js, generated from protocol.json.
+import { ATTR_ID, ATTR_KIND } from "./protocol.js";
+
+export const VERSION = "0.2.0";
+export const SEL_ROOT = `[${ATTR_KIND}][${ATTR_ID}]`;
+export const SEL_PLACEHOLDER = `[${ATTR_KIND}]:not([${ATTR_ID}])`;
+export const BUSY_TIMEOUT = 15000;
+export const BACKOFF_BASE = 500;
+export const BACKOFF_CAP = 15000;
+// A socket open this long resets the backoff.
+export const STABLE_AFTER = 10000;

@@ -1,46 +1,46 @@
-// HTTP transport: mounts, and actions while the socket is not open.
+// HTTP transport: mounts, actions while the socket is not open, and
+// actions that carry files.
+import { ATTR_KIND, EV_ERROR, FIELD_ID, FIELD_KIND, HEADER_REDIRECT } from "./protocol.js";
+import { config } from "./config.js";
+import { emit, findRoot, navigate, parseHTML } from "./dom.js";
+import { viewOf } from "./view.js";
 
-// post returns {ok, status, text} (status 0: network failure), or nothing
-// after following a redirect. A refused redirect is reported and the answer
-// returned as usual.
-async function post(fields) {
-  const body = new URLSearchParams();
-  for (const [name, v] of Object.entries(fields)) for (const x of [].concat(v)) body.append(name, x);
-  try {
-    const res = await fetch(config.endpoint, { method: "POST", body, headers: config.headers, credentials: "same-origin" });
-    const to = res.headers.get(HEADER_REDIRECT);
-    if (to && navigate(to, fields[FIELD_ID], fields[FIELD_KIND])) return;
-    return { ok: res.ok, status: res.status, text: (await res.text()).trim() };
-  } catch (err) {
-    return { status: 0, text: String(err) };
-  }
+// post sends fields, and files ([name, File] pairs) as multipart, and
+// resolves to {ok, status, text} (status 0: network failure), or to
+// nothing after following a redirect (a refused one is reported and the
+// answer returned as usual). onProgress(loaded, total) follows the upload.
+export function post(fields, files, onProgress) {
+  return new Promise((resolve) => {
+    const x = new XMLHttpRequest(), body = files?.length ? new FormData() : new URLSearchParams();
+    for (const [name, v] of Object.entries(fields)) for (const s of [].concat(v)) body.append(name, s);
+    for (const [name, f] of files || []) body.append(name, f);
+    x.open("POST", config.endpoint);
+    for (const [name, v] of Object.entries(config.headers)) x.setRequestHeader(name, v);
+    if (onProgress) x.upload.onprogress = (e) => onProgress(e.loaded, e.total);
+    x.onload = () => {
+      const to = x.getResponseHeader(HEADER_REDIRECT);
+      if (to && navigate(to, fields[FIELD_ID], fields[FIELD_KIND])) return resolve();
+      resolve({ ok: x.status < 300, status: x.status, text: x.responseText.trim() });
+    };
+    x.onerror = x.ontimeout = () => resolve({ status: 0, text: "network error" });
+    x.send(body);
+  });
 }
 
 // mountInto mounts kind with params and puts the new root in place of el.
-async function mountInto(el, kind, params) {
+export async function mountInto(el, kind, params) {
   const r = await post({ ...params, [FIELD_KIND]: kind });
   if (r && !r.ok) emit(el, EV_ERROR, { status: r.status, message: r.text, kind });
   const root = r?.ok && el.parentNode && parseHTML(r.text);
   if (!root) return null;
   el.replaceWith(root);
   viewOf(root).params = params;
-  emit(root, EV_MOUNTED, { componentID: root.getAttribute(ATTR_ID), kind });
   return root;
-}
-
-// actHTTP runs action on root's instance and applies the answer.
-async function actHTTP(root, action, fields) {
-  const id = root.getAttribute(ATTR_ID);
-  const f = { ...fields, [FIELD_KIND]: root.getAttribute(ATTR_KIND), [FIELD_ID]: id };
-  if (action) f[FIELD_ACTION] = action;
-  const r = await post(f);
-  if (r?.ok) morphRoot(findRoot(id), r.text);
-  else if (r) lost(id, r.status, r.text);
 }
 
 // lost reports a failure for instance id; on 404 (lost instance) it first
 // re-mounts it from its original params.
-async function lost(id, status, message) {
+export async function lost(id, status, message) {
   const root = findRoot(id), kind = root?.getAttribute(ATTR_KIND);
   const fresh = status === 404 && root && (await mountInto(root, kind, viewOf(root).params));
   emit(fresh || findRoot(id), EV_ERROR, { status, message, componentID: id, kind, remounted: !!fresh });

@@ -42,3 +42,20 @@ export const EV_MESSAGE = "liveflux:message"; // is dispatched for every frame r
 export const EV_ERROR = "liveflux:error"; // is dispatched when a request or message failed
 export const EV_UPDATED = "liveflux:updated"; // is dispatched when a component was morphed
 export const EV_MOUNTED = "liveflux:mounted"; // is dispatched when a component was mounted
+
+// The interaction grammar: attributes of the markup inside a component, the
+// fields the client adds to an action sent by a form or its controls, and
+// the client's events for them (README.md's table says what each does).
+export const ATTR_ON = "data-flux-on"; // lists the triggers (event.modifier…, comma separated) that send an element's action
+export const ATTR_INCLUDE = "data-flux-include"; // is a CSS selector of elements elsewhere whose fields go with the action
+export const ATTR_TARGET = "data-flux-target"; // names the component (ID or kind) the action runs on, instead of the enclosing one
+export const ATTR_CONFIRM = "data-flux-confirm"; // holds the question the user must accept before the action is sent
+export const ATTR_IGNORE = "data-flux-ignore"; // marks an element that updates never touch
+export const ATTR_LOADING = "data-flux-loading"; // lists what an element does while an action is in flight (show, hide, disable, class.NAME)
+export const ATTR_LOADING_FOR = "data-flux-loading-for"; // limits data-flux-loading to the named actions
+export const ATTR_DISABLE_WITH = "data-flux-disable-with"; // holds the text of a submit button, disabled, while its form's action is in flight
+export const ATTR_PROGRESS = "data-flux-progress"; // marks an element (a progress bar) that shows an upload's progress
+export const FIELD_TRIGGER = "liveflux_trigger"; // names the form field whose event sent the action
+export const FIELD_TOUCHED = "liveflux_touched"; // names each field of the form the user has touched (all of them on submit)
+export const EV_REMOVED = "liveflux:removed"; // is dispatched when a component left the page
+export const EV_PROGRESS = "liveflux:progress"; // is dispatched while an upload is sent

@@ -1,9 +1,17 @@
 // The page's one WebSocket (PROTOCOL.md). Optional: actions fall back to HTTP.
-const sock = { ws: null, state: "disabled", tries: 0, stable: 0, watched: new Set() };
+import { ATTR_ID, EV_CONNECTED, EV_DISCONNECTED, EV_MESSAGE, MSG_ACK, MSG_ERROR, MSG_INIT, MSG_LEAVE, MSG_REDIRECT, MSG_UPDATE, SUBPROTOCOL_DIFF } from "./protocol.js";
+import { SEL_ROOT, STABLE_AFTER } from "./constants.js";
+import { config } from "./config.js";
+import { emit, findRoot, navigate } from "./dom.js";
+import { lost } from "./http.js";
+import { backoff } from "./rules.js";
+import { apply, busy, fromDiff, views } from "./view.js";
 
-// connect opens the socket; after a close it retries forever, with exponential
-// backoff and full jitter.
-function connect() {
+// state: "disabled", "connecting", "open" or "closed".
+export const sock = { ws: null, state: "disabled", tries: 0, stable: 0, watched: new Set() };
+
+// connect opens the socket; after a close it retries forever (backoff).
+export function connect() {
   const url = new URL(config.webSocketURL || config.endpoint, location.href);
   url.protocol = url.protocol.replace("http", "ws");
   // A handshake cannot carry headers: use the query.
@@ -15,36 +23,42 @@ function connect() {
     wsSync(); // re-init every root: each gets a fresh rendering
     emit(document, EV_CONNECTED, {});
   };
-  ws.onmessage = (e) => wsReceive(e.data);
+  ws.onmessage = (e) => receive(e.data);
   ws.onclose = (e) => { // also after every error
     clearTimeout(sock.stable);
     Object.assign(sock, { ws: null, state: "closed" });
     sock.watched.clear();
     emit(document, EV_DISCONNECTED, { code: e.code, reason: e.reason });
-    setTimeout(connect, Math.random() * Math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ** sock.tries++));
+    setTimeout(connect, backoff(sock.tries++, Math.random()));
   };
 }
 
-function wsSend(msg) {
+// send sends msg if the socket is open and says whether it did.
+export function send(msg) {
   if (sock.ws?.readyState !== WebSocket.OPEN) return false;
   sock.ws.send(JSON.stringify(msg));
   return true;
 }
 
 // wsSync sends `init` for new roots, `leave` for removed ones.
-function wsSync() {
+export function wsSync() {
   if (sock.state !== "open") return;
   const ids = new Set([...document.querySelectorAll(SEL_ROOT)].map((r) => r.getAttribute(ATTR_ID)));
-  for (const id of ids) if (!sock.watched.has(id)) sock.watched.add(id), wsSend({ type: "init", componentID: id });
-  for (const id of sock.watched) if (!ids.has(id)) sock.watched.delete(id), wsSend({ type: "leave", componentID: id });
+  for (const id of ids) if (!sock.watched.has(id)) sock.watched.add(id), send({ type: MSG_INIT, componentID: id });
+  for (const id of sock.watched) if (!ids.has(id)) sock.watched.delete(id), send({ type: MSG_LEAVE, componentID: id });
 }
 
-// wsReceive handles a server frame, then emits it as liveflux:message.
-function wsReceive(raw) {
-  const m = JSON.parse(raw), id = m?.componentID, type = m?.type, data = m?.data || {};
-  if (/^(update|redirect|error|ack)$/.test(type)) setBusy(id, false);
-  if (type === "update") morphRoot(findRoot(id), data.diff ? patchHTML(id, data) : data.html);
-  if (type === "redirect" && data.url) navigate(data.url, id);
-  if (type === "error") lost(id, m.code, m.message);
+// receive handles a server frame, then emits it as liveflux:message.
+function receive(raw) {
+  const m = JSON.parse(raw), id = m?.componentID, type = m?.type, data = m?.data || {}, v = views.get(id);
+  if ([MSG_UPDATE, MSG_REDIRECT, MSG_ERROR, MSG_ACK].includes(type)) busy(id, null, false);
+  if (type === MSG_UPDATE) {
+    const [step, html] = data.diff ? fromDiff(id, data) : ["apply", data.html];
+    if (step === "resync") send({ type: MSG_INIT, componentID: id });
+    if (html) apply(id, html, v?.own);
+    if (v) v.own = null;
+  }
+  if (type === MSG_REDIRECT && data.url) navigate(data.url, id);
+  if (type === MSG_ERROR) lost(id, m.code, m.message);
   emit(findRoot(id), EV_MESSAGE, m);
 }

@@ -1,24 +1,121 @@
-// Instance state by ID: {params, busy, rev, body}. The mount params (from
-// data-flux-param-* at first sight) outlive morphs, to re-mount a lost
-// instance; rev and body are the last rendering applied, which diff updates
-// patch.
-const views = new Map();
+// Instance state by ID and what the page shows of it: renderings applied,
+// actions in flight and their loading states, lifecycle events.
+import { ATTR_DISABLE_WITH, ATTR_ID, ATTR_KIND, ATTR_LOADING, ATTR_LOADING_FOR, ATTR_PARAM, ATTR_PROGRESS, ATTR_REV, CLASS_BUSY, EV_MOUNTED, EV_PROGRESS, EV_REMOVED, EV_UPDATED } from "./protocol.js";
+import { BUSY_TIMEOUT } from "./constants.js";
+import { attrsWithPrefix, emit, findRoot, parseHTML } from "./dom.js";
+import { loadingOn, parseLoading } from "./grammar.js";
+import { morph } from "./morph.js";
+import { applyDiff, bodyOf, diffStep, isStale, rootHTML } from "./rules.js";
 
-function viewOf(root) {
+// views: {params, kind, rev, body, jobs, timer, own} by ID. The mount
+// params (from data-flux-param-* at first sight) outlive morphs, to
+// re-mount a lost instance; rev and body are the last rendering applied,
+// which diff updates patch; jobs are the actions in flight ({action, el});
+// own is what the next socket update answers (see morph).
+export const views = new Map();
+
+// viewOf returns root's state; the first time, the component has mounted.
+export function viewOf(root) {
   const id = root.getAttribute(ATTR_ID);
-  if (!views.has(id)) views.set(id, { params: attrsWithPrefix(root, ATTR_PARAM), busy: 0 });
-  return views.get(id);
+  let v = views.get(id);
+  if (!v) {
+    views.set(id, (v = { params: attrsWithPrefix(root, ATTR_PARAM), kind: root.getAttribute(ATTR_KIND), jobs: [] }));
+    paint(id);
+    emit(root, EV_MOUNTED, { componentID: id, kind: v.kind });
+  }
+  return v;
 }
 
-// setBusy shows whether a request for instance id is in flight (for
-// BUSY_TIMEOUT at most).
-function setBusy(id, on) {
-  const root = findRoot(id), v = views.get(id) || (root && viewOf(root));
+// sweep forgets the components that left the page.
+export function sweep() {
+  for (const [id, v] of views) {
+    if (!findRoot(id)) {
+      views.delete(id);
+      clearTimeout(v.timer);
+      emit(document, EV_REMOVED, { componentID: id, kind: v.kind });
+    }
+  }
+}
+
+// busy adds job ({action, el}) to instance id's actions in flight, or
+// takes it out (job null: all of them, as a socket reply does). A job ends
+// by itself after BUSY_TIMEOUT.
+export function busy(id, job, on) {
+  const v = views.get(id);
   if (!v) return;
-  clearTimeout(v.busy);
-  v.busy = on && setTimeout(() => setBusy(id, false), BUSY_TIMEOUT);
+  v.jobs = on ? [...v.jobs, job] : job ? v.jobs.filter((j) => j !== job) : [];
+  clearTimeout(v.timer);
+  if (v.jobs.length) v.timer = setTimeout(() => busy(id, null, false), BUSY_TIMEOUT);
+  paint(id);
+}
+
+// held: the controls a loading state disabled, with what they were.
+const held = new WeakMap();
+
+// hold disables el (showing text, if given) while on, and gives it back
+// its state after.
+function hold(el, on, text) {
+  const s = held.get(el);
+  if (on) {
+    s || held.set(el, { disabled: el.disabled, html: el.innerHTML });
+    el.disabled = true;
+    if (text != null) el.textContent = text;
+  } else if (s) {
+    held.delete(el);
+    el.disabled = s.disabled;
+    if (text != null) el.innerHTML = s.html;
+  }
+}
+
+// paint shows instance id's actions in flight: flux-busy and aria-busy on
+// its root, and its elements' loading states.
+export function paint(id) {
+  const root = findRoot(id), jobs = views.get(id)?.jobs || [];
   if (!root) return;
-  root.classList.toggle(CLASS_BUSY, on);
-  if (on) root.setAttribute("aria-busy", "true");
+  root.classList.toggle(CLASS_BUSY, jobs.length > 0);
+  if (jobs.length) root.setAttribute("aria-busy", "true");
   else root.removeAttribute("aria-busy");
+  for (const el of root.querySelectorAll(`[${ATTR_LOADING}]`)) {
+    const on = loadingOn(el.getAttribute(ATTR_LOADING_FOR), jobs.map((j) => j.action));
+    for (const { effect, arg } of parseLoading(el.getAttribute(ATTR_LOADING))) {
+      if (effect === "show" || effect === "hide") el.hidden = on === (effect === "hide");
+      if (effect === "class") el.classList.toggle(arg, on);
+      if (effect === "disable") hold(el, on);
+    }
+  }
+  for (const b of root.querySelectorAll(`[${ATTR_DISABLE_WITH}]`)) {
+    hold(b, jobs.some((j) => j.el && (j.el === b || j.el === b.form)), b.getAttribute(ATTR_DISABLE_WITH));
+  }
+}
+
+// progress reports an upload's progress: liveflux:progress, and the value
+// of the root's data-flux-progress elements (a <progress> from 0 to its
+// max, any other through the CSS property --flux-progress, 0 to 1).
+export function progress(id, action, loaded, total) {
+  const root = findRoot(id), f = total ? loaded / total : 0;
+  for (const el of root?.querySelectorAll(`[${ATTR_PROGRESS}]`) || []) {
+    if (el.tagName === "PROGRESS") el.value = f * el.max;
+    el.style.setProperty("--flux-progress", f);
+  }
+  emit(root, EV_PROGRESS, { componentID: id, action, loaded, total });
+}
+
+// apply morphs the rendering html into instance id's root unless it is
+// stale, and returns the root in the page; own as for morph.
+export function apply(id, html, own) {
+  const root = findRoot(id), next = html && parseHTML(html), rev = (el) => +el.getAttribute(ATTR_REV) || 0;
+  if (!root || !next || isStale(rev(next), rev(root))) return root;
+  const v = viewOf(root), out = morph(root, next, own);
+  Object.assign(v, { rev: rev(next), body: bodyOf(html) });
+  paint(id);
+  emit(out, EV_UPDATED, { componentID: id, kind: v.kind });
+  return out;
+}
+
+// fromDiff returns [step, html]: the full rendering a diff update
+// describes when step is "apply" (diffStep).
+export function fromDiff(id, data) {
+  const root = findRoot(id), v = root && viewOf(root);
+  const step = v ? diffStep(v.rev || 0, data) : "stale";
+  return [step, step === "apply" && rootHTML(v.kind, id, data.rev, applyDiff(v.body, data.diff))];
 }

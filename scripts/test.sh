@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 # Browser tests (e2e/) need Chromium.
 if [ -d e2e ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi
+# The client's unit tests (js/test/) run in Node's own test runner.
+if ! command -v node >/dev/null 2>&1; then need_apt+=(nodejs); fi
 # The Redis module's tests start their own redis-server on loopback.
 if [ -d redis ] && ! command -v redis-server >/dev/null 2>&1; then need_apt+=(redis-server); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -22,6 +24,8 @@ status=0
 # committed protocol_gen.go and js/protocol.js must be what it generates.
 echo "== go generate is current"
 go generate . && git diff --exit-code -- protocol_gen.go js/protocol.js || { echo "protocol_gen.go or js/protocol.js is stale: run go generate"; status=1; }
+echo "== js: node --test"
+node --test js/test/*.test.js || status=1
 for mod in $(git ls-files '*go.mod' 2>/dev/null || find . -name go.mod -not -path '*/node_modules/*'); do
   dir=$(dirname "$mod")
   echo "== $dir: go vet"

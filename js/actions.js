@@ -1,0 +1,79 @@
+// Actions: which component runs them, with which fields, over which
+// transport.
+import { ATTR_ACTION, ATTR_CONFIRM, ATTR_ID, ATTR_INCLUDE, ATTR_KIND, ATTR_TARGET, ATTR_VALUE, FIELD_ACTION, FIELD_ID, FIELD_KIND, FIELD_TOUCHED, FIELD_TRIGGER, MSG_ACTION } from "./protocol.js";
+import { SEL_ROOT } from "./constants.js";
+import { attrsWithPrefix, findRoot } from "./dom.js";
+import { lost, post } from "./http.js";
+import { addField, wireFields } from "./rules.js";
+import { send } from "./socket.js";
+import { apply, busy, progress, viewOf } from "./view.js";
+
+// act runs action on a component given by ID, root or inner element:
+// over the socket when open, else (or with files) over HTTP. el is the
+// element that sent it (for loading states and for the focused input's
+// value, see morph).
+export async function act(target, action, fields = {}, el, files) {
+  const root = typeof target === "string" ? findRoot(target) : target?.closest(SEL_ROOT);
+  if (!root) return;
+  const id = root.getAttribute(ATTR_ID), data = wireFields(fields), v = viewOf(root), a = document.activeElement;
+  const job = { action, el }, own = el?.contains(a) ? { el: a, value: a.value } : null;
+  busy(id, job, true);
+  if (!files?.length && send({ type: MSG_ACTION, componentID: id, action, data })) return void (v.own = own);
+  const f = { ...data, [FIELD_KIND]: root.getAttribute(ATTR_KIND), [FIELD_ID]: id };
+  if (action) f[FIELD_ACTION] = action;
+  const r = await post(f, files, files?.length && ((loaded, total) => progress(id, action, loaded, total)));
+  busy(id, job, false);
+  if (r?.ok) apply(id, r.text, own);
+  else if (r) lost(id, r.status, r.text);
+}
+
+// touched: the names of the fields the user typed in, changed or left,
+// by form.
+const touched = new WeakMap();
+
+// touch notes that the user touched the field e is about.
+export function touch(e) {
+  const c = e.target, f = c.form;
+  if (!f || !c.name) return;
+  touched.has(f) || touched.set(f, new Set());
+  touched.get(f).add(c.name);
+}
+
+// addOwn adds a control's own field: its name and value (a box only when
+// checked; files never).
+function addOwn(fields, c) {
+  const name = c.getAttribute("name");
+  if (name && (!/^(checkbox|radio)$/.test(c.type) || c.checked) && c.type !== "file") addField(fields, name, c.value ?? c.getAttribute("value") ?? "");
+}
+
+// fieldsOf returns the fields and files el's action sends for event e:
+// its data-flux-value-*; a form's fields, or those of the form of a
+// control, with liveflux_trigger and liveflux_touched; else its own; and
+// the fields of the elements data-flux-include selects.
+export function fieldsOf(el, e) {
+  const fields = attrsWithPrefix(el, ATTR_VALUE), files = [], inc = el.getAttribute(ATTR_INCLUDE);
+  const form = el.tagName === "FORM" ? el : /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName) && el.form;
+  if (form) {
+    for (const [name, v] of new FormData(form)) typeof v === "string" ? addField(fields, name, v) : v.name && files.push([name, v]);
+    const s = e?.submitter;
+    if (s?.name) addField(fields, s.name, s.value);
+    const names = [...new Set(e?.type === "submit" ? [...form.elements].map((c) => c.name).filter(Boolean) : touched.get(form) || [])];
+    if (names.length) fields[FIELD_TOUCHED] = names;
+    if (el !== form && el.name) fields[FIELD_TRIGGER] = el.name;
+  } else addOwn(fields, el);
+  for (const x of inc ? document.querySelectorAll(inc) : []) {
+    for (const c of x.matches("input,select,textarea") ? [x] : x.querySelectorAll("input,select,textarea")) addOwn(fields, c);
+  }
+  return { fields, files };
+}
+
+// trigger sends el's action as one of its triggers (event e) asks: once
+// the user accepted data-flux-confirm, with fieldsOf, to its component or
+// to those data-flux-target names (an ID, or a kind: every one on the page).
+export function trigger(el, e) {
+  const q = el.getAttribute(ATTR_CONFIRM), to = el.getAttribute(ATTR_TARGET);
+  if (q && !confirm(q)) return;
+  const { fields, files } = fieldsOf(el, e);
+  const roots = to ? document.querySelectorAll(`[${ATTR_ID}="${CSS.escape(to)}"],[${ATTR_KIND}="${CSS.escape(to)}"][${ATTR_ID}]`) : [el];
+  for (const r of roots) act(r, el.getAttribute(ATTR_ACTION) || "", fields, el, files);
+}

@@ -1,0 +1,82 @@
+// Triggers: the delegated click and submit listeners, and the listeners,
+// timers and observers data-flux-on asks for. A page handler that called
+// preventDefault on an event first wins: the event sends nothing.
+import { ATTR_ACTION, ATTR_ON, ATTR_TARGET } from "./protocol.js";
+import { SEL_ROOT } from "./constants.js";
+import { touch, trigger } from "./actions.js";
+import { keyMatches, parseTriggers } from "./grammar.js";
+
+const box = (el) => /^(checkbox|radio)$/.test(el.type);
+
+// sends reports whether el may send an action: inside a component, or
+// aimed at one.
+const sends = (el) => el.closest(SEL_ROOT) || el.hasAttribute(ATTR_TARGET);
+
+// listenDefaults listens for the triggers of elements without
+// data-flux-on: click on any element, submit on a form; and notes the
+// fields the user touches.
+export function listenDefaults() {
+  document.addEventListener("click", (e) => {
+    const el = e.target.closest?.(`[${ATTR_ACTION}]`);
+    if (!el || el.tagName === "FORM" || el.hasAttribute(ATTR_ON) || e.defaultPrevented || !sends(el)) return;
+    if (!box(el)) e.preventDefault(); // a box keeps its new state
+    trigger(el, e);
+  });
+  document.addEventListener("submit", (e) => {
+    const form = e.target;
+    if (e.defaultPrevented || !form.matches(`form[${ATTR_ACTION}]:not([${ATTR_ON}])`) || !sends(form)) return;
+    e.preventDefault();
+    trigger(form, e);
+  });
+  for (const type of ["input", "change", "blur"]) document.addEventListener(type, touch, true);
+}
+
+// bound: each element's data-flux-on and the AbortController of what it set up.
+const bound = new Map();
+
+// bind sets up the triggers of elements whose data-flux-on is new or
+// changed, and stops those of elements that left the page.
+export function bind() {
+  for (const [el, b] of bound) if (!el.isConnected) b.ac.abort(), bound.delete(el);
+  for (const el of document.querySelectorAll(`[${ATTR_ON}]`)) {
+    const spec = el.getAttribute(ATTR_ON), b = bound.get(el);
+    if (b?.spec === spec) continue;
+    b?.ac.abort();
+    const ac = new AbortController();
+    bound.set(el, { spec, ac });
+    for (const t of parseTriggers(spec)) listen(el, t, ac.signal);
+  }
+}
+
+function listen(el, t, signal) {
+  let last = el.value, timer, at = 0, done;
+  const go = (e) => {
+    if (t.once && done) return;
+    done = true;
+    trigger(el, e);
+  };
+  const fire = (e) => {
+    if (!el.isConnected || signal.aborted) return;
+    if (e && (e.defaultPrevented || !keyMatches(t, e))) return;
+    if (t.prevent || e?.type === "submit" || (e?.type === "click" && !box(el))) e?.preventDefault();
+    if (t.stop) e?.stopPropagation();
+    if (t.changed) {
+      if (el.value === last) return;
+      last = el.value;
+    }
+    if (t.debounce) clearTimeout(timer), (timer = setTimeout(go, t.debounce, e));
+    else if (!t.throttle || Date.now() - at >= t.throttle) (at = Date.now()), go(e);
+  };
+  signal.addEventListener("abort", () => clearTimeout(timer));
+  if (t.event === "load") return fire();
+  if (t.event === "every") {
+    const iv = setInterval(() => document.hidden || fire(), t.every);
+    return signal.addEventListener("abort", () => clearInterval(iv));
+  }
+  if (t.event === "visible") {
+    const io = new IntersectionObserver((es) => es.some((x) => x.isIntersecting) && fire());
+    io.observe(el);
+    return signal.addEventListener("abort", () => io.disconnect());
+  }
+  (t.window ? window : t.document ? document : el).addEventListener(t.event, fire, { signal });
+}
