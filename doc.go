@@ -92,7 +92,8 @@
 //	updates.go     renderings to watchers: revisions, diff baseline
 //	diff.go        the diff of two renderings
 //	backplane.go   Backplane, and the outbox to the other nodes
-//	store.go       Store and MemoryStore; codec.go encodes instances
+//	store.go       Store; memstore.go MemoryStore; codec.go encodes
+//	               instances for stores outside the process
 //	script.go      the client runtime bundle (js/) and Script
 package liveflux
 
