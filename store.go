@@ -32,7 +32,6 @@ type Store interface {
 	Delete(ctx context.Context, id string) error
 }
 
-
 func notFound(id string) error {
 	return &notFoundError{id: id}
 }
