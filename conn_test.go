@@ -112,3 +112,35 @@ func (c *wsClient) awaitCount(id string, want int) {
 		}
 	}
 }
+
+// TestNoClientStaysOnAnOlderRendering starts many clients watching one
+// instance while another client keeps acting on it: once the actions stop,
+// every client shows the last rendering (under load 1–2 % of them used to
+// stay on an older one for good).
+func TestNoClientStaysOnAnOlderRendering(t *testing.T) {
+	t.Parallel()
+	const clients, actions = 400, 60
+	f := newFixture(t)
+	id := f.mount(t, "counter", nil)
+	actor := f.dial(t)
+	actor.init(id)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range actions {
+			if err := actor.trySend(map[string]any{"type": "action", "componentID": id, "action": "inc"}); err != nil {
+				return
+			}
+		}
+	}()
+	cs := make([]*wsClient, clients)
+	for i := range cs {
+		cs[i] = f.dial(t)
+		cs[i].send(map[string]string{"type": "init", "componentID": id})
+	}
+	<-done
+	for _, c := range cs {
+		c.awaitCount(id, actions)
+	}
+	t.Logf("%d clients that started watching during %d actions all show the last rendering", clients, actions)
+}
