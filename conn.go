@@ -160,7 +160,7 @@ func (c *wsConn) handle(data []byte) {
 
 // init makes c watch a component and sends it the current rendering.
 func (c *wsConn) init(id string) {
-	res, err := c.h.act(c.h.ctx, actRequest{id: id, owner: c.owner, allowed: c.watchFn(id)})
+	res, err := c.h.act(c.h.ctx, actRequest{id: id, owner: c.owner, watcher: c})
 	if err != nil {
 		c.sendErr(id, err)
 		return
@@ -169,18 +169,16 @@ func (c *wsConn) init(id string) {
 	c.h.repliedInFull(c, res)
 }
 
-// watchFn returns the function that makes c watch id, which act calls
-// once the session check passed, while it holds the instance: every
-// rendering made after c's own is made once c watches, so c is sent it.
-// (Watching after the action, a newer rendering sent meanwhile would be
-// missed, and the client left on an older one for good.)
-func (c *wsConn) watchFn(id string) func() error {
-	return func() error {
-		if !c.h.watch(c, id) {
-			return NewError(http.StatusBadRequest, "too many components on one connection")
-		}
-		return nil
+// watch makes c watch id. The engine calls it once the session check
+// passed, while it holds the instance: every rendering made after c's own
+// is made once c watches, so c is sent it. (Watching after the action, a
+// newer rendering sent meanwhile would be missed, and the client left on an
+// older one for good.)
+func (c *wsConn) watch(id string) error {
+	if !c.h.watch(c, id) {
+		return NewError(http.StatusBadRequest, "too many components on one connection")
 	}
+	return nil
 }
 
 func (c *wsConn) act(msg *WebSocketMessage) {
@@ -194,7 +192,7 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		c.reply(encodeError(id, http.StatusBadRequest, err.Error()))
 		return
 	}
-	res, err := c.h.act(c.h.ctx, actRequest{id: id, action: msg.Action, data: fields, msg: msg, owner: c.owner, allowed: c.watchFn(id)})
+	res, err := c.h.act(c.h.ctx, actRequest{id: id, action: msg.Action, data: fields, msg: msg, owner: c.owner, watcher: c})
 	if err != nil {
 		c.sendErr(id, err)
 		return

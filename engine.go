@@ -64,10 +64,10 @@ type actRequest struct {
 	msg    *WebSocketMessage // set over WebSocket: a WebSocketComponent gets it
 	owner  string            // the caller's session digest (see ownerOf)
 	server bool              // server code (Refresh): trusted, no session check
-	// allowed, when set, runs once the caller is known to be allowed to
-	// use the instance, before the action, while the instance is held; an
-	// error it returns fails the request.
-	allowed func() error
+	// watcher, when set, starts watching the instance once the caller is
+	// known to be allowed to use it, before the action, while the instance
+	// is held; an error it returns fails the request.
+	watcher watcher
 }
 
 // act runs one action on an instance and renders it. For a component
@@ -83,8 +83,8 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 		if h.session != nil && !req.server && subtle.ConstantTimeCompare([]byte(ownerOf(c)), []byte(req.owner)) != 1 {
 			return notFound(id) // the same answer as for an unknown ID
 		}
-		if req.allowed != nil {
-			if err := req.allowed(); err != nil {
+		if req.watcher != nil {
+			if err := req.watcher.watch(id); err != nil {
 				return err
 			}
 		}
@@ -116,6 +116,11 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 		return result{}, err
 	}
 	return res, nil
+}
+
+// watcher is a client that watches the instances it acts on.
+type watcher interface {
+	watch(id string) error
 }
 
 // updateSink receives every rendering an action or a Refresh produced
