@@ -1,0 +1,3 @@
+// Package fluxtest tests Liveflux components the way users use them,
+// without a browser.
+package fluxtest
