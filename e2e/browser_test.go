@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,6 +142,10 @@ type tab struct {
 	problems []problem
 	more     chan struct{} // closed (and replaced) when a problem is added
 	sockets  []string      // URLs of the WebSockets the page opened
+	dialogs  []string      // messages of the dialogs (confirm, …) the page opened
+
+	// acceptDialogs: dialogs are accepted (OK), else dismissed (Cancel).
+	acceptDialogs atomic.Bool
 
 	allowBrowser  []*regexp.Regexp
 	allowLfErrors bool
@@ -216,6 +221,12 @@ func (tb *tab) listen(ev any) {
 			}
 			p = &problem{"browser", text}
 		}
+	case *page.EventJavascriptDialogOpening:
+		tb.mu.Lock()
+		tb.dialogs = append(tb.dialogs, ev.Message)
+		tb.mu.Unlock()
+		accept := tb.acceptDialogs.Load()
+		go chromedp.Call(tb.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
 	case *network.EventWebSocketCreated:
 		tb.mu.Lock()
 		tb.sockets = append(tb.sockets, ev.URL)
@@ -306,6 +317,13 @@ func (tb *tab) checkLivefluxErrors() {
 	if errs != "[]" {
 		tb.t.Errorf("the client reported liveflux:error events: %s", errs)
 	}
+}
+
+// dialogMessages returns the messages of the dialogs the tab's pages opened.
+func (tb *tab) dialogMessages() []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return append([]string(nil), tb.dialogs...)
 }
 
 // socketURLs returns the URLs of the WebSockets the tab's pages opened.

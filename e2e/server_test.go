@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"html/template"
 	"io"
@@ -9,11 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-liveflux/liveflux"
 )
@@ -37,6 +40,7 @@ type server struct {
 	httpActions atomic.Int64 // POSTs that carried an action
 	ticks       atomic.Int64 // shown by the "note" component
 	pwned       atomic.Int64 // requests to /pwned: script a page must never run
+	lab         *labState    // the "lab" components' views and the actions they got
 }
 
 func newServer(t *testing.T, wsOpts ...liveflux.WebSocketOption) *server {
@@ -47,6 +51,7 @@ func newServer(t *testing.T, wsOpts ...liveflux.WebSocketOption) *server {
 		registry: liveflux.NewRegistry(),
 		mux:      http.NewServeMux(),
 		gate:     make(chan struct{}),
+		lab:      newLabState(),
 	}
 	close(s.gate)
 	logs := &lockedBuffer{}
@@ -61,6 +66,7 @@ func newServer(t *testing.T, wsOpts ...liveflux.WebSocketOption) *server {
 		"profile":    func() liveflux.Component { return &profile{} },
 		"redirector": func() liveflux.Component { return &redirector{} },
 		"replier":    func() liveflux.Component { return &replier{} },
+		"lab":        func() liveflux.Component { return &lab{st: s.lab} },
 	} {
 		if err := s.registry.Register(kind, f); err != nil {
 			t.Fatal(err)
@@ -333,4 +339,183 @@ func (p *profile) Render(ctx context.Context, w io.Writer) error {
 		"P": p, "Name": p.Name, "Bio": p.Bio, "Saved": p.Saved, "Op": p.Op, "From": p.From,
 		"Colors": []string{"red", "green", "blue"}, "AllTags": []string{"go", "js", "sql"},
 	})
+}
+
+// labState is what the "lab" components share with their test: the views
+// they render, by name, and every action they received, in order.
+type labState struct {
+	mu    sync.Mutex
+	views map[string]*template.Template
+	acts  []labAct
+	more  chan struct{} // closed (and replaced) when an action arrives
+	gate  chan struct{} // actions "slow" and "slow2" wait until it is closed
+}
+
+// labAct is one action a lab component received.
+type labAct struct {
+	ID, Action string
+	Data       url.Values
+}
+
+func newLabState() *labState {
+	st := &labState{views: map[string]*template.Template{}, more: make(chan struct{}), gate: make(chan struct{})}
+	close(st.gate)
+	return st
+}
+
+// labView adds a view: an html/template rendered with the *lab as dot.
+func (s *server) labView(name, src string) {
+	s.t.Helper()
+	tpl, err := template.New(name).Parse(src)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.lab.mu.Lock()
+	s.lab.views[name] = tpl
+	s.lab.mu.Unlock()
+}
+
+// labPage serves at / a page with one lab component per view, in sections
+// #v0, #v1, …, after the page's own markup extra.
+func (s *server) labPage(client liveflux.ClientOptions, extra template.HTML, views ...string) {
+	s.page("/{$}", client, func(r *http.Request) template.HTML {
+		html := extra
+		for i, v := range views {
+			html += template.HTML(fmt.Sprintf(`<section id="v%d">`, i)) + s.mount(r, "lab", map[string]string{"view": v}) + "</section>\n"
+		}
+		return html
+	})
+}
+
+// holdSlow makes the actions "slow" and "slow2" wait until the returned
+// function is called.
+func (s *server) holdSlow() (release func()) {
+	gate := make(chan struct{})
+	s.lab.mu.Lock()
+	s.lab.gate = gate
+	s.lab.mu.Unlock()
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	s.t.Cleanup(release)
+	return release
+}
+
+// acts returns the actions lab components received so far.
+func (s *server) acts() []labAct {
+	s.lab.mu.Lock()
+	defer s.lab.mu.Unlock()
+	return append([]labAct(nil), s.lab.acts...)
+}
+
+// waitActs waits until lab components received at least n actions and
+// returns them all.
+func (s *server) waitActs(n int) []labAct {
+	s.t.Helper()
+	timeout := time.After(waitTimeout)
+	for {
+		s.lab.mu.Lock()
+		acts, more := append([]labAct(nil), s.lab.acts...), s.lab.more
+		s.lab.mu.Unlock()
+		if len(acts) >= n {
+			return acts
+		}
+		select {
+		case <-more:
+		case <-timeout:
+			s.t.Fatalf("timed out waiting for %d actions; got %v", n, acts)
+		}
+	}
+}
+
+// expectActs waits for the actions after the first `from` and checks
+// their names and the fields given (other fields may be there too).
+func (s *server) expectActs(from int, want ...labAct) {
+	s.t.Helper()
+	got := s.waitActs(from + len(want))[from:]
+	if len(got) != len(want) {
+		s.t.Fatalf("got actions %v, want %d: %v", got, len(want), want)
+	}
+	for i, w := range want {
+		if got[i].Action != w.Action {
+			s.t.Fatalf("action %d: got %v, want %q", from+i, got[i], w.Action)
+		}
+		for name, vals := range w.Data {
+			if !slices.Equal(got[i].Data[name], vals) {
+				s.t.Errorf("action %d (%s): field %s = %q, want %q", from+i, w.Action, name, got[i].Data[name], vals)
+			}
+		}
+	}
+}
+
+// lab renders the view named by its mount parameter "view" and records
+// every action. "send" adds the field msg to Msgs (and "push" a message of
+// its own), "off" sets Off, "upload" lists the files of field "doc" (name,
+// size, SHA-256); "slow" and "slow2" wait for holdSlow's release.
+type lab struct {
+	liveflux.Base
+	View  string
+	P     map[string]string
+	N     int
+	Off   bool
+	Msgs  []string
+	Files []string
+	Data  url.Values
+	st    *labState
+}
+
+func (l *lab) Mount(ctx context.Context, params map[string]string) error {
+	l.View, l.P = params["view"], params
+	return nil
+}
+
+func (l *lab) Handle(ctx context.Context, action string, data url.Values) error {
+	st := l.st
+	st.mu.Lock()
+	st.acts = append(st.acts, labAct{l.GetID(), action, data})
+	close(st.more)
+	st.more = make(chan struct{})
+	gate := st.gate
+	st.mu.Unlock()
+	l.N++
+	l.Data = data
+	switch action {
+	case "slow", "slow2":
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	case "send":
+		if m := data.Get("msg"); m != "" {
+			l.Msgs = append(l.Msgs, m)
+		}
+	case "push":
+		l.Msgs = append(l.Msgs, fmt.Sprintf("message %d", len(l.Msgs)+1))
+	case "off":
+		l.Off = true
+	case "upload":
+		for _, fh := range liveflux.FormFiles(ctx, "doc") {
+			f, err := fh.Open()
+			if err != nil {
+				return err
+			}
+			h := sha256.New()
+			n, err := io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			l.Files = append(l.Files, fmt.Sprintf("%s %d %x", fh.Filename, n, h.Sum(nil)))
+		}
+	}
+	return nil
+}
+
+func (l *lab) Render(ctx context.Context, w io.Writer) error {
+	l.st.mu.Lock()
+	tpl := l.st.views[l.View]
+	l.st.mu.Unlock()
+	if tpl == nil {
+		return fmt.Errorf("no lab view %q", l.View)
+	}
+	return tpl.Execute(w, l)
 }

@@ -10,13 +10,14 @@ import { apply, busy, progress, viewOf } from "./view.js";
 
 // act runs action on a component given by ID, root or inner element:
 // over the socket when open, else (or with files) over HTTP. el is the
-// element that sent it (for loading states and for the focused input's
-// value, see morph).
-export async function act(target, action, fields = {}, el, files) {
+// element that sent it, for loading states and, unless the action follows
+// the user's typing (live: not sent by a submit, a click or Enter), for
+// the value of the focused input in it (see morph).
+export async function act(target, action, fields = {}, el, files, live) {
   const root = typeof target === "string" ? findRoot(target) : target?.closest(SEL_ROOT);
   if (!root) return;
   const id = root.getAttribute(ATTR_ID), data = wireFields(fields), v = viewOf(root), a = document.activeElement;
-  const job = { action, el }, own = el?.contains(a) ? { el: a, value: a.value } : null;
+  const job = { action, el }, own = !live && el?.contains(a) ? { el: a, value: a.value } : null;
   busy(id, job, true);
   if (!files?.length && send({ type: MSG_ACTION, componentID: id, action, data })) return void (v.own = own);
   const f = { ...data, [FIELD_KIND]: root.getAttribute(ATTR_KIND), [FIELD_ID]: id };
@@ -48,18 +49,19 @@ function addOwn(fields, c) {
 
 // fieldsOf returns the fields and files el's action sends for event e:
 // its data-flux-value-*; a form's fields, or those of the form of a
-// control, with liveflux_trigger and liveflux_touched; else its own; and
-// the fields of the elements data-flux-include selects.
+// control, with liveflux_touched; else its own; a control's name as
+// liveflux_trigger; and the fields of the elements data-flux-include
+// selects.
 export function fieldsOf(el, e) {
   const fields = attrsWithPrefix(el, ATTR_VALUE), files = [], inc = el.getAttribute(ATTR_INCLUDE);
-  const form = el.tagName === "FORM" ? el : /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName) && el.form;
+  const control = /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName), form = el.tagName === "FORM" ? el : control && el.form;
+  if (control && el.name) fields[FIELD_TRIGGER] = el.name;
   if (form) {
     for (const [name, v] of new FormData(form)) typeof v === "string" ? addField(fields, name, v) : v.name && files.push([name, v]);
     const s = e?.submitter;
     if (s?.name) addField(fields, s.name, s.value);
     const names = [...new Set(e?.type === "submit" ? [...form.elements].map((c) => c.name).filter(Boolean) : touched.get(form) || [])];
     if (names.length) fields[FIELD_TOUCHED] = names;
-    if (el !== form && el.name) fields[FIELD_TRIGGER] = el.name;
   } else addOwn(fields, el);
   for (const x of inc ? document.querySelectorAll(inc) : []) {
     for (const c of x.matches("input,select,textarea") ? [x] : x.querySelectorAll("input,select,textarea")) addOwn(fields, c);
@@ -75,5 +77,5 @@ export function trigger(el, e) {
   if (q && !confirm(q)) return;
   const { fields, files } = fieldsOf(el, e);
   const roots = to ? document.querySelectorAll(`[${ATTR_ID}="${CSS.escape(to)}"],[${ATTR_KIND}="${CSS.escape(to)}"][${ATTR_ID}]`) : [el];
-  for (const r of roots) act(r, el.getAttribute(ATTR_ACTION) || "", fields, el, files);
+  for (const r of roots) act(r, el.getAttribute(ATTR_ACTION) || "", fields, el, files, !/^(submit|click)$/.test(e?.type) && e?.key !== "Enter");
 }
