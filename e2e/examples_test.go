@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // repoRoot is the root of the liveflux module, the parent of e2e/.
@@ -240,4 +242,92 @@ func TestWebSocketExample(t *testing.T) {
 		}
 	}
 	saveScreenshot(t, "websocket.png", a.screenshot(720, 360))
+}
+
+// Capability 2 (debounce) and 4 (loading state) in an example: typing at
+// human speed in examples/search sends one search, shows "Searching…"
+// while it runs, and then the one match.
+func TestSearchExample(t *testing.T) {
+	needBrowser(t)
+	t.Parallel()
+	base := startExample(t, "search")
+	tb := newTab(t)
+	tb.navigate(base)
+	tb.waitText(".count", "500 of 500")
+	tb.waitFor("the socket to open", `Liveflux.socketState === "open"`, `Liveflux.socketState`)
+	tb.do("recording", chromedp.Evaluate[chromedp.Void](`window.sent = []; window.sawSearching = false;
+		const send = WebSocket.prototype.send;
+		WebSocket.prototype.send = function (d) { sent.push(JSON.parse(d)); return send.call(this, d); };
+		new MutationObserver(() => { if (!document.querySelector(".searching").hidden) sawSearching = true; })
+			.observe(document.body, { attributes: true, subtree: true });`))
+	tb.click("input[name=q]")
+	tb.typeSlowly("blue fox")
+	tb.waitText(".count", "1 of 500 match “blue fox”")
+	tb.waitText(".results", "Blue Fox")
+	tb.waitIdle()
+	type msg struct {
+		Type   string            `json:"type"`
+		Action string            `json:"action"`
+		Data   map[string]string `json:"data"`
+	}
+	var actions []msg
+	for _, m := range eval[[]msg](tb, `sent`) {
+		if m.Type == "action" {
+			actions = append(actions, m)
+		}
+	}
+	if len(actions) != 1 || actions[0].Action != "search" || actions[0].Data["q"] != "blue fox" {
+		t.Errorf("actions sent: %+v, want one search for \"blue fox\"", actions)
+	}
+	if !eval[bool](tb, `sawSearching`) {
+		t.Error("the indicator never showed")
+	}
+	if !eval[bool](tb, `document.querySelector(".searching").hidden`) {
+		t.Error("the indicator still shows")
+	}
+}
+
+// Capability 11: validation on blur in examples/signup. Leaving a field
+// shows its error and no error for fields the user has not reached; the
+// password the user typed survives updates; a valid form redirects.
+func TestSignupExample(t *testing.T) {
+	needBrowser(t)
+	t.Parallel()
+	base := startExample(t, "signup")
+	tb := newTab(t)
+	tb.navigate(base)
+	tb.waitFor("the socket to open", `Liveflux.socketState === "open"`, `Liveflux.socketState`)
+	errs := func(want map[string]string) {
+		t.Helper()
+		for _, f := range []string{"name", "email", "password"} {
+			tb.waitText("#"+f+"-error", want[f])
+		}
+	}
+	tb.click("input[name=name]")
+	tb.click("input[name=email]") // leaves name empty
+	errs(map[string]string{"name": "Tell us your name."})
+	tb.keys("nope")
+	tb.click("input[name=password]")
+	errs(map[string]string{"name": "Tell us your name.", "email": "That is not an email address."})
+	tb.keys("short")
+	tb.click("input[name=name]")
+	errs(map[string]string{"name": "Tell us your name.", "email": "That is not an email address.", "password": "At least 8 characters."})
+	tb.keys("Ada")
+	tb.click("input[name=email]")
+	errs(map[string]string{"email": "That is not an email address.", "password": "At least 8 characters."})
+	tb.do("selecting the email", chromedp.Evaluate[chromedp.Void](`document.querySelector("input[name=email]").select()`))
+	tb.keys("ada@example.com")
+	tb.click("input[name=password]")
+	errs(map[string]string{"email": "That address already has an account.", "password": "At least 8 characters."})
+	if got := eval[string](tb, `document.querySelector("input[name=password]").value`); got != "short" {
+		t.Errorf("password %q after updates, want what was typed", got)
+	}
+	tb.keys(" but long")
+	tb.click("input[name=email]")
+	errs(map[string]string{"email": "That address already has an account."})
+	tb.do("selecting the email", chromedp.Evaluate[chromedp.Void](`document.querySelector("input[name=email]").select()`))
+	tb.keys("ada@example.org")
+	tb.click("button[type=submit]")
+	tb.waitFor("the welcome page", `location.pathname === "/welcome"`, `location.href`)
+	tb.waitText(".welcome", "Welcome, Ada!")
 }

@@ -24,7 +24,9 @@ import (
 	"github.com/go-liveflux/liveflux"
 )
 
-// Signup is the form: what the user typed and the errors to show.
+// Signup is the form: what the user typed and the errors to show. The
+// password is never rendered back: its input is marked data-flux-ignore,
+// so updates leave what the user typed there.
 type Signup struct {
 	liveflux.Base
 	Name, Email string
@@ -71,11 +73,11 @@ var signupView = template.Must(template.New("signup").Parse(`
 <form class="signup" data-flux-action="submit" novalidate>
   {{define "field"}}<label for="{{.ID}}">{{.Label}}</label>
   <input id="{{.ID}}" name="{{.Name}}" type="{{.Type}}" value="{{.Value}}" autocomplete="off"
-         data-flux-action="validate" data-flux-on="blur"{{if .Error}} aria-invalid="true"{{end}}>
+         data-flux-action="validate" data-flux-on="blur"{{if .Error}} aria-invalid="true"{{end}}{{if eq .Type "password"}} data-flux-ignore{{end}}>
   <p class="error" id="{{.Name}}-error">{{.Error}}</p>{{end}}
-  {{template "field" (.F "name" "Name" "text" .S.Name)}}
-  {{template "field" (.F "email" "Email" "email" .S.Email)}}
-  {{template "field" (.F "password" "Password" "password" "")}}
+  {{template "field" (call .F "name" "Name" "text" .S.Name)}}
+  {{template "field" (call .F "email" "Email" "email" .S.Email)}}
+  {{template "field" (call .F "password" "Password" "password" "")}}
   <button type="submit" data-flux-disable-with="Signing up…">Sign up</button>
 </form>`))
 
