@@ -212,7 +212,7 @@ func describe(n *html.Node) string {
 	var b strings.Builder
 	b.WriteString("<" + n.Data)
 	for _, a := range n.Attr {
-		fmt.Fprintf(&b, " %s=%q", a.Key, a.Val)
+		fmt.Fprintf(&b, " %s=\"%s\"", a.Key, html.EscapeString(a.Val))
 	}
 	b.WriteString(">")
 	return b.String()

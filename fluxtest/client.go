@@ -1,0 +1,641 @@
+package fluxtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-liveflux/liveflux"
+	"golang.org/x/net/html"
+)
+
+// Client is one simulated page of a browser running the JS client: it
+// shows components, turns the user's gestures into actions with the
+// client's rules, sends them over its one WebSocket (or HTTP POST while
+// the socket is not open, or when it carries files), and applies every
+// update it receives as the client does (diffs included, never going
+// back to an older revision), re-mounting a component the server lost.
+//
+// Methods must be called from the test's goroutine; what the server
+// pushes is received in the background. Every method that reads or
+// asserts first brings the page up to date with everything the server
+// sent it so far (one round trip on the socket), so tests need no sleeps.
+type Client struct {
+	*state
+	expect *expectation // set on the copy ExpectError returns
+}
+
+// state is a page's, shared by the copies of its Client.
+type state struct {
+	t       testing.TB
+	srv     *Server
+	cfg     config
+	http    *http.Client
+	jar     http.CookieJar
+	pageURL *url.URL
+	// From the page's script tag (ClientOptions).
+	endpoint string
+	wsURL    string
+	headers  map[string]string
+	useWS    bool
+
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced on every change
+	page      page
+	views     map[string]*viewState
+	frames    []Message
+	lostQ     []lostInstance
+	awaiting  map[string]bool // IDs sent init, waiting for a full rendering
+	problems  []string        // found by the reader, reported by the test
+	navigated string          // where a redirect took the page
+	sock      *socket         // nil: not open
+	sockErr   error           // why the last connection attempt failed
+	mounting  map[*html.Node]bool
+	sentMark  int64
+	seenMark  int64
+	focused   *html.Node
+}
+
+// viewState is what the client keeps of a component, by ID
+// (js/view.js views).
+type viewState struct {
+	params map[string]string
+	kind   string
+	rev    uint64
+	body   string
+	own    *ownValue // what the next socket update answers
+}
+
+type ownValue struct {
+	el    *html.Node
+	value string
+}
+
+type lostInstance struct {
+	id      string
+	status  int
+	message string
+}
+
+func newClient(srv *Server, cfg config, jar http.CookieJar) *Client {
+	srv.t.Helper()
+	if jar == nil {
+		jar, _ = cookiejar.New(nil)
+		u, err := url.Parse(srv.URL)
+		if err != nil {
+			srv.t.Fatalf("fluxtest: server URL %q: %v", srv.URL, err)
+		}
+		jar.SetCookies(u, cfg.cookies)
+	}
+	doc, _ := newDocument("")
+	pageURL, _ := url.Parse(srv.URL + "/")
+	s := &state{
+		t: srv.t, srv: srv, cfg: cfg, jar: jar, pageURL: pageURL,
+		http:     &http.Client{Jar: jar, Timeout: cfg.timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		endpoint: srv.URL + liveflux.DefaultEndpoint,
+		headers:  cfg.headers,
+		useWS:    !cfg.httpOnly,
+		changed:  make(chan struct{}),
+		page:     page{doc: doc},
+		views:    map[string]*viewState{},
+		awaiting: map[string]bool{},
+		mounting: map[*html.Node]bool{},
+	}
+	c := &Client{state: s}
+	srv.t.Cleanup(c.close)
+	if s.useWS {
+		c.connect()
+	}
+	return c
+}
+
+// NewTab returns another page of the same browser (same cookies and
+// options), empty.
+func (c *Client) NewTab() *Client {
+	c.t.Helper()
+	return newClient(c.srv, c.cfg, c.jar)
+}
+
+// ExpectError returns c for one call that must fail: Mount with this
+// status (0: any failure).
+func (c *Client) ExpectError(status int) *Client {
+	return &Client{state: c.state, expect: &expectation{status: status}}
+}
+
+// Request returns a request for the page as this browser sends it (its
+// cookies and headers), to pass to Handler.Mount for a first paint.
+func (c *Client) Request() *http.Request {
+	r, _ := http.NewRequest(http.MethodGet, c.pageURL.String(), nil)
+	for _, ck := range c.jar.Cookies(c.pageURL) {
+		r.AddCookie(ck)
+	}
+	for k, v := range c.headers {
+		r.Header.Set(k, v)
+	}
+	return r
+}
+
+// Mount mounts a component of kind with params, as the client mounts a
+// placeholder (liveflux.Placeholder) on a page, and returns it.
+func (c *Client) Mount(kind string, params map[string]string) *View {
+	c.t.Helper()
+	c.mu.Lock()
+	ph := &html.Node{Type: html.ElementNode, Data: "div", Attr: []html.Attribute{{Key: attrKind, Val: kind}}}
+	for k, v := range params {
+		ph.Attr = append(ph.Attr, html.Attribute{Key: attrParamPrefix + k, Val: v})
+	}
+	body(c.page.doc).AppendChild(ph)
+	c.mounting[ph] = true
+	c.mu.Unlock()
+	status, msg := c.mountInto(ph, kind, params)
+	if c.expect != nil {
+		if status == 0 {
+			c.fatalf(nil, "mount %s %v: succeeded, want it to fail with %s", kind, params, c.expect)
+		} else if !c.expect.matches(status) {
+			c.fatalf(nil, "mount %s %v: failed with %d %s, want %s", kind, params, status, msg, c.expect)
+		}
+		return nil
+	}
+	if status != 0 {
+		c.fatalf(nil, "mount %s %v: %d %s", kind, params, status, msg)
+	}
+	c.settle()
+	return &View{c: c, root: ph}
+}
+
+// Adopt shows a rendering the server made for the page's first paint
+// (Handler.Mount; use Request for the request), as the client adopts it
+// when the page loads, and returns it.
+func (c *Client) Adopt(rendering string) *View {
+	c.t.Helper()
+	root := parseRoot(rendering)
+	if root == nil || !isRoot(root) {
+		c.fatalf(nil, "adopt: not a component's rendering: %.200q", rendering)
+	}
+	c.mu.Lock()
+	body(c.page.doc).AppendChild(root)
+	c.mu.Unlock()
+	c.settle()
+	return &View{c: c, root: root}
+}
+
+// Watch shows in c the instance v shows (in another page, of this browser
+// or another), as a page the server rendered with it would, and returns
+// it: both then watch one instance.
+func (c *Client) Watch(v *View) *View {
+	c.t.Helper()
+	v.c.settle()
+	v.c.mu.Lock()
+	r := outerHTML(v.root)
+	id, _ := getAttr(v.root, attrID)
+	params := v.c.views[id].params
+	v.c.mu.Unlock()
+	root := parseRoot(r)
+	for k, val := range params {
+		if !hasAttr(root, attrParamPrefix+k) {
+			root.Attr = append(root.Attr, html.Attribute{Key: attrParamPrefix + k, Val: val})
+		}
+	}
+	return c.Adopt(outerHTML(root))
+}
+
+// Open loads one of the application's pages (GET path, with this
+// browser's cookies), as a browser does: it shows the components rendered
+// in it, mounts its placeholders, and configures the client from the
+// page's Script tag (endpoint, headers, WebSocket or not). It returns the
+// page's components.
+func (c *Client) Open(path string) []*View {
+	c.t.Helper()
+	res, err := c.http.Get(c.srv.URL + path)
+	if err != nil {
+		c.fatalf(nil, "open %s: %v", path, err)
+	}
+	data, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		c.fatalf(nil, "open %s: %s: %s", path, res.Status, data)
+	}
+	doc, err := html.Parse(strings.NewReader(string(data)))
+	if err != nil {
+		c.fatalf(nil, "open %s: %v", path, err)
+	}
+	var script *html.Node
+	for n := range doc.Descendants() {
+		if tag(n) == "script" && hasAttr(n, attrConfig) {
+			script = n
+		}
+	}
+	if script == nil {
+		c.fatalf(nil, "open %s: the page has no liveflux.Script tag, so no client runs there", path)
+	}
+	var opts struct {
+		Endpoint     string            `json:"endpoint"`
+		Headers      map[string]string `json:"headers"`
+		UseWebSocket bool              `json:"useWebSocket"`
+		WebSocketURL string            `json:"webSocketURL"`
+	}
+	if err := json.Unmarshal([]byte(attrOr(script, attrConfig, "")), &opts); err != nil {
+		c.fatalf(nil, "open %s: the Script tag's configuration: %v", path, err)
+	}
+	c.close()
+	u, _ := url.Parse(c.srv.URL + path)
+	c.mu.Lock()
+	c.pageURL = u
+	c.endpoint = resolve(u, opts.Endpoint, liveflux.DefaultEndpoint)
+	c.wsURL = ""
+	if opts.WebSocketURL != "" {
+		c.wsURL = resolve(u, opts.WebSocketURL, "")
+	}
+	c.headers = map[string]string{}
+	for k, v := range c.cfg.headers {
+		c.headers[k] = v
+	}
+	for k, v := range opts.Headers {
+		c.headers[k] = v
+	}
+	c.useWS = opts.UseWebSocket && !c.cfg.httpOnly
+	c.page = page{doc: doc}
+	c.views = map[string]*viewState{}
+	c.navigated = ""
+	c.mu.Unlock()
+	c.scan()
+	if c.useWS {
+		c.connect()
+	}
+	c.settle()
+	return c.Views()
+}
+
+func resolve(base *url.URL, ref, def string) string {
+	if ref == "" {
+		ref = def
+	}
+	u, err := base.Parse(ref)
+	if err != nil {
+		return ref
+	}
+	return u.String()
+}
+
+// Views returns the components the page shows, in document order.
+func (c *Client) Views() []*View {
+	c.t.Helper()
+	c.settle()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*View
+	for _, r := range queryAll(c.page.doc, selRoot) {
+		out = append(out, &View{c: c, root: r})
+	}
+	return out
+}
+
+// View returns the component whose root matches selector, or the one the
+// first element matching selector is in.
+func (c *Client) View(selector string) *View {
+	c.t.Helper()
+	c.settle()
+	sel, err := compile(selector)
+	if err != nil {
+		c.fatalf(nil, "%v", err)
+	}
+	c.mu.Lock()
+	found := queryAll(c.page.doc, sel)
+	var root *html.Node
+	if len(found) > 0 {
+		root = rootOf(found[0])
+	}
+	doc := c.page.doc
+	c.mu.Unlock()
+	if root == nil {
+		c.fatalf(nil, "no component at %q on the page:\n%s", selector, c.context(doc, selector))
+	}
+	return &View{c: c, root: root}
+}
+
+// Navigated returns where a redirect took the page, or "".
+func (c *Client) Navigated() string {
+	c.t.Helper()
+	c.settle()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.navigated
+}
+
+// HTML returns the page's body as the client shows it.
+func (c *Client) HTML() string {
+	c.t.Helper()
+	c.settle()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return outerHTML(body(c.page.doc))
+}
+
+// signal wakes whoever waits for a change. c.mu is held.
+func (s *state) signal() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// waitUntil waits until cond (run with c.mu held) holds, for at most the
+// client's timeout, waking on every change; it reports whether cond held.
+func (s *state) waitUntil(cond func() bool) bool {
+	deadline := time.NewTimer(s.cfg.timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		ok, ch := cond(), s.changed
+		s.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			s.mu.Lock()
+			ok = cond()
+			s.mu.Unlock()
+			return ok
+		}
+	}
+}
+
+// post sends fields (and files, as multipart) to the endpoint as the JS
+// client does (js/http.js post) and returns the status (0 on a network
+// failure), the trimmed text of the answer and the redirect header.
+func (s *state) post(fields *fieldList, files []entry) (status int, text, redirect string) {
+	var body io.Reader
+	contentType := "application/x-www-form-urlencoded;charset=UTF-8"
+	if len(files) > 0 {
+		var b strings.Builder
+		w := multipart.NewWriter(&b)
+		for _, n := range fields.ordered() {
+			for _, v := range fields.vals[n] {
+				w.WriteField(n, v)
+			}
+		}
+		for _, f := range files {
+			h := make(map[string][]string)
+			h["Content-Disposition"] = []string{fmt.Sprintf(`form-data; name=%q; filename=%q`, f.name, f.file.Name)}
+			ct := f.file.ContentType
+			if ct == "" {
+				ct = "application/octet-stream"
+			}
+			h["Content-Type"] = []string{ct}
+			part, _ := w.CreatePart(h)
+			part.Write(f.file.Content)
+		}
+		w.Close()
+		body, contentType = strings.NewReader(b.String()), w.FormDataContentType()
+	} else {
+		body = strings.NewReader(fields.form())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, body)
+	if err != nil {
+		return 0, err.Error(), ""
+	}
+	req.Header.Set("Content-Type", contentType)
+	// What a browser's same-origin XMLHttpRequest carries.
+	req.Header.Set("Origin", s.origin())
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for k, v := range s.headers {
+		req.Header.Set(k, v)
+	}
+	res, err := s.http.Do(req)
+	if err != nil {
+		return 0, err.Error(), ""
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return res.StatusCode, strings.TrimSpace(string(data)), res.Header.Get(liveflux.HeaderRedirect)
+}
+
+func (s *state) origin() string {
+	return s.pageURL.Scheme + "://" + s.pageURL.Host
+}
+
+// mountInto mounts kind with params and puts the new root in place of el
+// (js/http.js mountInto); it returns the failure's status and message.
+func (c *Client) mountInto(el *html.Node, kind string, params map[string]string) (int, string) {
+	fields := &fieldList{}
+	for k, v := range params {
+		fields.set(k, v)
+	}
+	fields.set(liveflux.FieldKind, kind)
+	status, text, redirect := c.post(fields, nil)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.mounting, el)
+	if redirect != "" && c.navigate(redirect) {
+		return 0, ""
+	}
+	if status < 200 || status >= 300 {
+		if status == 0 {
+			return -1, text
+		}
+		return status, text
+	}
+	root := parseRoot(text)
+	if root == nil || el.Parent == nil {
+		return 0, ""
+	}
+	el.Attr = root.Attr
+	replaceChildren(el, root)
+	id, _ := getAttr(el, attrID)
+	c.viewOf(el).params = params
+	_ = id
+	c.signal()
+	return 0, ""
+}
+
+// navigate follows a redirect to an http(s) URL, resolved against the
+// page, and reports whether it did (js/dom.js navigate). c.mu is held.
+func (s *state) navigate(to string) bool {
+	u, err := s.pageURL.Parse(strings.TrimLeft(to, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f "))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	s.navigated = to
+	s.signal()
+	return true
+}
+
+// viewOf returns root's state, created at first sight. c.mu is held.
+func (s *state) viewOf(root *html.Node) *viewState {
+	id, _ := getAttr(root, attrID)
+	v := s.views[id]
+	if v == nil {
+		v = &viewState{params: paramsOf(root), kind: attrOr(root, attrKind, "")}
+		s.views[id] = v
+	}
+	return v
+}
+
+// findRoot returns the root of instance id on the page. c.mu is held.
+func (s *state) findRoot(id string) *html.Node {
+	for n := range s.page.doc.Descendants() {
+		if n.Type == html.ElementNode && hasAttr(n, attrKind) && attrOr(n, attrID, "\x00") == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// revOf reads a root's data-flux-rev (0 when missing or not a number).
+func revOf(n *html.Node) uint64 {
+	r, _ := strconv.ParseUint(attrOr(n, attrRev, ""), 10, 64)
+	return r
+}
+
+// apply morphs rendering into instance id's root unless it is stale
+// (js/view.js apply). c.mu is held.
+func (s *state) apply(id, rendering string, own *ownValue) bool {
+	root, next := s.findRoot(id), parseRoot(rendering)
+	if root == nil || next == nil {
+		return false
+	}
+	if r := revOf(next); r != 0 && r < revOf(root) {
+		return false
+	}
+	v := s.viewOf(root)
+	s.morph(root, next, own)
+	v.rev, v.body = revOf(next), bodyOf(rendering)
+	s.signal()
+	return true
+}
+
+// bodyOf returns the markup inside a rendering's root element.
+func bodyOf(rendering string) string {
+	i, j := strings.IndexByte(rendering, '>'), strings.LastIndex(rendering, "</")
+	if i < 0 || j < i {
+		return ""
+	}
+	return rendering[i+1 : j]
+}
+
+// morph puts next in place of root's attributes and children, keeping
+// nested components' roots (the same one rendered there) and elements
+// marked data-flux-ignore, and the focused control's typed value unless
+// the update answers an action sent from it with that value. c.mu is
+// held.
+func (s *state) morph(root, next *html.Node, own *ownValue) {
+	old := map[string]*html.Node{}
+	var oldByKind = map[string][]*html.Node{}
+	var ignored []*html.Node
+	for n := range root.Descendants() {
+		if isRoot(n) {
+			old[attrOr(n, attrID, "")] = n
+			oldByKind[attrOr(n, attrKind, "")] = append(oldByKind[attrOr(n, attrKind, "")], n)
+		}
+		if n.Type == html.ElementNode && hasAttr(n, attrIgnore) {
+			ignored = append(ignored, n)
+		}
+	}
+	var swaps [][2]*html.Node
+	for n := range next.Descendants() {
+		if n.Type != html.ElementNode {
+			continue
+		}
+		if hasAttr(n, attrKind) {
+			id, hasID := getAttr(n, attrID)
+			var keep *html.Node
+			if hasID {
+				keep = old[id]
+			} else if l := oldByKind[attrOr(n, attrKind, "")]; len(l) > 0 {
+				keep, oldByKind[attrOr(n, attrKind, "")] = l[0], l[1:]
+			}
+			if keep != nil && attrOr(keep, attrKind, "") == attrOr(n, attrKind, "") {
+				swaps = append(swaps, [2]*html.Node{n, keep})
+			}
+		} else if hasAttr(n, attrIgnore) && len(ignored) > 0 {
+			swaps = append(swaps, [2]*html.Node{n, ignored[0]})
+			ignored = ignored[1:]
+		}
+	}
+	// The focused control: found again at the same place.
+	var focusPath []int
+	var focusVal *control
+	if f := s.focused; f != nil && contains(root, f) && f != root {
+		focusPath = pathOf(root, f)
+		if c := s.page.state[f]; c != nil {
+			cp := *c
+			focusVal = &cp
+		}
+		if own != nil && own.el == f {
+			if v, _ := s.page.value(f); v == own.value {
+				focusVal = nil // the server's value wins
+			}
+		}
+	}
+	for _, sw := range swaps {
+		if contains(sw[1], sw[0]) {
+			continue
+		}
+		replaceNode(sw[0], sw[1])
+	}
+	root.Attr = next.Attr
+	replaceChildren(root, next)
+	if focusPath != nil {
+		if f := atPath(root, focusPath); f != nil && tag(f) == tag(s.focused) {
+			s.focused = f
+			if focusVal != nil && (focusVal.value != nil) && !isBox(f) {
+				v := *focusVal.value
+				s.page.of(f).value = &v
+			}
+		} else {
+			s.focused = nil
+		}
+	}
+}
+
+// pathOf returns the child indexes that lead from root to n.
+func pathOf(root, n *html.Node) []int {
+	var p []int
+	for ; n != root && n != nil; n = n.Parent {
+		i := 0
+		for c := n.PrevSibling; c != nil; c = c.PrevSibling {
+			i++
+		}
+		p = append([]int{i}, p...)
+	}
+	return p
+}
+
+func atPath(root *html.Node, p []int) *html.Node {
+	n := root
+	for _, i := range p {
+		c := n.FirstChild
+		for ; c != nil && i > 0; i-- {
+			c = c.NextSibling
+		}
+		if c == nil {
+			return nil
+		}
+		n = c
+	}
+	return n
+}
+
+// close ends the page: its socket is closed.
+func (c *Client) close() {
+	c.mu.Lock()
+	s := c.sock
+	c.sock = nil
+	c.mu.Unlock()
+	if s != nil {
+		s.ws.Close()
+		<-s.done
+	}
+}
