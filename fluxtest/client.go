@@ -87,20 +87,20 @@ type lostInstance struct {
 	message string
 }
 
-func newClient(srv *Server, cfg config, jar http.CookieJar) *Client {
-	srv.t.Helper()
+func newClient(t testing.TB, srv *Server, cfg config, jar http.CookieJar) *Client {
+	t.Helper()
 	if jar == nil {
 		jar, _ = cookiejar.New(nil)
 		u, err := url.Parse(srv.URL)
 		if err != nil {
-			srv.t.Fatalf("fluxtest: server URL %q: %v", srv.URL, err)
+			t.Fatalf("fluxtest: server URL %q: %v", srv.URL, err)
 		}
 		jar.SetCookies(u, cfg.cookies)
 	}
 	doc, _ := newDocument("")
 	pageURL, _ := url.Parse(srv.URL + "/")
 	s := &state{
-		t: srv.t, srv: srv, cfg: cfg, jar: jar, pageURL: pageURL,
+		t: t, srv: srv, cfg: cfg, jar: jar, pageURL: pageURL,
 		http:     &http.Client{Jar: jar, Timeout: cfg.timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		endpoint: srv.URL + liveflux.DefaultEndpoint,
 		headers:  cfg.headers,
@@ -112,7 +112,7 @@ func newClient(srv *Server, cfg config, jar http.CookieJar) *Client {
 		mounting: map[*html.Node]bool{},
 	}
 	c := &Client{state: s}
-	srv.t.Cleanup(c.close)
+	t.Cleanup(c.close)
 	if s.useWS {
 		c.connect()
 	}
@@ -123,7 +123,7 @@ func newClient(srv *Server, cfg config, jar http.CookieJar) *Client {
 // options), empty.
 func (c *Client) NewTab() *Client {
 	c.t.Helper()
-	return newClient(c.srv, c.cfg, c.jar)
+	return newClient(c.t, c.srv, c.cfg, c.jar)
 }
 
 // ExpectError returns c for one call that must fail: Mount with this

@@ -102,7 +102,7 @@ var signupView = template.Must(template.New("").Parse(`<form data-flux-action="s
 <input name="name" required value="{{.Name}}">
 <input name="email" data-flux-on="blur" data-flux-action="validate" value="{{.Email}}">
 {{with .Errors.email}}<p class="error">{{.}}</p>{{end}}
-<select name="plan"><option>free</option><option>pro</option></select>
+<select name="plan"><option>free</option><option {{if eq .Plan "pro"}}selected{{end}}>pro</option></select>
 <input type="checkbox" name="agree" value="yes">
 <button>Sign up</button>
 </form>
@@ -144,4 +144,31 @@ var quiet = liveflux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 // serve serves the test components with opts.
 func serve(t testing.TB, opts ...liveflux.WebSocketOption) *fluxtest.Server {
 	return fluxtest.Serve(t, liveflux.NewWebSocketHandler(nil, append([]liveflux.WebSocketOption{liveflux.WithRegistry(registry(t)), quiet}, opts...)...))
+}
+
+// Upload shows the files it was sent.
+type Upload struct {
+	liveflux.Base
+	Got string
+}
+
+func (u *Upload) Mount(context.Context, map[string]string) error { return nil }
+func (u *Upload) Handle(_ context.Context, _ string, data url.Values) error {
+	u.Got = data.Get("note")
+	return nil
+}
+func (u *Upload) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, `<form data-flux-action="upload"><input type="file" name="doc"><input name="note" value="with a file"><button>Send</button></form><p>%s</p>`, template.HTMLEscapeString(u.Got))
+	return err
+}
+
+// Markup renders fixed markup and handles the Counter's actions.
+type Markup struct {
+	Counter
+	HTML string
+}
+
+func (m *Markup) Render(_ context.Context, w io.Writer) error {
+	_, err := io.WriteString(w, m.HTML)
+	return err
 }

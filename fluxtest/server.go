@@ -53,15 +53,16 @@ func Remote(t testing.TB, baseURL string) *Server {
 	return &Server{URL: strings.TrimSuffix(baseURL, "/"), t: t}
 }
 
-// Client returns a new simulated page of a new browser on this server:
-// an empty page that loads the client (over WebSocket unless HTTPOnly).
-// Use Client.Mount to show components in it, or Client.Open to load one
-// of the application's pages instead.
-func (s *Server) Client(opts ...Option) *Client {
-	s.t.Helper()
+// Client returns a new simulated page of a new browser on this server,
+// which reports to t: an empty page that loads the client (over WebSocket
+// unless HTTPOnly). Use Client.Mount to show components in it, or
+// Client.Open to load one of the application's pages instead. The page
+// closes when t's test ends.
+func (s *Server) Client(t testing.TB, opts ...Option) *Client {
+	t.Helper()
 	cfg := config{timeout: DefaultTimeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return newClient(s, cfg, nil)
+	return newClient(t, s, cfg, nil)
 }

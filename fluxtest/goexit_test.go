@@ -1,0 +1,5 @@
+package fluxtest_test
+
+import "runtime"
+
+func panicOrExit() { runtime.Goexit() }
