@@ -218,3 +218,18 @@ func TestAdoptFirstPaint(t *testing.T) {
 	v.Click("button[data-flux-action=inc]")
 	v.AssertText(".count", "4")
 }
+
+// An action over HTTP updates the pages watching over WebSocket; a failed
+// one sends them nothing. (The root package's test of the same name,
+// rewritten with the harness.)
+func TestHTTPActionUpdatesWebSocketWatchers(t *testing.T) {
+	t.Parallel()
+	srv := fluxtest.Serve(t, liveflux.NewWebSocketHandler(nil, liveflux.WithRegistry(markupRegistry(t)), quiet))
+	v := srv.Client(t, fluxtest.HTTPOnly()).Mount("buttons", nil)
+	a, b := srv.Client(t).Watch(v), srv.Client(t).Watch(v)
+	v.Click("button[data-flux-action=inc]")
+	a.AssertText(".count", "1")
+	b.AssertText(".count", "1")
+	v.ExpectError(http.StatusForbidden).Click("button[data-flux-action=forbidden]")
+	a.AssertText(".count", "1")
+}

@@ -172,3 +172,20 @@ func (m *Markup) Render(_ context.Context, w io.Writer) error {
 	_, err := io.WriteString(w, m.HTML)
 	return err
 }
+
+// markupRegistry registers "buttons": a counter with a button for each
+// action.
+func markupRegistry(t testing.TB) *liveflux.Registry {
+	r := liveflux.NewRegistry()
+	r.Register("buttons", func() liveflux.Component { return &Buttons{} })
+	return r
+}
+
+// Buttons is a Counter with a button for each of its actions.
+type Buttons struct{ Counter }
+
+func (b *Buttons) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, `<output class="count">%d</output>`+
+		`<button data-flux-action="inc">+</button><button data-flux-action="forbidden">x</button><button data-flux-action="leave">go</button>`, b.Count)
+	return err
+}
