@@ -125,7 +125,7 @@ func (c *Client) send(s sent, out *Outcome) {
 	out.Sent = append(out.Sent, Action{Component: id, Kind: kind, Name: s.action, Fields: s.fields.values(), Files: filesOf(s.files)})
 	v := c.views[id]
 	var own *ownValue
-	if f := c.focused; f != nil && contains(s.carrier, f) {
+	if f := c.focused; f != nil && !s.live && contains(s.carrier, f) {
 		val, _ := c.page.value(f)
 		own = &ownValue{el: f, value: val}
 	}

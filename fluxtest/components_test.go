@@ -130,6 +130,7 @@ func registry(t testing.TB) *liveflux.Registry {
 		"counter": func() liveflux.Component { return &Counter{} },
 		"signup":  func() liveflux.Component { return &Signup{} },
 		"echo":    func() liveflux.Component { return &Echo{} },
+		"chat":    func() liveflux.Component { return &Chat{} },
 	} {
 		if err := r.Register(kind, f); err != nil {
 			t.Fatal(err)
@@ -189,3 +190,30 @@ func (b *Buttons) Render(_ context.Context, w io.Writer) error {
 		`<button data-flux-action="inc">+</button><button data-flux-action="forbidden">x</button><button data-flux-action="leave">go</button>`, b.Count)
 	return err
 }
+
+// Chat has a message box the server empties and a search box it echoes.
+type Chat struct {
+	liveflux.Base
+	Lines []string
+	Query string
+}
+
+func (c *Chat) Mount(context.Context, map[string]string) error { return nil }
+
+func (c *Chat) Handle(_ context.Context, action string, data url.Values) error {
+	switch action {
+	case "send":
+		c.Lines = append(c.Lines, data.Get("msg"))
+	case "search":
+		c.Query = data.Get("q")
+	default:
+		return liveflux.NewError(http.StatusBadRequest, "unknown action "+action)
+	}
+	return nil
+}
+
+var chatView = template.Must(template.New("").Parse(`<form data-flux-action="send"><input name="msg" value=""><button>Send</button></form>` +
+	`<ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>` +
+	`<input name="q" data-flux-on="input" data-flux-action="search" value="{{.Query}} (server)"><p class="query">{{.Query}}</p>`))
+
+func (c *Chat) Render(_ context.Context, w io.Writer) error { return chatView.Execute(w, c) }

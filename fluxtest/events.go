@@ -51,6 +51,7 @@ type sent struct {
 	action  string
 	fields  *fieldList
 	files   []entry // sent as multipart, over HTTP
+	live    bool    // sent while the user types (see trigger)
 }
 
 // dispatch is what one user gesture made the client do: the actions it

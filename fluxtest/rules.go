@@ -391,13 +391,16 @@ func (p *page) trigger(el *html.Node, ev *event, d *dispatch) {
 	if ev != nil {
 		typ = ev.typ
 	}
+	// Live: sent while the user types (not by a submit, a click or
+	// Enter), so the focused field keeps what was typed since.
+	live := typ != "submit" && typ != "click" && (ev == nil || ev.key != "Enter")
 	for _, r := range roots {
 		root := closest(r, selRoot)
 		if root == nil {
 			d.notef("%s on %s: it is in no component", typ, describe(el))
 			continue
 		}
-		d.sent = append(d.sent, sent{root: root, carrier: el, event: typ, action: action, fields: fields.clone(), files: files})
+		d.sent = append(d.sent, sent{root: root, carrier: el, event: typ, action: action, fields: fields.clone(), files: files, live: live})
 	}
 }
 

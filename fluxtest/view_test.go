@@ -172,3 +172,23 @@ func TestBroadcast(t *testing.T) {
 		t.Errorf("%s: %v", m.Raw, err)
 	}
 }
+
+// The focused field keeps what the user typed through updates that
+// answer typing, and takes the server's value after a submit: a message
+// box is emptied once sent (Enter submits its form, as in browsers).
+func TestFocusedField(t *testing.T) {
+	t.Parallel()
+	for _, opts := range [][]fluxtest.Option{nil, {fluxtest.HTTPOnly()}} {
+		v := serve(t).Client(t, opts...).Mount("chat", nil)
+		v.Fill("input[name=msg]", "hello")
+		v.KeyDown("input[name=msg]", "Enter")
+		v.AssertText("li", "hello")
+		v.AssertValue("input[name=msg]", "")
+		v.Input("input[name=q]", "go")
+		v.AssertText(".query", "go")
+		v.AssertValue("input[name=q]", "go") // not the server's "go (server)"
+		v.Blur("input[name=q]")
+		v.Click("button")
+		v.AssertValue("input[name=q]", "go (server)")
+	}
+}
