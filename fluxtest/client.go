@@ -525,107 +525,113 @@ func bodyOf(rendering string) string {
 	return rendering[i+1 : j]
 }
 
-// morph puts next in place of root's attributes and children, keeping
-// nested components' roots (the same one rendered there) and elements
-// marked data-flux-ignore, and the focused control's typed value unless
-// the update answers an action sent from it with that value. c.mu is
-// held.
+// morph morphs root into next in place, as morphdom does for the client:
+// elements at the same place with the same tag (and id, where they have
+// one) are kept and updated, so the triggers bound to them, their
+// .changed and .once state and the focus stay; controls take the values
+// of the new markup, but the focused one keeps what was typed unless own
+// says the update answers an action sent from it with that value;
+// elements marked data-flux-ignore and nested components' roots (the same
+// one rendered there) are left alone. c.mu is held.
 func (s *state) morph(root, next *html.Node, own *ownValue) {
-	old := map[string]*html.Node{}
-	var oldByKind = map[string][]*html.Node{}
-	var ignored []*html.Node
-	for n := range root.Descendants() {
-		if isRoot(n) {
-			old[attrOr(n, attrID, "")] = n
-			oldByKind[attrOr(n, attrKind, "")] = append(oldByKind[attrOr(n, attrKind, "")], n)
-		}
-		if n.Type == html.ElementNode && hasAttr(n, attrIgnore) {
-			ignored = append(ignored, n)
-		}
-	}
-	var swaps [][2]*html.Node
-	for n := range next.Descendants() {
-		if n.Type != html.ElementNode {
-			continue
-		}
-		if hasAttr(n, attrKind) {
-			id, hasID := getAttr(n, attrID)
-			var keep *html.Node
-			if hasID {
-				keep = old[id]
-			} else if l := oldByKind[attrOr(n, attrKind, "")]; len(l) > 0 {
-				keep, oldByKind[attrOr(n, attrKind, "")] = l[0], l[1:]
-			}
-			if keep != nil && attrOr(keep, attrKind, "") == attrOr(n, attrKind, "") {
-				swaps = append(swaps, [2]*html.Node{n, keep})
-			}
-		} else if hasAttr(n, attrIgnore) && len(ignored) > 0 {
-			swaps = append(swaps, [2]*html.Node{n, ignored[0]})
-			ignored = ignored[1:]
-		}
-	}
-	// The focused control: found again at the same place.
-	var focusPath []int
-	var focusVal *control
-	if f := s.focused; f != nil && contains(root, f) && f != root {
-		focusPath = pathOf(root, f)
+	f := s.focused
+	var typed *control
+	if f != nil && contains(root, f) {
 		if c := s.page.state[f]; c != nil {
 			cp := *c
-			focusVal = &cp
+			typed = &cp
 		}
 		if own != nil && own.el == f {
 			if v, _ := s.page.value(f); v == own.value {
-				focusVal = nil // the server's value wins
+				typed = nil // the server's value wins
 			}
 		}
 	}
-	for _, sw := range swaps {
-		if contains(sw[1], sw[0]) {
-			continue
-		}
-		replaceNode(sw[0], sw[1])
+	s.morphElement(root, next, root)
+	if f != nil && !contains(s.page.doc, f) {
+		s.focused = nil
+	} else if f != nil && typed != nil && typed.value != nil && !isBox(f) {
+		v := *typed.value
+		s.page.of(f).value = &v
 	}
-	root.Attr = next.Attr
-	replaceChildren(root, next)
-	if focusPath != nil {
-		if f := atPath(root, focusPath); f != nil && tag(f) == tag(s.focused) {
-			s.focused = f
-			if focusVal != nil && (focusVal.value != nil) && !isBox(f) {
-				v := *focusVal.value
-				s.page.of(f).value = &v
+}
+
+// morphElement updates from (kept) to look like to.
+func (s *state) morphElement(from, to, root *html.Node) {
+	from.Attr = append([]html.Attribute(nil), to.Attr...)
+	switch tag(from) {
+	case "input", "textarea":
+		delete(s.page.state, from)
+	case "option":
+		delete(s.page.state, from)
+	}
+	// The old children, by id where they have one.
+	var old []*html.Node
+	byID := map[string]*html.Node{}
+	for c := from.FirstChild; c != nil; c = c.NextSibling {
+		old = append(old, c)
+		if id, ok := getAttr(c, "id"); ok && c.Type == html.ElementNode {
+			byID[id] = c
+		}
+	}
+	used := map[*html.Node]bool{}
+	var out []*html.Node
+	i := 0
+	for n := to.FirstChild; n != nil; n = n.NextSibling {
+		var match *html.Node
+		if id, ok := getAttr(n, "id"); ok && n.Type == html.ElementNode {
+			if o := byID[id]; o != nil && !used[o] && tag(o) == tag(n) {
+				match = o
 			}
 		} else {
-			s.focused = nil
+			for i < len(old) && used[old[i]] {
+				i++
+			}
+			if i < len(old) && compatible(old[i], n) {
+				match = old[i]
+				i++
+			}
 		}
+		if match == nil {
+			out = append(out, n)
+			continue
+		}
+		used[match] = true
+		out = append(out, match)
+		switch {
+		case match.Type == html.TextNode || match.Type == html.CommentNode:
+			match.Data = n.Data
+		case match.Type != html.ElementNode:
+		case hasAttr(match, attrIgnore):
+		case match != root && isRoot(match) && attrOr(match, attrKind, "") == attrOr(n, attrKind, "\x00") &&
+			(!hasAttr(n, attrID) || attrOr(n, attrID, "") == attrOr(match, attrID, "")):
+			// the same nested component: its own updates morph it
+		default:
+			s.morphElement(match, n, root)
+		}
+	}
+	for c := from.FirstChild; c != nil; c = from.FirstChild {
+		from.RemoveChild(c)
+	}
+	for _, c := range out {
+		if c.Parent != nil {
+			c.Parent.RemoveChild(c)
+		}
+		from.AppendChild(c)
 	}
 }
 
-// pathOf returns the child indexes that lead from root to n.
-func pathOf(root, n *html.Node) []int {
-	var p []int
-	for ; n != root && n != nil; n = n.Parent {
-		i := 0
-		for c := n.PrevSibling; c != nil; c = c.PrevSibling {
-			i++
-		}
-		p = append([]int{i}, p...)
+// compatible reports whether morphdom updates old into n rather than
+// replacing it: same kind of node, same tag, neither with an id.
+func compatible(old, n *html.Node) bool {
+	if old.Type != n.Type {
+		return false
 	}
-	return p
-}
-
-func atPath(root *html.Node, p []int) *html.Node {
-	n := root
-	for _, i := range p {
-		c := n.FirstChild
-		for ; c != nil && i > 0; i-- {
-			c = c.NextSibling
-		}
-		if c == nil {
-			return nil
-		}
-		n = c
+	if old.Type != html.ElementNode {
+		return true
 	}
-	return n
+	_, oid := getAttr(old, "id")
+	return old.Data == n.Data && !oid
 }
 
 // close ends the page: its socket is closed.

@@ -131,6 +131,7 @@ func registry(t testing.TB) *liveflux.Registry {
 		"signup":  func() liveflux.Component { return &Signup{} },
 		"echo":    func() liveflux.Component { return &Echo{} },
 		"chat":    func() liveflux.Component { return &Chat{} },
+		"poll":    func() liveflux.Component { return &Poll{} },
 	} {
 		if err := r.Register(kind, f); err != nil {
 			t.Fatal(err)
@@ -217,3 +218,12 @@ var chatView = template.Must(template.New("").Parse(`<form data-flux-action="sen
 	`<input name="q" data-flux-on="input" data-flux-action="search" value="{{.Query}} (server)"><p class="query">{{.Query}}</p>`))
 
 func (c *Chat) Render(_ context.Context, w io.Writer) error { return chatView.Execute(w, c) }
+
+// Poll counts its loads and its timer's ticks.
+type Poll struct{ Counter }
+
+func (p *Poll) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, `<p data-flux-on="load" data-flux-action="inc">loaded</p><span data-flux-on="every.5s" data-flux-action="inc">tick</span>`+
+		`<input name="q" data-flux-on="keyup.changed" data-flux-action="inc"><output class="count">%d</output>`, p.Count)
+	return err
+}

@@ -192,3 +192,21 @@ func TestFocusedField(t *testing.T) {
 		v.AssertValue("input[name=q]", "go (server)")
 	}
 }
+
+// load sends once, when the element appears (not again after updates,
+// which keep the element); every and visible run when the test says;
+// .changed remembers the value it last sent through updates.
+func TestLoadEveryChangedTriggers(t *testing.T) {
+	t.Parallel()
+	v := serve(t).Client(t).Mount("poll", nil)
+	v.AssertText(".count", "1")
+	v.Trigger("span", "every")
+	v.AssertText(".count", "2")
+	v.Input("input", "a")
+	v.KeyUp("input", "a")
+	v.AssertText(".count", "3")
+	if out := v.KeyUp("input", "Shift"); len(out.Sent) != 0 {
+		t.Errorf("keyup.changed sent %+v with the value unchanged", out.Sent)
+	}
+	v.AssertText(".count", "3")
+}
