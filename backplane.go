@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // Backplane carries what a WebSocketHandler sends to watchers between the
@@ -80,9 +81,37 @@ func newOtherNodes(h *WebSocketHandler) otherNodes {
 		return localNode{}
 	}
 	n := &backplaneNodes{h: h, bp: h.backplane, queues: make(map[string]*outbox)}
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go n.subscribe()
+	go n.beat()
 	return n
+}
+
+// beat tells the other nodes, once per presence interval, who is present
+// on this node, and drops the presence of nodes not heard from for three
+// intervals, until Shutdown.
+func (n *backplaneNodes) beat() {
+	defer n.h.wg.Done()
+	every := n.h.presenceInterval
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.h.ctx.Done():
+			return
+		case <-tick.C:
+			n.h.presence.sweep(n.h.now().Add(-3 * every))
+			snap, err := encodeJSON(n.h.presence.snapshot())
+			if err != nil {
+				continue
+			}
+			n.h.mu.RLock()
+			if !n.h.closed {
+				n.publish(presenceChannel, snap)
+			}
+			n.h.mu.RUnlock()
+		}
+	}
 }
 
 // subscribe delivers the other nodes' messages to this node's watchers

@@ -50,6 +50,7 @@ type Base struct {
 	rev      uint64
 	owner    string // digest of the session that mounted it (WithSessionKey)
 	quota    string // whose share of the store it takes (see Handler.quotaOf)
+	sum      uint64 // a hash of its last rendering's body (see rerender)
 	redirect string
 }
 

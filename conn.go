@@ -212,6 +212,9 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		res.origin = c
 		c.h.publish(c.h.ctx, res)
 	}
+	for _, e := range res.events {
+		c.reply(encodeEvent(id, e))
+	}
 	if res.redirect != "" {
 		c.reply(encodeMessage(serverMessage{Type: MessageRedirect, ComponentID: id, Data: urlData{res.redirect}}))
 	}

@@ -20,6 +20,8 @@ type result struct {
 	reply    any     // HandleWS's return value
 	origin   *wsConn // the connection that acted, over WebSocket
 	ws       bool    // the action ran HandleWS
+	events   []Event // what the component emitted for the page
+	topic    bool    // a topic message produced it
 }
 
 func (h *Handler) mount(ctx context.Context, kind string, params map[string]string, owner, quota string) (result, error) {
@@ -41,6 +43,7 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 		b.base().quota = quota
 	}
 	c.SetID(rand.Text())
+	ctx, sc := withScope(ctx, h, c)
 	if err := h.call(c, "Mount", func() error { return c.Mount(ctx, params) }); err != nil {
 		return result{}, err
 	}
@@ -52,7 +55,7 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 	if err := h.store.Set(ctx, c); err != nil {
 		return result{}, fmt.Errorf("liveflux: store %s: %w", kind, err)
 	}
-	return result{id: c.GetID(), html: html, redirect: takeRedirect(c)}, nil
+	return result{id: c.GetID(), html: html, redirect: takeRedirect(c), events: sc.events}, nil
 }
 
 // actRequest says what to do to an instance, on whose behalf.
@@ -77,6 +80,8 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 	id := req.id
 	res := result{id: id}
 	err := h.store.Update(ctx, id, func(c Component) error {
+		ctx, sc := withScope(ctx, h, c)
+		defer func() { res.events = sc.events }()
 		if req.kind != "" && c.GetKind() != req.kind {
 			return notFound(id)
 		}
@@ -128,12 +133,17 @@ type watcher interface {
 // instance, to send it to the clients watching it.
 type updateSink interface {
 	rendered(ctx context.Context, res result)
+	// publishTopic hands env, a topic message published on this node, to
+	// the other nodes.
+	publishTopic(topic string, env []byte)
 }
 
-// nobodyWatches is the updateSink of an HTTP-only Handler.
+// nobodyWatches is the updateSink of an HTTP-only Handler: one process,
+// no watchers.
 type nobodyWatches struct{}
 
 func (nobodyWatches) rendered(context.Context, result) {}
+func (nobodyWatches) publishTopic(string, []byte)      {}
 
 // publish hands a rendering an action produced to the update sink.
 func (h *Handler) publish(ctx context.Context, res result) {
@@ -158,7 +168,34 @@ func (h *Handler) render(ctx context.Context, c Component, params map[string]str
 	}
 	buf.WriteString("</div>")
 	setRevision(c, rev)
+	if b, ok := c.(baser); ok {
+		b.base().sum = 0 // unknown: only rerender hashes renderings
+	}
 	return append([]byte(nil), buf.Bytes()...), nil
+}
+
+// rerender renders c again after it handled a topic message, and reports
+// whether the rendering differs from the previous one (known when that one
+// was made by rerender too: a rendering after an action counts as new);
+// when it does not, the instance keeps its revision and nothing is sent.
+func (h *Handler) rerender(ctx context.Context, c Component) ([]byte, bool, error) {
+	b, ok := c.(baser)
+	if !ok {
+		html, err := h.render(ctx, c, nil)
+		return html, err == nil, err
+	}
+	before, rev := b.base().sum, b.base().rev
+	html, err := h.render(ctx, c, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	sum := bodySum(rootBody(html))
+	if sum == before {
+		b.base().sum, b.base().rev = sum, rev // unchanged: the clients hold it
+		return nil, false, nil
+	}
+	b.base().sum = sum
+	return html, true, nil
 }
 
 // call runs one of c's methods, turns a panic into an error wrapping

@@ -1,6 +1,7 @@
 package liveflux
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -32,6 +33,12 @@ type Handler struct {
 	// updates receives every rendering an action produced, whichever
 	// transport carried it.
 	updates updateSink
+
+	topics    *topicIndex      // who subscribes to what on this node
+	mailboxes *mailboxes       // topic messages on their way to subscribers
+	presence  *presence        // presence lists
+	ctx       context.Context  // of the handler's own work; nil: Background
+	now       func() time.Time // its clock; tests replace it
 }
 
 // HandlerOption configures a Handler. Every HandlerOption is also a
@@ -118,7 +125,7 @@ func newHandler(store Store) *Handler {
 	if store == nil {
 		store = NewMemoryStore()
 	}
-	return &Handler{
+	h := &Handler{
 		store:     store,
 		registry:  DefaultRegistry,
 		logger:    slog.Default(),
@@ -126,7 +133,12 @@ func newHandler(store Store) *Handler {
 		cop:       http.NewCrossOriginProtection(),
 		maxParams: DefaultMaxParamBytes,
 		updates:   nobodyWatches{},
+		topics:    newTopicIndex(),
+		now:       time.Now,
 	}
+	h.mailboxes = newMailboxes(h)
+	h.presence = newPresence(h)
+	return h
 }
 
 // Store returns the store the handler keeps instances in.
@@ -216,6 +228,9 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	if res.redirect != "" {
 		hdr.Set(HeaderRedirect, res.redirect)
+	}
+	if len(res.events) > 0 {
+		hdr.Set(HeaderEvents, encodeEvents(res.events))
 	}
 	w.Write(res.html)
 }

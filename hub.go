@@ -110,53 +110,72 @@ func (w *watchers) remove(c *wsConn) (empty bool) {
 // many components already.
 func (h *WebSocketHandler) watch(c *wsConn, id string) bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	w := h.clients[id]
 	if w != nil && w.has(c) {
+		h.mu.Unlock()
 		return true
 	}
 	if len(c.watched) >= DefaultMaxWatched {
+		h.mu.Unlock()
 		return false
 	}
-	if w == nil {
+	first := w == nil
+	if first {
 		w = &watchers{}
 		h.clients[id] = w
 	}
 	w.add(c)
 	c.watched = append(c.watched, id)
+	h.mu.Unlock()
+	if first {
+		h.presence.watched(id, true)
+	}
 	return true
 }
 
 // unwatch forgets that c watches id.
 func (h *WebSocketHandler) unwatch(c *wsConn, id string) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.unwatchLocked(c, id)
+	last := h.unwatchLocked(c, id)
 	for i, w := range c.watched {
 		if w == id {
 			c.watched = append(c.watched[:i], c.watched[i+1:]...)
 			break
 		}
 	}
+	h.mu.Unlock()
+	if last {
+		h.presence.watched(id, false)
+	}
 }
 
-func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) {
+// unwatchLocked forgets that c watches id and reports whether c was its
+// last watcher.
+func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) (last bool) {
 	w := h.clients[id]
-	if w == nil {
-		return
+	if w == nil || !w.has(c) {
+		return false
 	}
 	if w.remove(c) {
 		delete(h.clients, id)
+		return true
 	}
+	return false
 }
 
 // forget removes a closed connection from every map.
 func (h *WebSocketHandler) forget(c *wsConn) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	var unwatched []string
 	for _, id := range c.watched {
-		h.unwatchLocked(c, id)
+		if h.unwatchLocked(c, id) {
+			unwatched = append(unwatched, id)
+		}
 	}
 	c.watched = nil
 	delete(h.conns, c)
+	h.mu.Unlock()
+	for _, id := range unwatched {
+		h.presence.watched(id, false)
+	}
 }

@@ -126,3 +126,15 @@ func WithWebSocketSendQueue(n int) WebSocketOption {
 		}
 	})
 }
+
+// WithPresenceInterval sets how often a node tells the other nodes, through
+// the backplane, who is present on it (see Track); a node not heard from
+// for three intervals is taken for dead and its entries leave every
+// presence list. Defaults to DefaultPresenceInterval.
+func WithPresenceInterval(d time.Duration) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) {
+		if d > 0 {
+			h.presenceInterval = d
+		}
+	})
+}

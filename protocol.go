@@ -87,3 +87,13 @@ func decodeFields(data json.RawMessage) (url.Values, error) {
 	}
 	return vals, nil
 }
+
+type eventData struct {
+	Name   string          `json:"name"`
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+// encodeEvent encodes an event a component emitted, for its page.
+func encodeEvent(id string, e Event) []byte {
+	return encodeMessage(serverMessage{Type: MessageEvent, ComponentID: id, Data: eventData(e)})
+}

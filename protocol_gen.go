@@ -16,6 +16,8 @@ const (
 const (
 	// HeaderRedirect carries the URL a component asked the client to visit.
 	HeaderRedirect = "X-Liveflux-Redirect"
+	// HeaderEvents carries the events the component emitted, a JSON array of {name, detail}.
+	HeaderEvents = "X-Liveflux-Events"
 )
 
 // Attributes of a component's root element and of the markup inside it.
@@ -60,6 +62,8 @@ const (
 	MessageAck = "ack"
 	// MessageError (server) says the message failed.
 	MessageError = "error"
+	// MessageEvent (server) carries an event the component emitted, data.name and data.detail.
+	MessageEvent = "event"
 )
 
 // DOM events the client dispatches (README.md gives each one's detail).

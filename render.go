@@ -81,3 +81,13 @@ func putBuffer(b *bytes.Buffer) {
 	b.Reset()
 	bufferPool.Put(b)
 }
+
+// bodySum hashes a rendering's body (FNV-1a, 64 bits); never 0.
+func bodySum(body []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range body {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h | 1
+}

@@ -19,6 +19,13 @@ func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 	if w := h.clients[res.id]; w != nil {
 		w.mu.Lock()
 		full = w.update(res)
+		if res.topic {
+			// Events a topic message made the component emit go to
+			// every page that shows it.
+			for _, e := range res.events {
+				w.deliver(encodeEvent(res.id, e), nil)
+			}
+		}
 		w.mu.Unlock()
 	}
 	h.nodes.publishUpdate(res, full)
@@ -85,11 +92,33 @@ func (h *WebSocketHandler) repliedInFull(c *wsConn, res result) {
 	w.mu.Unlock()
 }
 
-// received sends msg, which another node published, to every client of
-// this node watching id: a rendering (an update with data.html) as this
-// node's own renderings are sent, diffed against what its clients hold;
-// anything else verbatim.
+// publishTopic hands env, a topic message published on this node, to the
+// other nodes.
+func (h *WebSocketHandler) publishTopic(_ string, env []byte) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if !h.closed {
+		h.nodes.publish(topicChannel, env)
+	}
+}
+
+// received handles msg, which another node published on the channel id:
+// a topic message or presence snapshot, or a message for the clients of
+// this node watching component id: a rendering (an update with data.html)
+// is sent as this node's own renderings are, diffed against what its
+// clients hold; anything else verbatim.
 func (h *WebSocketHandler) received(id string, msg []byte) {
+	switch id {
+	case topicChannel:
+		h.receivedTopic(msg)
+		return
+	case presenceChannel:
+		var s presenceSnapshot
+		if err := json.Unmarshal(msg, &s); err == nil {
+			h.presence.receivedSnapshot(s)
+		}
+		return
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	w := h.clients[id]

@@ -31,24 +31,24 @@ type WebSocketComponent interface {
 type WebSocketHandler struct {
 	*Handler
 
-	allowedOrigins map[string]bool // nil: same origin only
-	csrfCheck      func(*http.Request) error
-	requireTLS     bool
-	rateMax        int
-	rateWindow     time.Duration
-	validator      func(*WebSocketMessage) error
-	readLimit      int64
-	pingInterval   time.Duration
-	writeTimeout   time.Duration
-	sendQueue      int
-	backplane      Backplane // nil: this process only
-	nodes          otherNodes
+	allowedOrigins   map[string]bool // nil: same origin only
+	csrfCheck        func(*http.Request) error
+	requireTLS       bool
+	rateMax          int
+	rateWindow       time.Duration
+	validator        func(*WebSocketMessage) error
+	readLimit        int64
+	pingInterval     time.Duration
+	writeTimeout     time.Duration
+	sendQueue        int
+	backplane        Backplane // nil: this process only
+	presenceInterval time.Duration
+	nodes            otherNodes
 
 	// ctx is the context of actions that arrive over WebSocket and of
 	// the backplane; Shutdown cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	now    func() time.Time // the clock of liveness checks; tests replace it
 
 	upgrader  websocket.Upgrader
 	upgrades  *ipLimiter // nil without a rate limit
@@ -72,14 +72,14 @@ func NewHandlerWS(store Store) http.Handler {
 // store (a new MemoryStore when nil).
 func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler {
 	h := &WebSocketHandler{
-		Handler:      newHandler(store),
-		readLimit:    DefaultReadLimit,
-		pingInterval: DefaultPingInterval,
-		writeTimeout: DefaultWriteTimeout,
-		sendQueue:    DefaultSendQueue,
-		clients:      make(map[string]*watchers),
-		now:          time.Now,
-		conns:        make(map[*wsConn]struct{}),
+		Handler:          newHandler(store),
+		readLimit:        DefaultReadLimit,
+		pingInterval:     DefaultPingInterval,
+		writeTimeout:     DefaultWriteTimeout,
+		sendQueue:        DefaultSendQueue,
+		presenceInterval: DefaultPresenceInterval,
+		clients:          make(map[string]*watchers),
+		conns:            make(map[*wsConn]struct{}),
 	}
 	for _, o := range opts {
 		o.applyWebSocket(h)
@@ -100,6 +100,7 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 		h.upgrades = newIPLimiter(h.rateMax, h.rateWindow)
 	}
 	h.Handler.updates = h
+	h.Handler.ctx = h.ctx
 	h.nodes = newOtherNodes(h)
 	return h
 }

@@ -11,6 +11,7 @@ export const FIELD_ACTION = "liveflux_action"; // names the action; absent: a re
 
 // Response headers of the HTTP protocol.
 export const HEADER_REDIRECT = "X-Liveflux-Redirect"; // carries the URL a component asked the client to visit
+export const HEADER_EVENTS = "X-Liveflux-Events"; // carries the events the component emitted, a JSON array of {name, detail}
 
 // Attributes of a component's root element and of the markup inside it.
 export const ATTR_KIND = "data-flux-component-kind"; // holds the component's kind, on its root
@@ -34,6 +35,7 @@ export const MSG_UPDATE = "update"; // (server) carries a new rendering, in full
 export const MSG_REDIRECT = "redirect"; // (server) asks the client to visit data.url
 export const MSG_ACK = "ack"; // (server) says HandleWS handled the action
 export const MSG_ERROR = "error"; // (server) says the message failed
+export const MSG_EVENT = "event"; // (server) carries an event the component emitted, data.name and data.detail
 
 // DOM events the client dispatches (README.md gives each one's detail).
 export const EV_CONNECTED = "liveflux:connected"; // is dispatched when the socket opened

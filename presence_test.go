@@ -1,0 +1,64 @@
+package liveflux_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-liveflux/liveflux"
+)
+
+// registerRoom registers kind "room" with f.
+func registerRoom(tb testing.TB, f *fixture) {
+	tb.Helper()
+	var topics atomic.Int32
+	assertNoError(tb, f.reg.Register("room", func() liveflux.Component { return &room{topics: &topics} }))
+}
+
+// TestPresenceFollowsWatchers checks that a tracked instance joins its
+// topic's presence list when a client starts watching it and leaves when
+// the client goes, and that every subscriber re-renders the list.
+func TestPresenceFollowsWatchers(t *testing.T) {
+	t.Parallel()
+	f, _ := roomFixture(t, nil)
+	ann := f.mount(t, "room", map[string]string{"room": "p", "who": "ann"})
+	bob := f.mount(t, "room", map[string]string{"room": "p", "who": "bob"})
+	if got := f.h.Presence("room:p"); len(got) != 0 {
+		t.Fatalf("present before anyone watches: %v", got)
+	}
+	ca := f.dial(t)
+	ca.init(ann)
+	ca.awaitShowing(ann, "online=[ann]")
+	cb := f.dial(t)
+	cb.init(bob)
+	ca.awaitShowing(ann, "online=[ann,bob]")
+	cb.awaitShowing(bob, "online=[ann,bob]")
+	if got := f.h.Presence("room:p"); len(got) != 2 || string(got[0].Meta) != `{"name":"ann"}` {
+		t.Fatalf("presence %v", got)
+	}
+	cb.close() // bob's page goes away
+	ca.awaitShowing(ann, "online=[ann]")
+	waitFor(t, "bob to leave the list", func() bool { return len(f.h.Presence("room:p")) == 1 })
+}
+
+// A dropped connection (no pong within the pong wait) leaves too.
+func TestPresenceLeavesWithADroppedConnection(t *testing.T) {
+	t.Parallel()
+	f, clock := newClockFixture(t)
+	registerRoom(t, f)
+	ann := f.mount(t, "room", map[string]string{"room": "d", "who": "ann"})
+	bob := f.mount(t, "room", map[string]string{"room": "d", "who": "bob"})
+	ca, _ := f.pongClient(t)
+	ca.init(ann)
+	deaf := f.dialIdle(t)
+	deaf.ws.SetPingHandler(func(string) error { return nil })
+	deaf.startReading()
+	deaf.init(bob)
+	ca.awaitShowing(ann, "online=[ann,bob]")
+	clock.advance(time.Minute)
+	f.check() // both pinged; the deaf one never answers
+	waitFor(t, "ann's pong", func() bool { return liveflux.LastHeard(f.h).Equal(clock.now()) })
+	clock.advance(liveflux.PongWait(f.h) - time.Minute)
+	f.check() // the deaf one is dropped
+	ca.awaitShowing(ann, "online=[ann]")
+}

@@ -1,0 +1,256 @@
+package liveflux_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-liveflux/liveflux"
+)
+
+// room is a chat room: it subscribes to topic "room:NAME" when mounted,
+// is in its presence list as "who" (when given), shows the messages
+// published there and who is online.
+type room struct {
+	liveflux.Base
+	Room   string
+	Msgs   []string
+	Online []string
+	topics *atomic.Int32 // HandleTopic calls, of every room; set by the factory
+	gate   chan struct{} // when set, HandleTopic of room "slow" waits for it
+}
+
+func (r *room) topic() string { return "room:" + r.Room }
+
+func (r *room) Mount(ctx context.Context, p map[string]string) error {
+	r.Room = p["room"]
+	if err := liveflux.Subscribe(ctx, r.topic()); err != nil {
+		return err
+	}
+	if who := p["who"]; who != "" {
+		return liveflux.Track(ctx, r.topic(), map[string]string{"name": who})
+	}
+	return nil
+}
+
+func (r *room) Handle(ctx context.Context, action string, data url.Values) error {
+	switch action {
+	case "say":
+		return liveflux.Publish(ctx, r.topic(), data.Get("text"))
+	case "shout":
+		return liveflux.Emit(ctx, "shouted", map[string]string{"text": data.Get("text")})
+	}
+	return liveflux.NewError(http.StatusBadRequest, "unknown action")
+}
+
+func (r *room) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) error {
+	r.topics.Add(1)
+	if r.gate != nil && r.Room == "slow" {
+		<-r.gate
+	}
+	if msg.Presence != nil {
+		r.Online = r.Online[:0]
+		for _, e := range liveflux.HandlerOf(ctx).Presence(msg.Topic) {
+			r.Online = append(r.Online, strings.Trim(strings.TrimPrefix(string(e.Meta), `{"name":`), `"}`))
+		}
+		return nil
+	}
+	var text string
+	if err := msg.Decode(&text); err != nil {
+		return err
+	}
+	switch text {
+	case "ignore": // no change: no update is sent
+		return nil
+	case "echo":
+		return liveflux.Emit(ctx, "echoed", text)
+	}
+	r.Msgs = append(r.Msgs, text)
+	return nil
+}
+
+func (r *room) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, "room=%s msgs=[%s] online=[%s]", r.Room, strings.Join(r.Msgs, ","), strings.Join(r.Online, ","))
+	return err
+}
+
+// roomFixture is a fixture with kind "room"; topics counts HandleTopic
+// calls.
+func roomFixture(tb testing.TB, gate chan struct{}, opts ...liveflux.WebSocketOption) (*fixture, *atomic.Int32) {
+	tb.Helper()
+	f := newFixture(tb, opts...)
+	var topics atomic.Int32
+	assertNoError(tb, f.reg.Register("room", func() liveflux.Component { return &room{topics: &topics, gate: gate} }))
+	return f, &topics
+}
+
+// awaitShowing waits for an update of id whose rendering contains text,
+// skipping others.
+func (c *wsClient) awaitShowing(id, text string) string {
+	c.tb.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case b, ok := <-c.msgs:
+			if !ok {
+				c.tb.Fatalf("connection ended while waiting for %q: %v", text, c.err)
+			}
+			m := parseMsg(c.tb, b)
+			if m.Type != liveflux.MessageUpdate || m.ComponentID != id {
+				continue
+			}
+			if html := c.update(m, id); strings.Contains(html, text) {
+				return html
+			}
+		case <-deadline.C:
+			c.tb.Fatalf("no update of %s showing %q within %v", id, text, waitTimeout)
+		}
+	}
+}
+
+func TestPublishReachesOnlySubscribers(t *testing.T) {
+	t.Parallel()
+	f, topics := roomFixture(t, nil)
+	a1 := f.mount(t, "room", map[string]string{"room": "a"})
+	a2 := f.mount(t, "room", map[string]string{"room": "a"})
+	b := f.mount(t, "room", map[string]string{"room": "b"})
+	c1, c2, cb := f.dial(t), f.dial(t), f.dial(t) // one page each
+	c1.init(a1)
+	c2.init(a2)
+	cb.init(b)
+	// From an action, through its ctx:
+	c1.sendAction(a1, "say", map[string]string{"text": "hi"})
+	c1.awaitShowing(a1, "msgs=[hi]")
+	c2.awaitShowing(a2, "msgs=[hi]")
+	// From anywhere, through the handler:
+	assertNoError(t, f.h.Publish(context.Background(), "room:a", "again"))
+	c1.awaitShowing(a1, "msgs=[hi,again]")
+	c2.awaitShowing(a2, "msgs=[hi,again]")
+	// Room b's instance never ran HandleTopic and got no update: the next
+	// frame its page gets is the answer to this init.
+	assertEqual(t, topics.Load(), int32(4), "HandleTopic calls (2 rooms × 2 messages)")
+	if html := cb.init(b); !strings.Contains(html, "msgs=[]") {
+		t.Fatalf("room b got room a's messages: %s", html)
+	}
+}
+
+// A message that leaves the rendering as it was sends nothing.
+func TestUnchangedTopicRenderingIsNotSent(t *testing.T) {
+	t.Parallel()
+	f, topics := roomFixture(t, nil)
+	id := f.mount(t, "room", map[string]string{"room": "q"})
+	c := f.dial(t)
+	c.init(id)
+	assertNoError(t, f.h.Publish(context.Background(), "room:q", "first"))
+	c.awaitShowing(id, "msgs=[first]")
+	assertNoError(t, f.h.Publish(context.Background(), "room:q", "ignore"))
+	waitFor(t, "the ignored message handled", func() bool { return topics.Load() == 2 })
+	assertNoError(t, f.h.Publish(context.Background(), "room:q", "second"))
+	// The next frame is the second message's update: none came for the
+	// ignored one, and it is a diff on the first (the revision did not
+	// move).
+	m := c.nextMsg()
+	if !strings.Contains(string(m.raw), `"diff"`) {
+		t.Fatalf("want a diff against the first message's rendering, got %s", m.raw)
+	}
+	if html := c.update(m, id); !strings.Contains(html, "msgs=[first,second]") {
+		t.Fatalf("got %s", html)
+	}
+}
+
+// Topic messages and actions on one instance are serialized: none is lost.
+func TestTopicMessagesAndActionsLoseNothing(t *testing.T) {
+	t.Parallel()
+	f, topics := roomFixture(t, nil)
+	id := f.mount(t, "room", map[string]string{"room": "busy"})
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.h.Publish(context.Background(), "room:busy", fmt.Sprint(i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "every message handled", func() bool { return topics.Load() == n })
+	c, err := f.h.Store().Get(context.Background(), id)
+	assertNoError(t, err)
+	assertEqual(t, len(c.(*room).Msgs), n, "messages kept")
+}
+
+// A subscriber that does not keep up never holds up a publisher or the
+// other subscribers.
+func TestSlowSubscriberDoesNotBlockPublishers(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	f, _ := roomFixture(t, gate)
+	slow := f.mount(t, "room", map[string]string{"room": "slow"})
+	fast := f.mount(t, "room", map[string]string{"room": "fast"})
+	c := f.dial(t)
+	c.init(fast)
+	published := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		for i := range 3 * liveflux.DefaultTopicQueue {
+			if err := f.h.Publish(context.Background(), "room:slow", fmt.Sprint(i)); err != nil {
+				t.Error(err)
+			}
+		}
+		published <- time.Since(start)
+	}()
+	select {
+	case d := <-published:
+		t.Logf("%d publishes to a stuck subscriber took %v", 3*liveflux.DefaultTopicQueue, d)
+	case <-time.After(waitTimeout):
+		t.Fatal("Publish waits for a stuck subscriber")
+	}
+	// Another subscriber is served meanwhile.
+	assertNoError(t, f.h.Publish(context.Background(), "room:fast", "hello"))
+	c.awaitShowing(fast, "msgs=[hello]")
+	close(gate) // the slow one catches up with what its queue kept
+	c.init(slow)
+}
+
+// Guards against a leak: an instance that expired or was deleted is
+// unsubscribed the next time a message is published to its topics.
+func TestExpiredInstancesAreUnsubscribed(t *testing.T) {
+	t.Parallel()
+	f, _ := roomFixture(t, nil)
+	id := f.mount(t, "room", map[string]string{"room": "gone"})
+	if got := f.h.Subscriptions(id); !slices.Equal(got, []string{"room:gone"}) {
+		t.Fatalf("subscriptions %v", got)
+	}
+	assertNoError(t, f.h.Store().Delete(context.Background(), id))
+	assertNoError(t, f.h.Publish(context.Background(), "room:gone", "anyone?"))
+	waitFor(t, "the deleted instance unsubscribed", func() bool { return len(f.h.Subscriptions(id)) == 0 })
+}
+
+func TestSubscribeErrors(t *testing.T) {
+	t.Parallel()
+	if err := liveflux.Subscribe(context.Background(), "x"); !errors.Is(err, liveflux.ErrNoScope) {
+		t.Errorf("Subscribe outside a component = %v, want ErrNoScope", err)
+	}
+	if err := liveflux.Publish(context.Background(), "x", 1); !errors.Is(err, liveflux.ErrNoScope) {
+		t.Errorf("Publish outside a component = %v, want ErrNoScope", err)
+	}
+	f := newFixture(t)
+	if err := f.h.Publish(context.Background(), "", 1); err == nil {
+		t.Error("Publish to the empty topic succeeded")
+	}
+	if err := f.h.Publish(context.Background(), "t", func() {}); err == nil {
+		t.Error("Publish of a value JSON cannot encode succeeded")
+	}
+}
