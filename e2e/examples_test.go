@@ -245,8 +245,8 @@ func TestWebSocketExample(t *testing.T) {
 }
 
 // Capability 2 (debounce) and 4 (loading state) in an example: typing at
-// human speed in examples/search sends one search, shows "Searching…"
-// while it runs, and then the one match.
+// human speed in examples/search sends one search (checkDebounced), shows
+// "Searching…" while it runs, and then the one match.
 func TestSearchExample(t *testing.T) {
 	needBrowser(t)
 	t.Parallel()
@@ -261,6 +261,7 @@ func TestSearchExample(t *testing.T) {
 		new MutationObserver(() => { if (!document.querySelector(".searching").hidden) sawSearching = true; })
 			.observe(document.body, { attributes: true, subtree: true });`))
 	tb.click("input[name=q]")
+	tb.recordKeys()
 	tb.typeSlowly("blue fox")
 	tb.waitText(".count", "1 of 500 match “blue fox”")
 	tb.waitText(".results", "Blue Fox")
@@ -276,9 +277,10 @@ func TestSearchExample(t *testing.T) {
 			actions = append(actions, m)
 		}
 	}
-	if len(actions) != 1 || actions[0].Action != "search" || actions[0].Data["q"] != "blue fox" {
-		t.Errorf("actions sent: %+v, want one search for \"blue fox\"", actions)
+	if len(actions) == 0 || actions[len(actions)-1].Action != "search" || actions[len(actions)-1].Data["q"] != "blue fox" {
+		t.Errorf("actions sent: %+v, want searches, the last for \"blue fox\"", actions)
 	}
+	tb.checkDebounced(len(actions), 300)
 	if !eval[bool](tb, `sawSearching`) {
 		t.Error("the indicator never showed")
 	}

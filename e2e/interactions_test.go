@@ -37,6 +37,35 @@ func (tb *tab) typeSlowly(s string) {
 	}
 }
 
+// recordKeys starts recording, in the page, when each input event happens.
+func (tb *tab) recordKeys() {
+	tb.t.Helper()
+	tb.do("recording input events", chromedp.Evaluate[chromedp.Void](`window.inputTimes = [];
+		document.addEventListener("input", () => inputTimes.push(performance.now()), true);`))
+}
+
+// checkDebounced checks that sends, the number of actions a debounce of
+// wait ms sent for the input events recorded (recordKeys), is one per
+// pause between them of at least wait, plus one for the last: at human
+// speed, one. On a loaded machine a key may come late, making a pause; a
+// pause close to wait may go either way.
+func (tb *tab) checkDebounced(sends int, wait float64) {
+	tb.t.Helper()
+	times := eval[[]float64](tb, `inputTimes`)
+	least, most := 1, 1
+	for i := 1; i < len(times); i++ {
+		if gap := times[i] - times[i-1]; gap >= wait*1.3 {
+			least++
+			most++
+		} else if gap >= wait*0.9 {
+			most++
+		}
+	}
+	if sends < least || sends > most {
+		tb.t.Errorf("%d actions for %d keys (times %v), want %d to %d: one per pause of %v ms", sends, len(times), times, least, most, wait)
+	}
+}
+
 // act is shorthand for an expected action and some of its fields, given
 // as name, value pairs.
 func act(action string, fields ...string) labAct {
@@ -171,9 +200,26 @@ func TestModifiers(t *testing.T) {
 
 	// Debounce: one action, after the last key.
 	tb.click(root + " .m-debounce")
+	tb.recordKeys()
 	tb.typeSlowly("liveflux")
-	next(act("search", "q", "liveflux"))
-	mark()
+	start := n
+	var acts []labAct
+	for k := start + 1; len(acts) == 0 || acts[len(acts)-1].Data.Get("q") != "liveflux"; k++ {
+		acts = s.waitActs(k)
+	}
+	tb.click(root + " .mark")
+	s.expectActs(len(acts), act("mark"))
+	searches := acts[start:]
+	n = len(acts) + 1
+	for _, a := range searches {
+		if a.Action != "search" {
+			t.Fatalf("actions: %v, want searches then mark", searches)
+		}
+	}
+	if len(searches) == 0 || searches[len(searches)-1].Data.Get("q") != "liveflux" {
+		t.Fatalf("searches: %v, want the last for liveflux", searches)
+	}
+	tb.checkDebounced(len(searches), 400)
 
 	// Throttle: the first of a burst.
 	tb.do("pinging", chromedp.Evaluate[chromedp.Void](`for (let i = 0; i < 5; i++) document.querySelector(".m-throttle").dispatchEvent(new Event("ping"))`))

@@ -1,7 +1,7 @@
 // Instance state by ID and what the page shows of it: renderings applied,
 // actions in flight and their loading states, lifecycle events.
 import { ATTR_DISABLE_WITH, ATTR_ID, ATTR_KIND, ATTR_LOADING, ATTR_LOADING_FOR, ATTR_PARAM, ATTR_PROGRESS, ATTR_REV, CLASS_BUSY, EV_MOUNTED, EV_PROGRESS, EV_REMOVED, EV_UPDATED } from "./protocol.js";
-import { BUSY_TIMEOUT } from "./constants.js";
+import { BUSY_TIMEOUT, SEL_ROOT } from "./constants.js";
 import { attrsWithPrefix, emit, findRoot, parseHTML } from "./dom.js";
 import { loadingOn, parseLoading } from "./grammar.js";
 import { morph } from "./morph.js";
@@ -67,6 +67,10 @@ function hold(el, on, text) {
   }
 }
 
+// inside returns the elements of root matching sel that are not in a
+// nested component.
+const inside = (root, sel) => [...root.querySelectorAll(sel)].filter((el) => el.closest(SEL_ROOT) === root);
+
 // paint shows instance id's actions in flight: flux-busy and aria-busy on
 // its root, and its elements' loading states.
 export function paint(id) {
@@ -75,7 +79,7 @@ export function paint(id) {
   root.classList.toggle(CLASS_BUSY, jobs.length > 0);
   if (jobs.length) root.setAttribute("aria-busy", "true");
   else root.removeAttribute("aria-busy");
-  for (const el of root.querySelectorAll(`[${ATTR_LOADING}]`)) {
+  for (const el of inside(root, `[${ATTR_LOADING}]`)) {
     const on = loadingOn(el.getAttribute(ATTR_LOADING_FOR), jobs.map((j) => j.action));
     for (const { effect, arg } of parseLoading(el.getAttribute(ATTR_LOADING))) {
       if (effect === "show" || effect === "hide") el.hidden = on === (effect === "hide");
@@ -83,7 +87,7 @@ export function paint(id) {
       if (effect === "disable") hold(el, on);
     }
   }
-  for (const b of root.querySelectorAll(`[${ATTR_DISABLE_WITH}]`)) {
+  for (const b of inside(root, `[${ATTR_DISABLE_WITH}]`)) {
     hold(b, jobs.some((j) => j.el && (j.el === b || j.el === b.form)), b.getAttribute(ATTR_DISABLE_WITH));
   }
 }
