@@ -197,8 +197,10 @@ func (c *Client) Watch(v *View) *View {
 	v.c.settle()
 	v.c.mu.Lock()
 	r := outerHTML(v.root)
-	id, _ := getAttr(v.root, attrID)
-	params := v.c.views[id].params
+	var params map[string]string
+	if vs := v.c.views[attrOr(v.root, attrID, "")]; vs != nil {
+		params = vs.params
+	}
 	v.c.mu.Unlock()
 	root := parseRoot(r)
 	for k, val := range params {
@@ -453,9 +455,7 @@ func (c *Client) mountInto(el *html.Node, kind string, params map[string]string)
 	}
 	el.Attr = root.Attr
 	replaceChildren(el, root)
-	id, _ := getAttr(el, attrID)
 	c.viewOf(el).params = params
-	_ = id
 	c.signal()
 	return 0, ""
 }
