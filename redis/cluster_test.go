@@ -264,9 +264,12 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if status, _ := a.post(map[string][]string{liveflux.FieldKind: {"counter"}}); status != http.StatusInternalServerError {
 		t.Fatalf("mount with Redis down: %d", status)
 	}
-	if err := a.h.Broadcast(id, map[string]string{"type": "notice"}); err == nil {
-		t.Fatal("Broadcast with Redis down reported no error")
+	// Broadcast still reaches this node's clients; what fails to reach the
+	// other nodes is logged (it is published on a goroutine of its own).
+	if err := a.h.Broadcast(id, map[string]string{"type": "notice"}); err != nil {
+		t.Fatalf("Broadcast with Redis down: %v", err)
 	}
+	ca.expect("the broadcast on node A", 10*time.Second, func(m serverMsg) bool { return m.Type == "notice" })
 	// The WebSocket clients stay connected through the outage.
 	ca.send(liveflux.MessageInit, id, "")
 	ca.expectError(id, 10*time.Second)
