@@ -160,6 +160,11 @@ func (c *Client) send(s sent, out *Outcome) {
 				}
 				json.Unmarshal(m.Data, &d)
 				out.Redirect = d.URL
+			case liveflux.MessageEvent:
+				var e liveflux.Event
+				if json.Unmarshal(m.Data, &e) == nil {
+					out.Events = append(out.Events, e)
+				}
 			case liveflux.MessageUpdate, liveflux.MessageAck:
 			default:
 				out.Replies = append(out.Replies, m)
@@ -188,7 +193,8 @@ func (c *Client) send(s sent, out *Outcome) {
 	if s.action != "" {
 		f.set(liveflux.FieldAction, s.action)
 	}
-	status, text, redirect := c.post(f, s.files)
+	status, text, redirect, events := c.post(f, s.files)
+	out.Events = append(out.Events, events...)
 	c.mu.Lock()
 	if redirect != "" {
 		out.Redirect = redirect

@@ -375,7 +375,7 @@ func (s *state) waitUntil(cond func() bool) bool {
 // post sends fields (and files, as multipart) to the endpoint as the JS
 // client does (js/http.js post) and returns the status (0 on a network
 // failure), the trimmed text of the answer and the redirect header.
-func (s *state) post(fields *fieldList, files []entry) (status int, text, redirect string) {
+func (s *state) post(fields *fieldList, files []entry) (status int, text, redirect string, events []liveflux.Event) {
 	var body io.Reader
 	contentType := "application/x-www-form-urlencoded;charset=UTF-8"
 	if len(files) > 0 {
@@ -406,7 +406,7 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, body)
 	if err != nil {
-		return 0, err.Error(), ""
+		return 0, err.Error(), "", nil
 	}
 	req.Header.Set("Content-Type", contentType)
 	// What a browser's same-origin XMLHttpRequest carries.
@@ -417,11 +417,18 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 	}
 	res, err := s.http.Do(req)
 	if err != nil {
-		return 0, err.Error(), ""
+		return 0, err.Error(), "", nil
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
-	return res.StatusCode, strings.TrimSpace(string(data)), res.Header.Get(liveflux.HeaderRedirect)
+	if h := res.Header.Get(liveflux.HeaderEvents); h != "" {
+		if err := json.Unmarshal([]byte(h), &events); err != nil {
+			s.mu.Lock()
+			s.problems = append(s.problems, fmt.Sprintf("the %s header is not a JSON array of events: %.200q", liveflux.HeaderEvents, h))
+			s.mu.Unlock()
+		}
+	}
+	return res.StatusCode, strings.TrimSpace(string(data)), res.Header.Get(liveflux.HeaderRedirect), events
 }
 
 func (s *state) origin() string {
@@ -436,7 +443,7 @@ func (c *Client) mountInto(el *html.Node, kind string, params map[string]string)
 		fields.set(k, v)
 	}
 	fields.set(liveflux.FieldKind, kind)
-	status, text, redirect := c.post(fields, nil)
+	status, text, redirect, _ := c.post(fields, nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.mounting, el)

@@ -36,6 +36,15 @@
 // Timers are not simulated: a debounced or throttled trigger sends at
 // once, and Trigger runs an "every" or "visible" trigger once.
 //
+// # What came of a gesture
+//
+// Each gesture returns an Outcome: the actions sent (name, fields, files,
+// transport), the error the server answered with, the redirect, the
+// events the component emitted (liveflux.Emit) and HandleWS's replies.
+// What a component publishes to a topic shows in the pages watching its
+// subscribers; Broadcast payloads and every other frame a page received
+// are in Client.Messages.
+//
 // # Several clients and faults
 //
 // Several pages (Server.Client, Client.NewTab for a tab of the same

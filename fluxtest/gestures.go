@@ -385,6 +385,7 @@ func (v *View) gesture(what string, mustSend bool, selector string, do func(*pag
 		out.Sent = append(out.Sent, one.Sent...)
 		out.Transport = one.Transport
 		out.Replies = append(out.Replies, one.Replies...)
+		out.Events = append(out.Events, one.Events...)
 		if one.Redirect != "" {
 			out.Redirect = one.Redirect
 		}

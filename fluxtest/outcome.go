@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+
+	"github.com/go-liveflux/liveflux"
 )
 
 // Outcome is what came of a user's gesture: the actions the client sent
@@ -27,6 +29,10 @@ type Outcome struct {
 	// Replies are the messages a WebSocketComponent's HandleWS returned,
 	// as received.
 	Replies []Message
+	// Events are the events the component emitted for the page
+	// (liveflux.Emit), from the event frames or the events header. They
+	// are recorded, not dispatched in the page.
+	Events []liveflux.Event
 	// Asked are the data-flux-confirm questions the user was asked (and
 	// accepted).
 	Asked []string
@@ -41,6 +47,30 @@ func (o *Outcome) AssertRedirect(url string) {
 	if o.Redirect != url {
 		o.v.c.errorf(o.v, "redirect to %q, want %q", o.Redirect, url)
 	}
+}
+
+// AssertEvent fails the test unless the component emitted the event name
+// with a detail equal, as JSON, to detail (nil: any detail).
+func (o *Outcome) AssertEvent(name string, detail any) {
+	o.v.c.t.Helper()
+	var want any
+	if detail != nil {
+		w, err := json.Marshal(detail)
+		if err != nil {
+			o.v.c.fatalf(o.v, "AssertEvent: %v", err)
+		}
+		json.Unmarshal(w, &want)
+	}
+	var got []string
+	for _, e := range o.Events {
+		var d any
+		json.Unmarshal(e.Detail, &d)
+		if e.Name == name && (detail == nil || reflect.DeepEqual(d, want)) {
+			return
+		}
+		got = append(got, fmt.Sprintf("%s %s", e.Name, e.Detail))
+	}
+	o.v.c.errorf(o.v, "no event %s with detail %v; events: %q", name, detail, got)
 }
 
 // Reply decodes the last HandleWS reply into v.
