@@ -40,9 +40,11 @@ func (m *TopicMessage) Decode(v any) error { return json.Unmarshal(m.Data, v) }
 // not and names no handler either.
 var ErrNoScope = errors.New("liveflux: context of no component method")
 
-// scope is what a component's method can reach through its ctx: the
-// handler, the instance, and what the method emitted.
+// scope is the context a component's method is given: its parent, plus
+// what the method can reach through it (the handler, the instance) and
+// what it emitted. Being the context itself, it costs one allocation.
 type scope struct {
+	context.Context
 	h      *Handler
 	c      Component
 	events []Event
@@ -50,9 +52,16 @@ type scope struct {
 
 type scopeKey struct{}
 
+func (sc *scope) Value(key any) any {
+	if key == (scopeKey{}) {
+		return sc
+	}
+	return sc.Context.Value(key)
+}
+
 func withScope(ctx context.Context, h *Handler, c Component) (context.Context, *scope) {
-	sc := &scope{h: h, c: c}
-	return context.WithValue(ctx, scopeKey{}, sc), sc
+	sc := &scope{Context: ctx, h: h, c: c}
+	return sc, sc
 }
 
 func scopeOf(ctx context.Context) *scope {
