@@ -392,10 +392,11 @@ type shownBody struct {
 }
 
 // record checks that body, which the client got as how says, is what every
-// other client showed as revision rev of id, and a rendering of a counter.
+// other client showed as revision rev of id, and a rendering of a test
+// component.
 func (c *wsClient) record(id string, rev int, body string, how func() string) {
 	if !bodyRE.MatchString(body) {
-		c.t.Errorf("client of %s shows %s revision %d as %q (from %s): not a rendering of a counter", c.node, id, rev, body, how())
+		c.t.Errorf("client of %s shows %s revision %d as %q (from %s): not a rendering of a test component", c.node, id, rev, body, how())
 	}
 	if rev == 0 {
 		return
@@ -414,7 +415,9 @@ func (c *wsClient) record(id string, rev int, body string, how func() string) {
 	}
 }
 
-var bodyRE = regexp.MustCompile(`^<span class="count">-?\d+</span>$`)
+// bodyRE matches the renderings of the tests' components: a counter, or a
+// lobby (topic_test.go).
+var bodyRE = regexp.MustCompile(`^(<span class="count">-?\d+</span>|msgs=\[[^\]]*\] online=\[[^\]]*\])$`)
 
 func (c *wsClient) send(typ, id, action string) {
 	c.t.Helper()
