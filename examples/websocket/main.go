@@ -2,6 +2,12 @@
 // kept in sync over WebSockets: a click on either updates both, in every
 // open tab.
 //
+// The counters stay in sync through a topic, not by refreshing every
+// component on the server: each counter subscribes to topic "count" when it
+// is mounted, and an action publishes the new count there. The work of a
+// click is proportional to the counters that show the count, whatever else
+// the server holds.
+//
 //	go run ./examples/websocket -addr 127.0.0.1:8080
 package main
 
@@ -18,44 +24,95 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/go-liveflux/liveflux"
 )
 
-// app holds the state the counters share and the handler that pushes it.
-type app struct {
-	count atomic.Int64
-	ws    *liveflux.WebSocketHandler
+// countTopic is the topic every counter subscribes to.
+const countTopic = "count"
+
+// countMsg is what is published to countTopic: the count after a change,
+// and the change's number. Two clicks at once may reach a counter in
+// either order; the version tells it which is newer.
+type countMsg struct {
+	Count   int64 `json:"count"`
+	Version int64 `json:"version"`
+}
+
+// shared is the count the counters share.
+type shared struct {
+	mu  sync.Mutex
+	now countMsg
+}
+
+// add changes the count by d and returns the result.
+func (s *shared) add(d int64) countMsg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now.Count += d
+	s.now.Version++
+	return s.now
+}
+
+func (s *shared) load() countMsg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.now
 }
 
 // Counter shows the shared count with + and − buttons.
 type Counter struct {
 	liveflux.Base
-	Label string
-	app   *app
+	Label   string
+	Count   int64
+	Version int64 // of the change Count comes from
+	shared  *shared
 }
 
 func (c *Counter) Mount(ctx context.Context, params map[string]string) error {
 	c.Label = params["label"]
+	// Subscribe first, then read: a change in between is then both read
+	// and received, never missed (HandleTopic ignores what it knows).
+	if err := liveflux.Subscribe(ctx, countTopic); err != nil {
+		return err
+	}
+	c.set(c.shared.load())
 	return nil
 }
 
 func (c *Counter) Handle(ctx context.Context, action string, data url.Values) error {
+	var now countMsg
 	switch action {
 	case "inc":
-		c.app.count.Add(1)
+		now = c.shared.add(1)
 	case "dec":
-		c.app.count.Add(-1)
+		now = c.shared.add(-1)
 	default:
 		return liveflux.NewError(http.StatusBadRequest, "unknown action "+action)
 	}
-	// This counter is re-rendered for everyone watching it; the others are
-	// pushed a fresh rendering. In a goroutine: an action must not wait for
-	// other instances (see the package's Concurrency notes).
-	go c.app.refreshAllBut(c.GetID())
+	// This counter shows the change in the answer to the action; every
+	// counter subscribed to the topic, this one included, gets the message
+	// and is pushed to the pages watching it if its rendering changed.
+	c.set(now)
+	return liveflux.Publish(ctx, countTopic, now)
+}
+
+func (c *Counter) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) error {
+	var m countMsg
+	if err := msg.Decode(&m); err != nil {
+		return err
+	}
+	c.set(m)
 	return nil
+}
+
+// set shows m unless the counter shows a newer change already.
+func (c *Counter) set(m countMsg) {
+	if m.Version > c.Version {
+		c.Count, c.Version = m.Count, m.Version
+	}
 }
 
 var counterView = template.Must(template.New("counter").Parse(`
@@ -67,17 +124,7 @@ var counterView = template.Must(template.New("counter").Parse(`
 </div>`))
 
 func (c *Counter) Render(ctx context.Context, w io.Writer) error {
-	return counterView.Execute(w, map[string]any{"Label": c.Label, "Count": c.app.count.Load()})
-}
-
-// refreshAllBut pushes a fresh rendering of every watched component except
-// the one given.
-func (a *app) refreshAllBut(id string) {
-	for _, other := range a.ws.Watched() {
-		if other != id {
-			a.ws.Refresh(context.Background(), other) // an instance gone meanwhile is fine
-		}
-	}
+	return counterView.Execute(w, c)
 }
 
 var page = template.Must(template.New("page").Parse(`<!doctype html>
@@ -170,24 +217,24 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.Parse()
 
-	a := &app{}
+	count := &shared{}
 	registry := liveflux.NewRegistry()
-	if err := registry.Register("counter", func() liveflux.Component { return &Counter{app: a} }); err != nil {
+	if err := registry.Register("counter", func() liveflux.Component { return &Counter{shared: count} }); err != nil {
 		log.Fatal(err)
 	}
-	a.ws = liveflux.NewWebSocketHandler(nil,
+	ws := liveflux.NewWebSocketHandler(nil,
 		liveflux.WithRegistry(registry),
 		liveflux.WithSessionKey(sessionKey),
 		liveflux.WithLogger(slog.Default()),
 	)
 
 	mux := http.NewServeMux()
-	mux.Handle("/liveflux", a.ws)
+	mux.Handle("/liveflux", ws)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		ensureSession(w, r)
 		var views [2]template.HTML
 		for i, label := range []string{"Counter A", "Counter B"} {
-			html, err := a.ws.Mount(r, "counter", map[string]string{"label": label})
+			html, err := ws.Mount(r, "counter", map[string]string{"label": label})
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -35,19 +36,92 @@ func TestServerLimitsSlowClients(t *testing.T) {
 // withDeadlines(d).
 func newTestApp(t *testing.T, d time.Duration) *httptest.Server {
 	t.Helper()
-	a := &app{}
+	count := &shared{}
 	registry := liveflux.NewRegistry()
-	if err := registry.Register("counter", func() liveflux.Component { return &Counter{app: a} }); err != nil {
+	if err := registry.Register("counter", func() liveflux.Component { return &Counter{shared: count} }); err != nil {
 		t.Fatal(err)
 	}
-	a.ws = liveflux.NewWebSocketHandler(nil, liveflux.WithRegistry(registry),
+	ws := liveflux.NewWebSocketHandler(nil, liveflux.WithRegistry(registry),
 		liveflux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	srv := httptest.NewServer(withDeadlines(a.ws, d))
+	srv := httptest.NewServer(withDeadlines(ws, d))
 	t.Cleanup(func() {
-		a.ws.Close()
+		ws.Close()
 		srv.Close()
 	})
 	return srv
+}
+
+// mount mounts a counter over HTTP and returns its ID.
+func mount(t *testing.T, srv *httptest.Server, label string) string {
+	t.Helper()
+	res, err := http.PostForm(srv.URL+"/liveflux", url.Values{liveflux.FieldKind: {"counter"}, "label": {label}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := regexp.MustCompile(`data-flux-component-id="([^"]+)"`).FindSubmatch(body)
+	if res.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("mount: %s %s", res.Status, body)
+	}
+	return string(m[1])
+}
+
+// A click on one counter reaches a page that watches only the other one,
+// through the topic.
+func TestCountReachesTheOtherCounter(t *testing.T) {
+	srv := newTestApp(t, 30*time.Second)
+	a, b := mount(t, srv, "A"), mount(t, srv, "B")
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/liveflux", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := ws.WriteJSON(liveflux.WebSocketMessage{Type: "init", ComponentID: b}); err != nil {
+		t.Fatal(err)
+	}
+	var got liveflux.WebSocketMessage
+	if err := ws.ReadJSON(&got); err != nil || got.Type != "update" {
+		t.Fatalf("answer to init: %+v, %v", got, err)
+	}
+	// Another client clicks + on A, over HTTP.
+	res, err := http.PostForm(srv.URL+"/liveflux", url.Values{
+		liveflux.FieldKind: {"counter"}, liveflux.FieldID: {a}, liveflux.FieldAction: {"inc"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	for {
+		var m struct {
+			Type        string `json:"type"`
+			ComponentID string `json:"componentID"`
+			Data        struct {
+				HTML string `json:"html"`
+			} `json:"data"`
+		}
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatalf("waiting for B's update: %v", err)
+		}
+		if m.Type == "update" && m.ComponentID == b && strings.Contains(m.Data.HTML, `<output class="count">1</output>`) {
+			return
+		}
+	}
+}
+
+// Messages that arrive out of order never take a counter back.
+func TestOlderChangesAreIgnored(t *testing.T) {
+	c := &Counter{shared: &shared{}}
+	for _, m := range []countMsg{{Count: 1, Version: 1}, {Count: 3, Version: 3}, {Count: 2, Version: 2}} {
+		data, _ := json.Marshal(m)
+		if err := c.HandleTopic(context.Background(), &liveflux.TopicMessage{Topic: countTopic, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Count != 3 || c.Version != 3 {
+		t.Errorf("count %d (version %d), want 3 (version 3)", c.Count, c.Version)
+	}
 }
 
 // A client that stops sending its body is dropped at the deadline.
