@@ -99,7 +99,7 @@ func (r *redirector) Handle(_ context.Context, action string, data url.Values) e
 }
 
 func (r *redirector) Render(_ context.Context, w io.Writer) error {
-	_, err := fmt.Fprintf(w, `<span class="count">%d</span>`, r.N)
+	_, err := fmt.Fprintf(w, "<span>count=%d</span>", r.N)
 	return err
 }
 
@@ -109,11 +109,9 @@ func (r *redirector) Render(_ context.Context, w io.Writer) error {
 // for mounts and actions.
 func TestHandlerRedirectOnlyToHTTP(t *testing.T) {
 	t.Parallel()
-	reg := liveflux.NewRegistry()
-	if err := reg.Register("redirector", func() liveflux.Component { return &redirector{} }); err != nil {
-		t.Fatal(err)
-	}
-	h := liveflux.NewHandler(liveflux.NewMemoryStore(), liveflux.WithRegistry(reg), liveflux.WithLogger(quietLogger()))
+	reg := testRegistry(t)
+	assertNoError(t, reg.Register("redirector", func() liveflux.Component { return &redirector{} }))
+	h := liveflux.NewHandler(liveflux.NewMemoryStore(), liveflux.WithRegistry(reg), liveflux.WithLogger(discardLogger))
 	send := func(id, action, to string) (int, string, string) {
 		rec := post(h, url.Values{liveflux.FieldKind: {"redirector"}, liveflux.FieldID: {id}, liveflux.FieldAction: {action}, "to": {to}})
 		return rec.Code, rec.Header().Get(liveflux.HeaderRedirect), rec.Body.String()
@@ -122,7 +120,7 @@ func TestHandlerRedirectOnlyToHTTP(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("mount: %d %s", rec.Code, rec.Body)
 	}
-	id := match(t, idRe, rec.Body.String())
+	id := idOf(t, rec.Body.String())
 	n := 0
 	for _, to := range unsafeRedirects {
 		code, hdr, body := send(id, "go", to)
@@ -131,7 +129,7 @@ func TestHandlerRedirectOnlyToHTTP(t *testing.T) {
 		}
 		code, hdr, body = send(id, "ignore", to)
 		n++
-		if code != http.StatusOK || hdr != "/kept" || match(t, countRe, body) != fmt.Sprint(n) {
+		if code != http.StatusOK || hdr != "/kept" || countOf(t, body) != n {
 			t.Errorf("action ignoring the refusal of %q: %d, %s %q, %s; want 200, the earlier redirect kept, count %d", to, code, liveflux.HeaderRedirect, hdr, body, n)
 		}
 		rec := post(h, url.Values{liveflux.FieldKind: {"redirector"}, "to": {to}})

@@ -1,30 +1,21 @@
-package liveflux
+package liveflux_test
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"unicode/utf16"
+
+	"github.com/go-liveflux/liveflux"
 )
 
-// applyDiff does what the JS client does with a diff update.
-func applyDiff(t *testing.T, prev string, msg []byte) string {
-	t.Helper()
-	var m struct {
-		Data struct {
-			Diff []json.RawMessage `json:"diff"`
-		} `json:"data"`
+// diffOf is the data of the diff update msg.
+func diffOf(tb testing.TB, msg []byte) diffData {
+	tb.Helper()
+	d, ok := parseDiff(parseMsg(tb, msg))
+	if !ok {
+		tb.Fatalf("not a diff update: %s", msg)
 	}
-	if err := json.Unmarshal(msg, &m); err != nil || len(m.Data.Diff) != 3 {
-		t.Fatalf("not a diff update: %s (%v)", msg, err)
-	}
-	var p, s int
-	var text string
-	json.Unmarshal(m.Data.Diff[0], &p)
-	json.Unmarshal(m.Data.Diff[1], &s)
-	json.Unmarshal(m.Data.Diff[2], &text)
-	u := utf16.Encode([]rune(prev))
-	return string(utf16.Decode(u[:p])) + text + string(utf16.Decode(u[len(u)-s:]))
+	return d
 }
 
 func TestDiffUpdateRoundTrips(t *testing.T) {
@@ -42,14 +33,14 @@ func TestDiffUpdateRoundTrips(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg, ok := appendDiffUpdate(nil, "ID", 8, 7, []byte(tt.prev), []byte(tt.next))
+			msg, ok := liveflux.AppendDiffUpdate(nil, "ID", 8, 7, []byte(tt.prev), []byte(tt.next))
 			if !ok {
 				t.Fatalf("no diff for a small change")
 			}
 			if !json.Valid(msg) {
 				t.Fatalf("invalid JSON: %s", msg)
 			}
-			if got := applyDiff(t, tt.prev, msg); got != tt.next {
+			if got := applyDiff(t, tt.prev, diffOf(t, msg).Diff); got != tt.next {
 				t.Fatalf("diff applied gives\n%q\nwant\n%q", got, tt.next)
 			}
 			if !strings.HasPrefix(string(msg), `{"type":"update","componentID":"ID","data":{"rev":8,"base":7,"diff":[`) {
@@ -57,17 +48,117 @@ func TestDiffUpdateRoundTrips(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := appendDiffUpdate(nil, "ID", 2, 1, []byte("abcdefgh"), []byte("12345678")); ok {
+	if _, ok := liveflux.AppendDiffUpdate(nil, "ID", 2, 1, []byte("abcdefgh"), []byte("12345678")); ok {
 		t.Errorf("diff sent although it is not smaller than the rendering")
 	}
 }
 
 func TestRootBody(t *testing.T) {
 	t.Parallel()
-	if got := string(rootBody([]byte(`<div a="&gt;" b="1">x<p>y</p></div>`))); got != "x<p>y</p>" {
-		t.Fatalf("rootBody = %q", got)
+	if got := string(liveflux.RootBody([]byte(`<div a="&gt;" b="1">x<p>y</p></div>`))); got != "x<p>y</p>" {
+		t.Fatalf("RootBody = %q", got)
 	}
-	if rootBody([]byte(`<div`)) != nil {
+	if liveflux.RootBody([]byte(`<div`)) != nil {
 		t.Fatal("rootBody of garbage")
+	}
+}
+
+// Guards against: diff of renderings with invalid UTF-8 diverges from the full rendering.
+func TestDiffOfInvalidUTF8RebuildsTheRendering(t *testing.T) {
+	t.Parallel()
+	steps := [][]byte{
+		[]byte("<p>Zo\xc3</p>"),              // name truncated mid-rune by bytes
+		[]byte("<p>Zo\xc3\xab</p>"),          // now whole: "Zoë"
+		[]byte("<p>Zo\xc3\xab</p><i>ok</i>"), // something appended
+	}
+	// What a browser holds after JSON.parse of a full update.
+	full := func(b []byte) string {
+		var s string
+		x, _ := json.Marshal(string(b))
+		assertNoError(t, json.Unmarshal(x, &s))
+		return s
+	}
+	client := full(steps[0])
+	for i := 1; i < len(steps); i++ {
+		msg, ok := liveflux.AppendDiffUpdate(nil, "ID", uint64(i+1), uint64(i), steps[i-1], steps[i])
+		if !ok { // a full update: the client takes the rendering as is
+			client = full(steps[i])
+			continue
+		}
+		client = applyDiff(t, client, diffOf(t, msg).Diff)
+		if want := full(steps[i]); client != want {
+			t.Errorf("step %d: client body %q, full rendering %q", i, client, want)
+		}
+	}
+}
+
+// TestUpdatesAreDiffs checks that a one-value change in a large component
+// reaches watchers as a diff of at most 120 bytes that rebuilds exactly
+// the rendering an HTTP request gets.
+func TestUpdatesAreDiffs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	id := f.mount(t, "rows", nil)
+	cs := f.watchers(t, id, 2)
+	a, b := cs[0], cs[1]
+	full := a.views[id].body
+	if len(full) < 5000 {
+		t.Fatalf("rendering only %d bytes", len(full))
+	}
+	a.sendAction(id, "bump", nil) // the first update after two inits is full
+	a.nextUpdate(id)
+	b.nextUpdate(id)
+	for hot := 2; hot <= 4; hot++ {
+		a.sendAction(id, "bump", nil)
+		want := rowsBody(hot)
+		for _, c := range []*wsClient{a, b} {
+			m := c.nextMsg()
+			if len(m.raw) > 120 {
+				t.Fatalf("update of one value is %d bytes: %s", len(m.raw), m.raw)
+			}
+			t.Logf("update of one value in a %d-byte rendering: %d bytes", len(full), len(m.raw))
+			got := c.update(m, id)
+			if body := bodyOf(got); body != want {
+				t.Fatalf("diff rebuilt another rendering:\n%s\nwant\n%s", body, want)
+			}
+		}
+	}
+}
+
+// Guards against: every watcher got diff updates, which a client written
+// from the first version of the protocol (update with data.html) cannot
+// apply. Diffs go only to clients that ask for them in the handshake.
+func TestWebSocketDiffsOnlyForClientsThatAsk(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	id := f.mount(t, "rows", nil)
+	// Five watchers: from four on, messages are framed once for all.
+	plain := []*wsClient{f.dialPlain(t), f.dialPlain(t)}
+	diffs := []*wsClient{f.dial(t), f.dial(t), f.dial(t)}
+	assertEqual(t, plain[0].ws.Subprotocol(), "", "subprotocol of a client that did not ask")
+	assertEqual(t, diffs[0].ws.Subprotocol(), liveflux.SubprotocolDiff, "subprotocol of a client that asked")
+	all := append(append([]*wsClient{}, plain...), diffs...)
+	for _, c := range all {
+		c.init(id)
+	}
+	for hot := 1; hot <= 3; hot++ {
+		diffs[0].sendAction(id, "bump", nil)
+		want := rowsBody(hot)
+		for i, c := range all {
+			m := c.nextMsg()
+			_, isDiff := parseDiff(m)
+			switch {
+			case i < len(plain) && isDiff:
+				t.Fatalf("a client that did not ask got a diff: %s", m.raw)
+			case i < len(plain):
+				assertUpdate(t, m, id) // data.html, in full
+			case hot > 1 && !isDiff: // the first update after the inits is full
+				t.Fatalf("a client that asked got no diff: %s", m.raw)
+			}
+			got := c.update(m, id)
+			if body := bodyOf(got); body != want {
+				t.Fatalf("client %d holds another rendering:\n%s\nwant\n%s", i, body, want)
+			}
+		}
 	}
 }

@@ -25,3 +25,11 @@ func LastHeard(h *WebSocketHandler) time.Time {
 	}
 	return time.Unix(0, last)
 }
+
+// AppendDiffUpdate appends to dst the diff update of id from the body
+// prev (revision base) to next (revision rev), and reports whether a diff
+// is worth sending.
+var AppendDiffUpdate = appendDiffUpdate
+
+// RootBody is what the root element of a rendering holds.
+var RootBody = rootBody

@@ -3,159 +3,18 @@ package liveflux_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/go-liveflux/liveflux"
 )
-
-// counter is the test component: actions inc, dec, fail, usererr, panic,
-// panicrender, go (redirect) and echo (stores the fields it got).
-type counter struct {
-	liveflux.Base
-	Count       int
-	Echo        string
-	panicRender bool
-}
-
-func (c *counter) Mount(_ context.Context, p map[string]string) error {
-	switch p["mode"] {
-	case "panic":
-		panic("mount exploded")
-	case "fail":
-		return errors.New("database password is hunter2")
-	case "redirect":
-		c.Redirect("/welcome")
-	}
-	if s := p["start"]; s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return liveflux.NewError(http.StatusUnprocessableEntity, "start must be a number")
-		}
-		c.Count = n
-	}
-	return nil
-}
-
-func (c *counter) Handle(_ context.Context, action string, data url.Values) error {
-	switch action {
-	case "inc":
-		c.Count++
-	case "dec":
-		c.Count--
-	case "echo":
-		c.Echo = strings.Join(data["v"], ",")
-	case "go":
-		c.Redirect("/elsewhere")
-	case "fail":
-		c.Count += 100
-		return errors.New("secret internal detail")
-	case "usererr":
-		c.Count += 100
-		return liveflux.NewError(http.StatusConflict, "already taken")
-	case "panic":
-		c.Count += 100
-		panic("handle exploded")
-	case "panicrender":
-		c.Count += 100
-		c.panicRender = true
-	default:
-		return liveflux.NewError(http.StatusBadRequest, "unknown action")
-	}
-	return nil
-}
-
-func (c *counter) Render(_ context.Context, w io.Writer) error {
-	if c.panicRender {
-		c.panicRender = false
-		panic("render exploded")
-	}
-	_, err := fmt.Fprintf(w, `<span class="count">%d</span><span class="echo">%s</span>`, c.Count, c.Echo)
-	return err
-}
-
-func newRegistry(t testing.TB) *liveflux.Registry {
-	t.Helper()
-	r := liveflux.NewRegistry()
-	if err := r.Register("counter", func() liveflux.Component { return &counter{} }); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func newTestHandler(t testing.TB, opts ...liveflux.HandlerOption) *liveflux.Handler {
-	t.Helper()
-	opts = append([]liveflux.HandlerOption{liveflux.WithRegistry(newRegistry(t)), liveflux.WithLogger(quietLogger())}, opts...)
-	return liveflux.NewHandler(liveflux.NewMemoryStore(), opts...)
-}
-
-var (
-	idRe    = regexp.MustCompile(`data-flux-component-id="([^"]+)"`)
-	revRe   = regexp.MustCompile(`data-flux-rev="(\d+)"`)
-	countRe = regexp.MustCompile(`<span class="count">(-?\d+)</span>`)
-)
-
-func match(t testing.TB, re *regexp.Regexp, s string) string {
-	t.Helper()
-	m := re.FindStringSubmatch(s)
-	if m == nil {
-		t.Fatalf("%v not found in %q", re, s)
-	}
-	return m[1]
-}
-
-func post(h http.Handler, form url.Values) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPost, "/liveflux", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
-func mount(t testing.TB, h http.Handler, params ...string) string {
-	t.Helper()
-	form := url.Values{liveflux.FieldKind: {"counter"}}
-	for i := 0; i+1 < len(params); i += 2 {
-		form.Set(params[i], params[i+1])
-	}
-	rec := post(h, form)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("mount: %d %s", rec.Code, rec.Body)
-	}
-	return match(t, idRe, rec.Body.String())
-}
-
-func action(h http.Handler, id, name string, fields ...string) *httptest.ResponseRecorder {
-	form := url.Values{liveflux.FieldKind: {"counter"}, liveflux.FieldID: {id}, liveflux.FieldAction: {name}}
-	for i := 0; i+1 < len(fields); i += 2 {
-		form.Add(fields[i], fields[i+1])
-	}
-	return post(h, form)
-}
-
-func count(t testing.TB, h http.Handler, id string) int {
-	t.Helper()
-	rec := action(h, id, "")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("render %s: %d %s", id, rec.Code, rec.Body)
-	}
-	n, _ := strconv.Atoi(match(t, countRe, rec.Body.String()))
-	return n
-}
 
 func TestHandlerMountAndAct(t *testing.T) {
 	t.Parallel()
@@ -174,20 +33,20 @@ func TestHandlerMountAndAct(t *testing.T) {
 	if !strings.Contains(body, `data-flux-param-start="5"`) {
 		t.Errorf("mount params not kept on the root: %s", body)
 	}
-	id := match(t, idRe, body)
+	id := idOf(t, body)
 	if len(id) < 26 {
 		t.Errorf("id %q shorter than 128 bits of base32", id)
 	}
-	if got := match(t, countRe, body); got != "5" {
-		t.Fatalf("count after mount = %s, want 5", got)
+	if got := countOf(t, body); got != 5 {
+		t.Fatalf("count after mount = %d, want 5", got)
 	}
-	rev1, _ := strconv.Atoi(match(t, revRe, body))
+	rev1 := revOf(t, body)
 
 	rec = action(h, id, "inc")
-	if rec.Code != http.StatusOK || match(t, countRe, rec.Body.String()) != "6" {
+	if rec.Code != http.StatusOK || countOf(t, rec.Body.String()) != 6 {
 		t.Fatalf("inc: %d %s", rec.Code, rec.Body)
 	}
-	rev2, _ := strconv.Atoi(match(t, revRe, rec.Body.String()))
+	rev2 := revOf(t, rec.Body.String())
 	if rev2 <= rev1 {
 		t.Errorf("revision did not grow: %d then %d", rev1, rev2)
 	}
@@ -274,7 +133,7 @@ func TestHandlerBadInput(t *testing.T) {
 		t.Fatalf("failed actions changed the state: count = %d", n)
 	}
 	// And the handler keeps serving.
-	if rec := action(h, id, "inc"); match(t, countRe, rec.Body.String()) != "1" {
+	if rec := action(h, id, "inc"); countOf(t, rec.Body.String()) != 1 {
 		t.Fatalf("handler broken after failures: %s", rec.Body)
 	}
 }
@@ -312,7 +171,7 @@ func TestHandlerRedirect(t *testing.T) {
 	h := newTestHandler(t)
 	id := mount(t, h)
 	rec := action(h, id, "go")
-	if rec.Code != 200 || rec.Header().Get(liveflux.HeaderRedirect) != "/elsewhere" {
+	if rec.Code != 200 || rec.Header().Get(liveflux.HeaderRedirect) != "/next" {
 		t.Fatalf("redirect: %d %q", rec.Code, rec.Header().Get(liveflux.HeaderRedirect))
 	}
 	if rec := action(h, id, "inc"); rec.Header().Get(liveflux.HeaderRedirect) != "" {
@@ -321,6 +180,33 @@ func TestHandlerRedirect(t *testing.T) {
 	rec = post(h, url.Values{liveflux.FieldKind: {"counter"}, "mode": {"redirect"}})
 	if rec.Header().Get(liveflux.HeaderRedirect) != "/welcome" {
 		t.Fatalf("mount redirect: %q", rec.Header().Get(liveflux.HeaderRedirect))
+	}
+}
+
+// Guards against: the multipart media type matched only in lower case
+// (Multipart/Form-Data was refused); bodies over WithMaxBodyBytes, of
+// either encoding, are refused with 413.
+func TestHTTPEdgeCases(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, liveflux.WithMaxBodyBytes(1000))
+	multipart := func(ctype, extra string) response {
+		t.Helper()
+		body := "--XX\r\nContent-Disposition: form-data; name=\"liveflux_component_kind\"\r\n\r\ncounter\r\n" + extra + "--XX--\r\n"
+		r, err := f.request("", ctype, body)
+		assertNoError(t, err)
+		return r
+	}
+	big := strings.Repeat("a", 5000)
+	if r := multipart("multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"big\"\r\n\r\n"+big+"\r\n"); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("multipart over limit: %d %s", r.status, r.body)
+	}
+	r, err := f.tryPostAs("", url.Values{liveflux.FieldKind: {"counter"}, "big": {big}})
+	assertNoError(t, err)
+	if r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("urlencoded over limit: %d %s", r.status, r.body)
+	}
+	if r := multipart("Multipart/Form-Data; boundary=XX", ""); r.status != http.StatusOK {
+		t.Errorf("Multipart/Form-Data: %d %s", r.status, r.body)
 	}
 }
 
@@ -398,7 +284,7 @@ func TestHandlerConcurrentActionsLoseNothing(t *testing.T) {
 func TestHandlerEvictedInstance(t *testing.T) {
 	t.Parallel()
 	store := liveflux.NewMemoryStore(liveflux.WithMaxInstances(1))
-	h := liveflux.NewHandler(store, liveflux.WithRegistry(newRegistry(t)), liveflux.WithLogger(quietLogger()))
+	h := newStoreHandler(t, store)
 	first := mount(t, h)
 	mount(t, h) // evicts first
 	if rec := action(h, first, "inc"); rec.Code != http.StatusNotFound {
@@ -413,7 +299,7 @@ func TestHandlerMountForFirstPaint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := match(t, idRe, string(html))
+	id := idOf(t, string(html))
 	if n := count(t, h, id); n != 3 {
 		t.Fatalf("server-rendered instance not stored: count = %d", n)
 	}

@@ -3,6 +3,7 @@ package liveflux
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -127,7 +128,7 @@ func TestInstanceSizeIsHonest(t *testing.T) {
 		s := NewMemoryStore(WithMaxInstancesPerSession(DefaultMaxInstances), WithMaxBytesPerSession(DefaultMaxBytes))
 		reg := NewRegistry()
 		must(t, reg.Register("sized", func() Component { return &sized{} }))
-		h := NewHandler(s, WithRegistry(reg), WithLogger(rvLog))
+		h := NewHandler(s, WithRegistry(reg), WithLogger(slog.New(slog.DiscardHandler)))
 		r := httptest.NewRequest("GET", "/", nil)
 		before := heap()
 		for range tt.n {

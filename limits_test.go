@@ -1,10 +1,7 @@
 package liveflux_test
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,44 +14,6 @@ import (
 
 	"github.com/go-liveflux/liveflux"
 )
-
-// postFrom posts form as a client at addr ("host:port"), with session sid's
-// cookie unless sid is "".
-func postFrom(h http.Handler, addr, sid string, form url.Values) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPost, "/liveflux", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.RemoteAddr = addr
-	if sid != "" {
-		req.AddCookie(&http.Cookie{Name: "sid", Value: sid})
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
-// note keeps the text it was mounted with, as components keep their
-// parameters.
-type note struct {
-	liveflux.Base
-	Text string
-}
-
-func (n *note) Mount(_ context.Context, p map[string]string) error { n.Text = p["text"]; return nil }
-func (n *note) Handle(context.Context, string, url.Values) error   { return nil }
-func (n *note) Render(_ context.Context, w io.Writer) error {
-	_, err := fmt.Fprintf(w, "<p>%d bytes</p>", len(n.Text))
-	return err
-}
-
-// noteRegistry registers counter and note.
-func noteRegistry(t testing.TB) *liveflux.Registry {
-	t.Helper()
-	r := newRegistry(t)
-	if err := r.Register("note", func() liveflux.Component { return &note{} }); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
 
 // TestHandlerFloodEvictsOnlyItsOwn: one client mounting far more instances
 // than the whole store holds evicts only its own oldest ones; another
@@ -77,14 +36,13 @@ func TestHandlerFloodEvictsOnlyItsOwn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			store := liveflux.NewMemoryStore(liveflux.WithMaxInstances(1000)) // 10 per client
-			opts := append([]liveflux.HandlerOption{liveflux.WithRegistry(newRegistry(t)), liveflux.WithLogger(quietLogger())}, tt.opts...)
-			h := liveflux.NewHandler(store, opts...)
+			h := newStoreHandler(t, store, tt.opts...)
 			mountAs := func(addr, sid string) string {
 				rec := postFrom(h, addr, sid, url.Values{liveflux.FieldKind: {"counter"}})
 				if rec.Code != http.StatusOK {
 					t.Fatalf("mount: %d %s", rec.Code, rec.Body)
 				}
-				return match(t, idRe, rec.Body.String())
+				return idOf(t, rec.Body.String())
 			}
 			victim := mountAs(tt.victimFrom, tt.victimSid)
 			bystander := mountAs(other, "")
@@ -157,11 +115,10 @@ func heapInUse() uint64 {
 func TestHandlerByteCapUnderLargeParams(t *testing.T) {
 	t.Parallel()
 	store := liveflux.NewMemoryStore()
-	h := liveflux.NewHandler(store, liveflux.WithRegistry(noteRegistry(t)), liveflux.WithLogger(quietLogger()),
-		liveflux.WithMaxParamBytes(liveflux.DefaultMaxBodyBytes))
+	h := newStoreHandler(t, store, liveflux.WithMaxParamBytes(liveflux.DefaultMaxBodyBytes))
 	const victimAddr, floodAddr = "198.51.100.7:40000", "192.0.2.1:1234"
 	rec := postFrom(h, victimAddr, "", url.Values{liveflux.FieldKind: {"note"}, "text": {"hello"}})
-	victim := match(t, idRe, rec.Body.String())
+	victim := idOf(t, rec.Body.String())
 	before := heapInUse()
 	mb := strings.Repeat("x", 1_000_000)
 	for range 40 {
@@ -172,7 +129,7 @@ func TestHandlerByteCapUnderLargeParams(t *testing.T) {
 	// Actions that grow instances count too: each echo stores ~900 KB.
 	for range 10 {
 		rec := postFrom(h, floodAddr, "", url.Values{liveflux.FieldKind: {"counter"}})
-		id := match(t, idRe, rec.Body.String())
+		id := idOf(t, rec.Body.String())
 		form := url.Values{liveflux.FieldKind: {"counter"}, liveflux.FieldID: {id}, liveflux.FieldAction: {"echo"}, "v": {mb[:900_000]}}
 		if rec := postFrom(h, floodAddr, "", form); rec.Code != http.StatusOK {
 			t.Fatalf("echo: %d %s", rec.Code, rec.Body)
@@ -202,7 +159,7 @@ func TestHandlerHTTPRateLimit(t *testing.T) {
 	h := newTestHandler(t, liveflux.WithHTTPRateLimit(3, time.Minute))
 	const a, b = "192.0.2.1:1234", "198.51.100.7:40000"
 	mountForm := url.Values{liveflux.FieldKind: {"counter"}}
-	id := match(t, idRe, postFrom(h, a, "", mountForm).Body.String())
+	id := idOf(t, postFrom(h, a, "", mountForm).Body.String())
 	for range 2 {
 		if rec := postFrom(h, a, "", url.Values{liveflux.FieldKind: {"counter"}, liveflux.FieldID: {id}, liveflux.FieldAction: {"inc"}}); rec.Code != http.StatusOK {
 			t.Fatalf("within the limit: %d %s", rec.Code, rec.Body)
@@ -229,7 +186,7 @@ func TestHandlerHTTPRateLimit(t *testing.T) {
 		t.Fatalf("another client: %d %s", rec.Code, rec.Body)
 	}
 	// The option limits the POSTs a WebSocketHandler serves too.
-	ws := liveflux.NewWebSocketHandler(nil, liveflux.WithRegistry(newRegistry(t)), liveflux.WithLogger(quietLogger()), liveflux.WithHTTPRateLimit(1, time.Minute))
+	ws := liveflux.NewWebSocketHandler(nil, liveflux.WithRegistry(testRegistry(t)), liveflux.WithLogger(discardLogger), liveflux.WithHTTPRateLimit(1, time.Minute))
 	t.Cleanup(func() { ws.Close() })
 	postFrom(ws, a, "", mountForm)
 	if rec := postFrom(ws, a, "", mountForm); rec.Code != http.StatusTooManyRequests {
@@ -242,8 +199,8 @@ func TestHandlerHTTPRateLimit(t *testing.T) {
 // another client's instance survived it.
 func BenchmarkAnonymousMounts(b *testing.B) {
 	store := liveflux.NewMemoryStore()
-	h := liveflux.NewHandler(store, liveflux.WithRegistry(newRegistry(b)), liveflux.WithLogger(quietLogger()))
-	victim := match(b, idRe, postFrom(h, "198.51.100.7:40000", "", url.Values{liveflux.FieldKind: {"counter"}}).Body.String())
+	h := newStoreHandler(b, store)
+	victim := idOf(b, postFrom(h, "198.51.100.7:40000", "", url.Values{liveflux.FieldKind: {"counter"}}).Body.String())
 	form := url.Values{liveflux.FieldKind: {"counter"}}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -274,8 +231,7 @@ func BenchmarkLargeParamMounts(b *testing.B) {
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			store := liveflux.NewMemoryStore()
-			opts := append([]liveflux.HandlerOption{liveflux.WithRegistry(noteRegistry(b)), liveflux.WithLogger(quietLogger())}, tt.opts...)
-			h := liveflux.NewHandler(store, opts...)
+			h := newStoreHandler(b, store, tt.opts...)
 			body := url.Values{liveflux.FieldKind: {"note"}, "text": {strings.Repeat("x", 1_000_000)}}.Encode()
 			for range b.N {
 				for range 1200 {

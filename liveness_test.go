@@ -1,7 +1,10 @@
 package liveflux_test
 
 import (
+	"errors"
+	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,18 +12,6 @@ import (
 	"github.com/go-liveflux/liveflux"
 	"github.com/gorilla/websocket"
 )
-
-// fakeClock is a handler's clock that moves only when a test says so.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // newClockFixture is newFixture with a fake clock and a ping interval of a
 // minute: liveness is checked only when the test calls check.
@@ -143,13 +134,47 @@ func TestLongActionKeepsHealthyClient(t *testing.T) {
 	c, _ := f.pongClient(t)
 	c.init(id)
 	c.sendAction(id, "block", nil)
-	select {
-	case <-b.started:
-	case <-time.After(waitTimeout):
-		t.Fatal("the action did not start")
-	}
+	b.awaitStarted(t)
 	clock.advance(2 * liveflux.PongWait(f.h))
 	f.check()
 	b.release <- struct{}{}
 	c.nextUpdate(id) // the action's update: the client was kept
+}
+
+// Guards against: new connections dropped by the liveness check (their
+// liveness was set after they were registered): 400 fresh connections,
+// with pings every 4 ms, all stay connected for 300 ms. Real time: the
+// check must race with the handshakes.
+func TestNewConnectionsAreNotDropped(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, liveflux.WithWebSocketPingInterval(4*time.Millisecond))
+	var dropped, failed atomic.Int32
+	var wg sync.WaitGroup
+	for range 400 {
+		wg.Go(func() {
+			ws, _, err := f.dialRaw(nil, "")
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer ws.Close()
+			ws.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					var nerr net.Error
+					if !errors.As(err, &nerr) || !nerr.Timeout() {
+						dropped.Add(1)
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of 400 handshakes failed", n)
+	}
+	if n := dropped.Load(); n > 0 {
+		t.Errorf("%d of 400 fresh connections dropped within 300ms", n)
+	}
 }
