@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-liveflux/liveflux"
 )
@@ -82,12 +85,131 @@ func (l *List) Render(_ context.Context, w io.Writer) error {
 	return err
 }
 
+// TopicFeed subscribes, in Mount, to the topic its "topic" parameter
+// names, and shows the last message published there: its sequence number
+// and text. Every message changes its rendering.
+type TopicFeed struct {
+	liveflux.Base
+	Seq  int
+	Text string
+}
+
+// topicMessage is what the benchmark publishes.
+type topicMessage struct {
+	Seq  int    `json:"seq"`
+	Text string `json:"text"`
+}
+
+func (f *TopicFeed) Mount(ctx context.Context, params map[string]string) error {
+	return liveflux.Subscribe(ctx, params["topic"])
+}
+
+func (f *TopicFeed) Handle(context.Context, string, url.Values) error { return nil }
+
+func (f *TopicFeed) HandleTopic(_ context.Context, msg *liveflux.TopicMessage) error {
+	topicCalls(msg.Topic).Add(1)
+	var m topicMessage
+	if err := msg.Decode(&m); err != nil {
+		return err
+	}
+	f.Seq, f.Text = m.Seq, m.Text
+	return nil
+}
+
+func (f *TopicFeed) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, `<p>#%d %s</p>`, f.Seq, f.Text)
+	return err
+}
+
+// handled counts HandleTopic calls per topic: topic → *atomic.Int64.
+var handled sync.Map
+
+func topicCalls(topic string) *atomic.Int64 {
+	if n, ok := handled.Load(topic); ok {
+		return n.(*atomic.Int64)
+	}
+	n, _ := handled.LoadOrStore(topic, new(atomic.Int64))
+	return n.(*atomic.Int64)
+}
+
+// PresenceTopic is the topic Member instances are tracked in.
+const PresenceTopic = "room"
+
+// members numbers Member instances.
+var members atomic.Int64
+
+// Member is tracked in PresenceTopic while a client watches it: a user on
+// a page.
+type Member struct {
+	liveflux.Base
+	Name string
+}
+
+func (m *Member) Mount(ctx context.Context, _ map[string]string) error {
+	m.Name = "user-" + strconv.FormatInt(members.Add(1), 10)
+	return liveflux.Track(ctx, PresenceTopic, map[string]string{"name": m.Name})
+}
+
+func (m *Member) Handle(context.Context, string, url.Values) error { return nil }
+
+func (m *Member) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, `<span>%s</span>`, m.Name)
+	return err
+}
+
+// Online subscribes to PresenceTopic and shows how many are present:
+// counted from Presence on every change, or, with the parameter
+// "count" = "inc", kept up to date from the joins and leaves.
+type Online struct {
+	liveflux.Base
+	Inc   bool
+	Count int
+}
+
+// lastChange is the JSON size of the last presence change an Online
+// instance received.
+var lastChange atomic.Int64
+
+func (o *Online) Mount(ctx context.Context, params map[string]string) error {
+	o.Inc = params["topic"] == "inc"
+	o.Count = len(liveflux.HandlerOf(ctx).Presence(PresenceTopic))
+	return liveflux.Subscribe(ctx, PresenceTopic)
+}
+
+func (o *Online) Handle(context.Context, string, url.Values) error { return nil }
+
+func (o *Online) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) error {
+	topicCalls(msg.Topic).Add(1)
+	if msg.Presence == nil {
+		// The load process publishes a message when it is done with
+		// these subscribers: later joins and leaves are not theirs.
+		return liveflux.Unsubscribe(ctx)
+	}
+	if b, err := json.Marshal(msg.Presence); err == nil {
+		lastChange.Store(int64(len(b)))
+	}
+	if o.Inc {
+		o.Count += len(msg.Presence.Joins) - len(msg.Presence.Leaves)
+	} else {
+		o.Count = len(liveflux.HandlerOf(ctx).Presence(msg.Topic))
+	}
+	return nil
+}
+
+func (o *Online) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, `<p>%d online</p>`, o.Count)
+	return err
+}
+
 // newRegistry returns a registry holding the benchmark's components.
 func newRegistry() *liveflux.Registry {
 	r := liveflux.NewRegistry()
 	r.Register("counter", func() liveflux.Component { return &Counter{} })
 	r.Register("list", func() liveflux.Component { return &List{} })
 	r.Register("feed", func() liveflux.Component { return &Counter{} })
+	r.Register("topicfeed", func() liveflux.Component { return &TopicFeed{} })
+	r.Register("member", func() liveflux.Component { return &Member{} })
+	r.Register("online", func() liveflux.Component { return &Online{} })
 	return r
 }
 

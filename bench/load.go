@@ -25,6 +25,9 @@ import (
 type session struct {
 	c       *wsClient
 	counter string // its own counter component
+	// topicRef, when set, starts the update messages of the topic
+	// subscriber this session watches: they count for l.topic.
+	topicRef atomic.Pointer[[]byte]
 }
 
 // fanState tracks one Broadcast round: how many watchers still miss it.
@@ -33,10 +36,12 @@ type fanState struct {
 	remaining atomic.Int64
 	done      chan time.Time
 	stray     atomic.Int64 // bench messages of another round
+	bytes     atomic.Int64 // payload bytes of this round's messages
 }
 
 func (f *fanState) arm(seq int64, watchers int) {
 	f.remaining.Store(int64(watchers))
+	f.bytes.Store(0)
 	f.seq.Store(seq)
 	select {
 	case <-f.done:
@@ -44,11 +49,15 @@ func (f *fanState) arm(seq int64, watchers int) {
 	}
 }
 
-func (f *fanState) hit(seq int64) {
+func (f *fanState) hit(seq int64) { f.hitBytes(seq, 0) }
+
+// hitBytes counts one message of size bytes for round seq.
+func (f *fanState) hitBytes(seq int64, size int) {
 	if seq != f.seq.Load() {
 		f.stray.Add(1)
 		return
 	}
+	f.bytes.Add(int64(size))
 	if f.remaining.Add(-1) == 0 {
 		select {
 		case f.done <- time.Now():
@@ -69,6 +78,8 @@ type load struct {
 	errs     atomic.Int64 // error messages the sessions received
 	firstErr atomic.Value
 	fan      fanState
+	topic    fanState // topic rounds: updates of the sessions' subscribers
+	pres     fanState // presence rounds: updates of the Online instances
 	seq      int64
 	log      io.Writer
 }
@@ -76,9 +87,11 @@ type load struct {
 func newLoad(cfg config, srv *serverProc) *load {
 	return &load{
 		cfg: cfg, srv: srv, base: "http://" + srv.addr,
-		ctl: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
-		fan: fanState{done: make(chan time.Time, 1)},
-		log: os.Stderr,
+		ctl:   &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
+		fan:   fanState{done: make(chan time.Time, 1)},
+		topic: fanState{done: make(chan time.Time, 1)},
+		pres:  fanState{done: make(chan time.Time, 1)},
+		log:   os.Stderr,
 	}
 }
 
@@ -150,8 +163,19 @@ func (l *load) memGC() (memReport, int64, error) {
 	return r, rssOf(l.srv.pid), nil
 }
 
-func (l *load) mount(kind string, n int) ([]string, error) {
-	body, err := l.post("/ctl/mount", url.Values{"kind": {kind}, "n": {strconv.Itoa(n)}})
+func (l *load) mount(kind string, n int) ([]string, error) { return l.mountIn(kind, n, "", "") }
+
+// mountIn mounts n instances of kind with the parameter topic (unless
+// empty), kept under group on the server (unless empty).
+func (l *load) mountIn(kind string, n int, topic, group string) ([]string, error) {
+	form := url.Values{"kind": {kind}, "n": {strconv.Itoa(n)}}
+	if topic != "" {
+		form.Set("topic", topic)
+	}
+	if group != "" {
+		form.Set("group", group)
+	}
+	body, err := l.post("/ctl/mount", form)
 	if err != nil {
 		return nil, err
 	}
@@ -210,8 +234,12 @@ func (l *load) readLoop(s *session) {
 		}
 		switch {
 		case bytes.HasPrefix(msg, benchPrefix):
-			l.fan.hit(parseSeq(msg[len(benchPrefix):]))
+			l.fan.hitBytes(parseSeq(msg[len(benchPrefix):]), len(msg))
 		case bytes.HasPrefix(msg, updatePrefix):
+			if ref := s.topicRef.Load(); ref != nil && bytes.HasPrefix(msg, *ref) {
+				l.topic.hitBytes(l.topic.seq.Load(), len(msg))
+				continue
+			}
 			l.updates.Add(1)
 		case bytes.HasPrefix(msg, errorPrefix):
 			if l.errs.Add(1) == 1 {
@@ -324,6 +352,16 @@ func dialRetry(ctx context.Context, addr string, rcvbuf int) (*wsClient, error) 
 func (l *load) run(ctx context.Context) (*results, error) {
 	res := &results{machine: machine(), sessions: l.cfg.sessions, loadStart: loadavg()}
 	res.runtimeRaw, res.runtimeGz = runtimeSize(liveflux.ClientRuntime())
+	if l.cfg.only == "topics" {
+		l.logf("server pid %d on %s; topics and presence only", l.srv.pid, l.srv.addr)
+		tr, err := l.topics(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.topics = tr
+		res.loadEnd = loadavg()
+		return res, nil
+	}
 
 	l.logf("server pid %d on %s; phase 1: %d idle sessions", l.srv.pid, l.srv.addr, l.cfg.sessions)
 	if err := l.idle(ctx, res); err != nil {
@@ -361,6 +399,11 @@ func (l *load) run(ctx context.Context) (*results, error) {
 	}
 	sr.without = res.fan[big]
 	res.slow = sr
+	tr, err := l.topics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.topics = tr
 	res.loadEnd = loadavg()
 	return res, nil
 }

@@ -34,6 +34,13 @@ type config struct {
 	timeout    time.Duration
 	quick      bool
 	command    string
+
+	only           string // "topics": phase 7 and 8 alone
+	topicSubs      []int
+	topicRounds    int
+	present        int
+	presenceSubs   int
+	presenceRounds int
 }
 
 func main() {
@@ -46,9 +53,15 @@ func main() {
 	ping := flag.Duration("ping", 30*time.Minute, "server WebSocket ping interval (long, so that no ping lands inside a measurement)")
 	cpuprofile := flag.String("cpuprofile", "", "server CPU profile per measured phase: writes PREFIX-<phase>.prof")
 	memprofile := flag.String("memprofile", "", "server heap profile after the idle phase: writes PREFIX-idle.prof")
-	out := flag.String("out", "../BENCHMARKS.md", "where to write the results (empty: nowhere)")
+	out := flag.String("out", "../BENCHMARKS.md", "where to write the results (empty: nowhere; with -quick or -only, nowhere unless given)")
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up (and stop the server) after this long")
 	nofile := flag.Uint64("nofile", 0, "server role: RLIMIT_NOFILE wanted")
+	only := flag.String("only", "", `"topics": run only the topics and presence scenario (phases 7 and 8)`)
+	topicSubs := flag.String("topic-subs", "1000,10000", "topic sizes: subscribed instances, each watched by one client, comma separated")
+	topicRounds := flag.Int("topic-rounds", 15, "measured rounds of each delivery per topic size")
+	present := flag.Int("present", 10_000, "instances present in the presence topic")
+	presenceSubs := flag.Int("presence-subs", 10, "instances subscribed to the presence topic, each watched by one client")
+	presenceRounds := flag.Int("presence-rounds", 10, "measured joins (and leaves)")
 	flag.Parse()
 
 	if *role == "server" {
@@ -69,6 +82,11 @@ func main() {
 		sessions: *sessions, rounds: *rounds, rtt: *rtt, ping: *ping,
 		cpuprofile: *cpuprofile, memprofile: *memprofile, out: *out,
 		timeout: *timeout, quick: *quick,
+		only: *only, topicRounds: *topicRounds, present: *present,
+		presenceSubs: *presenceSubs, presenceRounds: *presenceRounds,
+	}
+	if *only != "" && !set["out"] {
+		cfg.out = ""
 	}
 	if *quick {
 		if !set["sessions"] {
@@ -76,6 +94,12 @@ func main() {
 		}
 		if !set["watchers"] {
 			*watchers = "1000"
+		}
+		if !set["topic-subs"] {
+			*topicSubs = "1000"
+		}
+		if !set["present"] {
+			cfg.present = 1000
 		}
 		if !set["out"] {
 			cfg.out = ""
@@ -88,6 +112,22 @@ func main() {
 			os.Exit(2)
 		}
 		cfg.watchers = append(cfg.watchers, n)
+	}
+	for _, f := range strings.Split(*topicSubs, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fmt.Fprintln(os.Stderr, "bad -topic-subs:", *topicSubs)
+			os.Exit(2)
+		}
+		cfg.topicSubs = append(cfg.topicSubs, n)
+	}
+	if cfg.only != "" && cfg.only != "topics" {
+		fmt.Fprintln(os.Stderr, `-only takes "topics"`)
+		os.Exit(2)
+	}
+	if cfg.topicRounds <= 0 || cfg.present <= 0 || cfg.presenceSubs <= 0 || cfg.presenceRounds <= 0 {
+		fmt.Fprintln(os.Stderr, "-topic-rounds, -present, -presence-subs and -presence-rounds must be positive")
+		os.Exit(2)
 	}
 	if cfg.sessions <= 0 || cfg.rounds <= 0 || cfg.rtt < 10 {
 		fmt.Fprintln(os.Stderr, "-sessions and -rounds must be positive, -rtt at least 10")
@@ -185,7 +225,14 @@ func runLoad(cfg config) error {
 	for _, w := range cfg.watchers {
 		maxW = max(maxW, w)
 	}
-	need := uint64(max(cfg.sessions, maxW) + 256)
+	for _, n := range cfg.topicSubs {
+		maxW = max(maxW, n)
+	}
+	maxW = max(maxW, cfg.present)
+	need := uint64(max(cfg.sessions, maxW) + 256 + cfg.presenceSubs)
+	if cfg.only != "" {
+		need = uint64(maxW + 256 + cfg.presenceSubs)
+	}
 	if got := raiseFileLimit(need); got < need {
 		return fmt.Errorf("RLIMIT_NOFILE is %d, %d needed: lower -sessions/-watchers or raise the hard limit", got, need)
 	}

@@ -58,6 +58,9 @@ type server struct {
 	profFile *os.File
 	quit     chan struct{}
 	quitOnce sync.Once
+
+	groupsMu sync.Mutex
+	groups   map[string][]string // mounted instances by the group named at mount
 }
 
 func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64) error {
@@ -79,6 +82,7 @@ func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64)
 		profPath: cpuprofile,
 		memPath:  memprofile,
 		quit:     make(chan struct{}),
+		groups:   make(map[string][]string),
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/liveflux", s.ws)
@@ -86,6 +90,9 @@ func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64)
 	mux.HandleFunc("GET /ctl/stats", s.stats)
 	mux.HandleFunc("POST /ctl/mount", s.mount)
 	mux.HandleFunc("POST /ctl/broadcast", s.broadcast)
+	mux.HandleFunc("POST /ctl/broadcast-each", s.broadcastEach)
+	mux.HandleFunc("POST /ctl/publish", s.publish)
+	mux.HandleFunc("GET /ctl/topic", s.topicStats)
 	mux.HandleFunc("GET /ctl/render", s.render)
 	mux.HandleFunc("POST /ctl/prof", s.prof)
 	mux.HandleFunc("POST /ctl/heapprof", s.heapprof)
@@ -180,21 +187,91 @@ func (s *server) mem(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.re
 // stats answers without collecting.
 func (s *server) stats(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.report(false)) }
 
-// mount mounts n instances of kind and answers their IDs, one a line.
+// mount mounts n instances of kind, with the parameter topic when given,
+// and answers their IDs, one a line. With group, the IDs are kept under
+// that name for broadcast-each.
 func (s *server) mount(w http.ResponseWriter, r *http.Request) {
 	kind := r.FormValue("kind")
 	n, _ := strconv.Atoi(r.FormValue("n"))
+	var params map[string]string
+	if t := r.FormValue("topic"); t != "" {
+		params = map[string]string{"topic": t}
+	}
 	var out bytes.Buffer
+	ids := make([]string, 0, max(n, 1))
 	for range max(n, 1) {
-		html, err := s.ws.Mount(r, kind, nil)
+		html, err := s.ws.Mount(r, kind, params)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		out.WriteString(idOf(string(html)))
+		id := idOf(string(html))
+		ids = append(ids, id)
+		out.WriteString(id)
 		out.WriteByte('\n')
 	}
+	if g := r.FormValue("group"); g != "" {
+		s.groupsMu.Lock()
+		s.groups[g] = append(s.groups[g], ids...)
+		s.groupsMu.Unlock()
+	}
 	w.Write(out.Bytes())
+}
+
+// broadcastEach calls Broadcast once for every instance of a group, with
+// a payload of size bytes carrying seq, and answers how long it took.
+func (s *server) broadcastEach(w http.ResponseWriter, r *http.Request) {
+	s.groupsMu.Lock()
+	ids := s.groups[r.FormValue("group")]
+	s.groupsMu.Unlock()
+	seq, _ := strconv.Atoi(r.FormValue("seq"))
+	size, _ := strconv.Atoi(r.FormValue("size"))
+	p := payloadFor(seq, max(size, 1))
+	start := time.Now()
+	for _, id := range ids {
+		if err := s.ws.Broadcast(id, p); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	fmt.Fprint(w, time.Since(start).Nanoseconds())
+}
+
+// publish publishes a topicMessage carrying seq and text to topic, and
+// answers how long the call took.
+func (s *server) publish(w http.ResponseWriter, r *http.Request) {
+	seq, _ := strconv.Atoi(r.FormValue("seq"))
+	m := topicMessage{Seq: seq, Text: r.FormValue("text")}
+	start := time.Now()
+	if err := s.ws.Publish(r.Context(), r.FormValue("topic"), m); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprint(w, time.Since(start).Nanoseconds())
+}
+
+// topicReport is the answer of /ctl/topic.
+type topicReport struct {
+	Calls       int64   `json:"calls"`       // HandleTopic calls for the topic so far
+	Present     int     `json:"present"`     // entries of its presence list
+	PresenceNs  float64 `json:"presenceNs"`  // one Presence call
+	ChangeBytes int64   `json:"changeBytes"` // JSON of the last presence change an Online instance got
+}
+
+// topicStats reports on one topic; with presence=1 it also times
+// Presence.
+func (s *server) topicStats(w http.ResponseWriter, r *http.Request) {
+	topic := r.FormValue("topic")
+	rep := topicReport{Calls: topicCalls(topic).Load(), ChangeBytes: lastChange.Load()}
+	if r.FormValue("presence") == "1" {
+		const n = 20
+		start := time.Now()
+		for range n {
+			rep.Present = len(s.ws.Presence(topic))
+		}
+		rep.PresenceNs = float64(time.Since(start).Nanoseconds()) / n
+	}
+	writeJSON(w, rep)
 }
 
 // broadcast calls Broadcast count times (default 1) with a payload of size
