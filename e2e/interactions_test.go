@@ -582,6 +582,40 @@ func TestFocusStaysDuringUpdates(t *testing.T) {
 	tb.waitIdle()
 }
 
+// Events a component emits (liveflux.Emit) are dispatched on its root, with
+// their detail, where another component's data-flux-on="NAME.document"
+// hears them; over HTTP and WebSocket.
+func TestEmittedEvents(t *testing.T) {
+	needBrowser(t)
+	for _, ws := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "websocket"}[ws], func(t *testing.T) {
+			s := newServer(t)
+			s.labView("emitter", `<button class="emit" data-flux-action="emit">emit</button>`)
+			s.labView("listener", `<div data-flux-action="heard" data-flux-on="lab-said.document"></div>`)
+			s.labPage(liveflux.ClientOptions{UseWebSocket: ws}, `<script>window.said = [];
+  document.addEventListener("lab-said", (e) => said.push({ detail: e.detail, fromRoot: !!e.target.closest?.("#v0") }));</script>`, "emitter", "listener")
+			tb := newTab(t)
+			tb.navigate(s.URL)
+			if ws {
+				tb.waitSynced(2)
+			}
+			tb.click(rootSel("v0") + " .emit")
+			s.expectActs(0, act("emit"), act("heard"))
+			if got := s.acts()[1].ID; got != tb.id(rootSel("v1")) {
+				t.Errorf("heard by %s, want the listener", got)
+			}
+			type said struct {
+				Detail   map[string]int `json:"detail"`
+				FromRoot bool           `json:"fromRoot"`
+			}
+			if got := eval[[]said](tb, `said`); len(got) != 1 || got[0].Detail["n"] != 1 || !got[0].FromRoot {
+				t.Errorf("events seen: %+v, want one with detail {n: 1} from the emitter's root", got)
+			}
+			tb.waitIdle()
+		})
+	}
+}
+
 // Capability 13: the client API. window.Liveflux runs actions, mounts
 // placeholders and tells the socket's state; the liveflux:* events carry
 // the documented details; mounted, updated and removed serve as lifecycle

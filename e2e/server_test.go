@@ -449,7 +449,7 @@ func (s *server) expectActs(from int, want ...labAct) {
 
 // lab renders the view named by its mount parameter "view" and records
 // every action. "send" adds the field msg to Msgs (and "push" a message of
-// its own), "off" sets Off, "upload" lists the files of field "doc" (name,
+// its own), "off" sets Off, "emit" emits the event lab-said {n: N}, "upload" lists the files of field "doc" (name,
 // size, SHA-256); "slow" and "slow2" wait for holdSlow's release.
 type lab struct {
 	liveflux.Base
@@ -492,6 +492,8 @@ func (l *lab) Handle(ctx context.Context, action string, data url.Values) error 
 		l.Msgs = append(l.Msgs, fmt.Sprintf("message %d", len(l.Msgs)+1))
 	case "off":
 		l.Off = true
+	case "emit":
+		return liveflux.Emit(ctx, "lab-said", map[string]int{"n": l.N})
 	case "upload":
 		for _, fh := range liveflux.FormFiles(ctx, "doc") {
 			f, err := fh.Open()

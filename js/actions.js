@@ -2,7 +2,7 @@
 // transport.
 import { ATTR_ACTION, ATTR_CONFIRM, ATTR_ID, ATTR_INCLUDE, ATTR_KIND, ATTR_TARGET, ATTR_VALUE, FIELD_ACTION, FIELD_ID, FIELD_KIND, FIELD_TOUCHED, FIELD_TRIGGER, MSG_ACTION } from "./protocol.js";
 import { SEL_ROOT } from "./constants.js";
-import { attrsWithPrefix, findRoot } from "./dom.js";
+import { attrsWithPrefix, emit, findRoot } from "./dom.js";
 import { lost, post } from "./http.js";
 import { addField, wireFields } from "./rules.js";
 import { send } from "./socket.js";
@@ -12,7 +12,8 @@ import { apply, busy, progress, viewOf } from "./view.js";
 // over the socket when open, else (or with files) over HTTP. el is the
 // element that sent it, for loading states and, unless the action follows
 // the user's typing (live: not sent by a submit, a click or Enter), for
-// the value of the focused input in it (see morph).
+// the value of the focused input in it (see morph). Over HTTP, the events
+// the component emitted (liveflux.Emit) follow, dispatched on its root.
 export async function act(target, action, fields = {}, el, files, live) {
   const root = typeof target === "string" ? findRoot(target) : target?.closest(SEL_ROOT);
   if (!root) return;
@@ -26,6 +27,7 @@ export async function act(target, action, fields = {}, el, files, live) {
   busy(id, job, false);
   if (r?.ok) apply(id, r.text, own);
   else if (r) lost(id, r.status, r.text);
+  for (const ev of r?.events || []) emit(findRoot(id), ev.name, ev.detail);
 }
 
 // touched: the names of the fields the user typed in, changed or left,

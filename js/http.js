@@ -1,12 +1,13 @@
 // HTTP transport: mounts, actions while the socket is not open, and
 // actions that carry files.
-import { ATTR_KIND, EV_ERROR, FIELD_ID, FIELD_KIND, HEADER_REDIRECT } from "./protocol.js";
+import { ATTR_KIND, EV_ERROR, FIELD_ID, FIELD_KIND, HEADER_EVENTS, HEADER_REDIRECT } from "./protocol.js";
 import { config } from "./config.js";
 import { emit, findRoot, navigate, parseHTML } from "./dom.js";
 import { viewOf } from "./view.js";
 
 // post sends fields, and files ([name, File] pairs) as multipart, and
-// resolves to {ok, status, text} (status 0: network failure), or to
+// resolves to {ok, status, text, events} (status 0: network failure;
+// events: those the component emitted, [{name, detail}]), or to
 // nothing after following a redirect (a refused one is reported and the
 // answer returned as usual). onProgress(loaded, total) follows the upload.
 export function post(fields, files, onProgress) {
@@ -20,7 +21,7 @@ export function post(fields, files, onProgress) {
     x.onload = () => {
       const to = x.getResponseHeader(HEADER_REDIRECT);
       if (to && navigate(to, fields[FIELD_ID], fields[FIELD_KIND])) return resolve();
-      resolve({ ok: x.status < 300, status: x.status, text: x.responseText.trim() });
+      resolve({ ok: x.status < 300, status: x.status, text: x.responseText.trim(), events: JSON.parse(x.getResponseHeader(HEADER_EVENTS) || "[]") });
     };
     x.onerror = x.ontimeout = () => resolve({ status: 0, text: "network error" });
     x.send(body);

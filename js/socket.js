@@ -1,5 +1,5 @@
 // The page's one WebSocket (PROTOCOL.md). Optional: actions fall back to HTTP.
-import { ATTR_ID, EV_CONNECTED, EV_DISCONNECTED, EV_MESSAGE, MSG_ACK, MSG_ERROR, MSG_INIT, MSG_LEAVE, MSG_REDIRECT, MSG_UPDATE, SUBPROTOCOL_DIFF } from "./protocol.js";
+import { ATTR_ID, EV_CONNECTED, EV_DISCONNECTED, EV_MESSAGE, MSG_ACK, MSG_ERROR, MSG_EVENT, MSG_INIT, MSG_LEAVE, MSG_REDIRECT, MSG_UPDATE, SUBPROTOCOL_DIFF } from "./protocol.js";
 import { SEL_ROOT, STABLE_AFTER } from "./constants.js";
 import { config } from "./config.js";
 import { emit, findRoot, navigate } from "./dom.js";
@@ -60,5 +60,6 @@ function receive(raw) {
   }
   if (type === MSG_REDIRECT && data.url) navigate(data.url, id);
   if (type === MSG_ERROR) lost(id, m.code, m.message);
+  if (type === MSG_EVENT && data.name) emit(findRoot(id), data.name, data.detail); // liveflux.Emit
   emit(findRoot(id), EV_MESSAGE, m);
 }
