@@ -174,8 +174,9 @@ func (c *wsConn) init(id string) {
 // is made once c watches, so c is sent it. (Watching after the action, a
 // newer rendering sent meanwhile would be missed, and the client left on an
 // older one for good.)
-func (c *wsConn) watch(id string) error {
-	if !c.h.watch(c, id) {
+func (c *wsConn) watch(comp Component) error {
+	_, hook := comp.(WatchComponent)
+	if !c.h.watch(c, comp.GetID(), hook) {
 		return NewError(http.StatusBadRequest, "too many components on one connection")
 	}
 	return nil

@@ -89,7 +89,7 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 			return notFound(id) // the same answer as for an unknown ID
 		}
 		if req.watcher != nil {
-			if err := req.watcher.watch(id); err != nil {
+			if err := req.watcher.watch(c); err != nil {
 				return err
 			}
 		}
@@ -125,7 +125,7 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 
 // watcher is a client that watches the instances it acts on.
 type watcher interface {
-	watch(id string) error
+	watch(c Component) error
 }
 
 // updateSink receives every rendering an action or a Refresh produced

@@ -258,11 +258,19 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 // when the page loads. With WithSessionKey, the instance is bound to r's
 // session. It counts toward the quota of r's session or client address
 // (see WithMaxInstancesPerSession), like a mount over HTTP.
+// Use MountID when the page needs the instance's ID too.
 func (h *Handler) Mount(r *http.Request, kind string, params map[string]string) (template.HTML, error) {
+	_, html, err := h.MountID(r, kind, params)
+	return html, err
+}
+
+// MountID is Mount that also returns the new instance's ID, for example to
+// Refresh it or Broadcast to it later.
+func (h *Handler) MountID(r *http.Request, kind string, params map[string]string) (id string, html template.HTML, err error) {
 	owner := h.ownerOf(r)
 	res, err := h.mount(r.Context(), kind, params, owner, h.quotaOf(r, owner))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return template.HTML(res.html), nil
+	return res.id, template.HTML(res.html), nil
 }

@@ -25,7 +25,8 @@ type watchers struct {
 	one  *wsConn
 	more map[*wsConn]struct{}
 
-	diffs int // how many of them asked for diff updates; guarded like them
+	diffs int  // how many of them asked for diff updates; guarded like them
+	hook  bool // the component is a WatchComponent
 
 	mu   sync.Mutex // orders updates; taken under WebSocketHandler.mu (read)
 	rev  uint64     // revision of body; 0: none
@@ -108,7 +109,7 @@ func (w *watchers) remove(c *wsConn) (empty bool) {
 
 // watch records that c watches id. It reports false when c watches too
 // many components already.
-func (h *WebSocketHandler) watch(c *wsConn, id string) bool {
+func (h *WebSocketHandler) watch(c *wsConn, id string, hook bool) bool {
 	h.mu.Lock()
 	w := h.clients[id]
 	if w != nil && w.has(c) {
@@ -121,14 +122,14 @@ func (h *WebSocketHandler) watch(c *wsConn, id string) bool {
 	}
 	first := w == nil
 	if first {
-		w = &watchers{}
+		w = &watchers{hook: hook}
 		h.clients[id] = w
 	}
 	w.add(c)
 	c.watched = append(c.watched, id)
 	h.mu.Unlock()
 	if first {
-		h.presence.watched(id, true)
+		h.firstWatcher(id, hook)
 	}
 	return true
 }
@@ -136,7 +137,7 @@ func (h *WebSocketHandler) watch(c *wsConn, id string) bool {
 // unwatch forgets that c watches id.
 func (h *WebSocketHandler) unwatch(c *wsConn, id string) {
 	h.mu.Lock()
-	last := h.unwatchLocked(c, id)
+	gone := h.unwatchLocked(c, id)
 	for i, w := range c.watched {
 		if w == id {
 			c.watched = append(c.watched[:i], c.watched[i+1:]...)
@@ -144,38 +145,60 @@ func (h *WebSocketHandler) unwatch(c *wsConn, id string) {
 		}
 	}
 	h.mu.Unlock()
-	if last {
-		h.presence.watched(id, false)
+	if gone != nil {
+		h.lastWatcherGone(id, gone.hook)
 	}
 }
 
-// unwatchLocked forgets that c watches id and reports whether c was its
-// last watcher.
-func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) (last bool) {
+// firstWatcher runs when a client starts watching id and no other client
+// of this node did: id joins its presence lists, and its Watching hook (if
+// hook) is queued.
+func (h *WebSocketHandler) firstWatcher(id string, hook bool) {
+	h.presence.watched(id, true)
+	if hook {
+		h.watchedChanged(id, true)
+	}
+}
+
+// lastWatcherGone is firstWatcher's counterpart.
+func (h *WebSocketHandler) lastWatcherGone(id string, hook bool) {
+	h.presence.watched(id, false)
+	if hook {
+		h.watchedChanged(id, false)
+	}
+}
+
+// unwatchLocked forgets that c watches id and, when c was its last
+// watcher, returns the watchers of id that are now gone.
+func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) (gone *watchers) {
 	w := h.clients[id]
 	if w == nil || !w.has(c) {
-		return false
+		return nil
 	}
 	if w.remove(c) {
 		delete(h.clients, id)
-		return true
+		return w
 	}
-	return false
+	return nil
 }
 
 // forget removes a closed connection from every map.
 func (h *WebSocketHandler) forget(c *wsConn) {
 	h.mu.Lock()
-	var unwatched []string
+	type left struct {
+		id   string
+		hook bool
+	}
+	var unwatched []left
 	for _, id := range c.watched {
-		if h.unwatchLocked(c, id) {
-			unwatched = append(unwatched, id)
+		if w := h.unwatchLocked(c, id); w != nil {
+			unwatched = append(unwatched, left{id, w.hook})
 		}
 	}
 	c.watched = nil
 	delete(h.conns, c)
 	h.mu.Unlock()
-	for _, id := range unwatched {
-		h.presence.watched(id, false)
+	for _, l := range unwatched {
+		h.lastWatcherGone(l.id, l.hook)
 	}
 }

@@ -1,6 +1,7 @@
 package liveflux_test
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,4 +62,23 @@ func TestPresenceLeavesWithADroppedConnection(t *testing.T) {
 	clock.advance(liveflux.PongWait(f.h) - time.Minute)
 	f.check() // the deaf one is dropped
 	ca.awaitShowing(ann, "online=[ann]")
+}
+
+// TestWatchingHook checks that a WatchComponent is told when its first
+// client comes and its last one goes, and its watchers see the result.
+func TestWatchingHook(t *testing.T) {
+	t.Parallel()
+	f, _ := roomFixture(t, nil)
+	id := f.mount(t, "room", map[string]string{"room": "w"})
+	a := f.dial(t)
+	a.init(id)
+	a.awaitShowing(id, "seen=true")
+	b := f.dial(t)
+	b.init(id) // a second watcher: no call
+	a.close()
+	b.close()
+	waitFor(t, "the hook to see the last watcher go", func() bool {
+		c, err := f.h.Store().Get(context.Background(), id)
+		return err == nil && !c.(*room).Seen
+	})
 }

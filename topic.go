@@ -30,6 +30,8 @@ type TopicMessage struct {
 	// Presence, when not nil, says who joined and left the topic's
 	// presence list (see Track); Data is then null.
 	Presence *PresenceChange
+
+	watching int8 // not a topic message: +1 first watcher came, -1 last left
 }
 
 // Decode decodes the message's payload into v, as json.Unmarshal does.
@@ -189,6 +191,9 @@ func (h *Handler) receivedTopic(env []byte) {
 func (h *Handler) handleTopic(ctx context.Context, id string, msg *TopicMessage) {
 	var res result
 	err := h.store.Update(ctx, id, func(c Component) error {
+		if msg.watching != 0 {
+			return h.watching(ctx, c, msg.watching > 0, &res)
+		}
 		tc, ok := c.(TopicComponent)
 		if !ok {
 			return fmt.Errorf("liveflux: kind %q has no HandleTopic method", c.GetKind())
@@ -210,12 +215,53 @@ func (h *Handler) handleTopic(ctx context.Context, id string, msg *TopicMessage)
 		h.presence.forget(id)
 	case err != nil:
 		// call logged the component's failure; log the store's
-		if !errors.Is(err, ErrPanic) && ctx.Err() == nil {
+		if !errors.Is(err, ErrPanic) && !errors.Is(err, errNotWatching) && ctx.Err() == nil {
 			h.logger.Warn("liveflux: topic message not handled", "id", id, "topic", msg.Topic, "err", err)
 		}
-	default:
+	case res.html != nil:
 		h.publish(ctx, res)
 	}
+}
+
+// WatchComponent is a component told when clients start and stop watching
+// it: Watching(ctx, true) when the first client starts watching the
+// instance on this node (over WebSocket), Watching(ctx, false) when the
+// last one stops (it left the page, closed it, or its connection was
+// dropped after the pong wait). It runs under the same per-instance
+// serialization as an action, a little after the fact; the instance is
+// then rendered again, and the rendering sent if it changed.
+type WatchComponent interface {
+	Component
+	Watching(ctx context.Context, watched bool) error
+}
+
+var errNotWatching = errors.New("liveflux: not a WatchComponent")
+
+// watching runs c's Watching hook, if it has one, and renders c again.
+func (h *Handler) watching(ctx context.Context, c Component, on bool, res *result) error {
+	wc, ok := c.(WatchComponent)
+	if !ok {
+		return errNotWatching
+	}
+	ctx, sc := withScope(ctx, h, c)
+	if err := h.call(c, "Watching", func() error { return wc.Watching(ctx, on) }); err != nil {
+		return err
+	}
+	html, changed, err := h.rerender(ctx, c)
+	if err != nil || !changed {
+		return err
+	}
+	*res = result{id: c.GetID(), html: html, rev: revision(c), topic: true, events: sc.events}
+	return nil
+}
+
+// watchedChanged hands the Watching hook of instance id to its mailbox.
+func (h *Handler) watchedChanged(id string, on bool) {
+	var w int8 = -1
+	if on {
+		w = 1
+	}
+	h.mailboxes.push(id, &TopicMessage{watching: w})
 }
 
 // topicIndex is who subscribes to what on this node.

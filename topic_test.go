@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ type room struct {
 	Room   string
 	Msgs   []string
 	Online []string
+	Seen   bool          // a client of this node watches it (Watching)
 	topics *atomic.Int32 // HandleTopic calls, of every room; set by the factory
 	gate   chan struct{} // when set, HandleTopic of room "slow" waits for it
 }
@@ -78,8 +80,13 @@ func (r *room) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) erro
 	return nil
 }
 
+func (r *room) Watching(_ context.Context, watched bool) error {
+	r.Seen = watched
+	return nil
+}
+
 func (r *room) Render(_ context.Context, w io.Writer) error {
-	_, err := fmt.Fprintf(w, "room=%s msgs=[%s] online=[%s]", r.Room, strings.Join(r.Msgs, ","), strings.Join(r.Online, ","))
+	_, err := fmt.Fprintf(w, "room=%s msgs=[%s] online=[%s] seen=%v", r.Room, strings.Join(r.Msgs, ","), strings.Join(r.Online, ","), r.Seen)
 	return err
 }
 
@@ -252,5 +259,15 @@ func TestSubscribeErrors(t *testing.T) {
 	}
 	if err := f.h.Publish(context.Background(), "t", func() {}); err == nil {
 		t.Error("Publish of a value JSON cannot encode succeeded")
+	}
+}
+
+func TestMountIDGivesTheID(t *testing.T) {
+	t.Parallel()
+	f, _ := roomFixture(t, nil)
+	id, html, err := f.h.MountID(httptest.NewRequest(http.MethodGet, "/", nil), "room", map[string]string{"room": "m"})
+	assertNoError(t, err)
+	if m := idPattern.FindStringSubmatch(string(html)); m == nil || m[1] != id {
+		t.Fatalf("MountID returned %q for %s", id, html)
 	}
 }
