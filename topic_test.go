@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -270,4 +271,23 @@ func TestMountIDGivesTheID(t *testing.T) {
 	if m := idPattern.FindStringSubmatch(string(html)); m == nil || m[1] != id {
 		t.Fatalf("MountID returned %q for %s", id, html)
 	}
+}
+
+// TestTopicDeliveryLeavesNoGoroutines is not parallel: it counts the
+// process's goroutines. The workers that deliver topic messages run only
+// while there is something to deliver.
+func TestTopicDeliveryLeavesNoGoroutines(t *testing.T) {
+	baseline := runtime.NumGoroutine()
+	f, topics := roomFixture(t, nil)
+	const rooms, msgs = 100, 10
+	for range rooms {
+		f.mount(t, "room", map[string]string{"room": "all"})
+	}
+	for i := range msgs {
+		assertNoError(t, f.h.Publish(context.Background(), "room:all", fmt.Sprint(i)))
+	}
+	waitFor(t, "every delivery", func() bool { return topics.Load() == rooms*msgs })
+	assertNoError(t, f.h.Close())
+	f.srv.Close()
+	waitGoroutines(t, baseline)
 }
