@@ -134,10 +134,9 @@ type Chat struct {
 }
 
 func (c *Chat) Mount(ctx context.Context, params map[string]string) error {
-	c.Name = params["name"]
-	if c.Name == "" {
-		return liveflux.NewError(http.StatusBadRequest, "a name is needed")
-	}
+	// The parameters come from the page, or from any client that mounts
+	// a chat itself: the name is cleaned here.
+	c.Name = visitorName(params["name"])
 	// Subscribe before reading the history: a message sent in between is
 	// then both read and received (appendBounded keeps it once), never
 	// missed.
@@ -270,12 +269,12 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 </body>
 </html>`))
 
-// visitorName returns the name the page asks for, trimmed and cut to
-// maxName characters, or a guest name.
-func visitorName(r *http.Request) string {
-	name := strings.Join(strings.Fields(r.URL.Query().Get("name")), " ")
+// visitorName returns name with its blanks collapsed, cut to maxName
+// characters; a guest name when that leaves nothing.
+func visitorName(name string) string {
+	name = strings.Join(strings.Fields(name), " ")
 	if utf8.RuneCountInString(name) > maxName {
-		name = string([]rune(name)[:maxName])
+		name = strings.TrimSpace(string([]rune(name)[:maxName]))
 	}
 	if name == "" {
 		name = "guest-" + strings.ToLower(rand.Text()[:4])
@@ -346,7 +345,7 @@ func newApp(logger *slog.Logger) (*liveflux.WebSocketHandler, *http.ServeMux) {
 	mux.Handle("/liveflux", ws)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		ensureSession(w, r)
-		chat, err := ws.Mount(r, "chat", map[string]string{"name": visitorName(r)})
+		chat, err := ws.Mount(r, "chat", map[string]string{"name": r.URL.Query().Get("name")})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
