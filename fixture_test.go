@@ -884,7 +884,8 @@ func applyDiff(tb testing.TB, body string, diff []json.RawMessage) string {
 }
 
 // update turns an update message (full or diff) into the rendering it
-// describes, as the JS client does, and records it.
+// describes, as the JS client does, and records it unless it is older
+// than the one held.
 func (c *wsClient) update(m serverMsg, id string) string {
 	c.tb.Helper()
 	if d, ok := parseDiff(m); ok {
@@ -900,7 +901,12 @@ func (c *wsClient) update(m serverMsg, id string) string {
 	if c.views == nil {
 		c.views = make(map[string]clientView)
 	}
-	c.views[id] = clientView{revOf(c.tb, html), bodyOf(html)}
+	// A rendering older than the one held is stale (two renderings
+	// crossed on the wire): the JS client ignores it, and so keeps the
+	// base of the next diff.
+	if rev := revOf(c.tb, html); rev == 0 || rev >= c.views[id].rev {
+		c.views[id] = clientView{rev, bodyOf(html)}
+	}
 	return html
 }
 
