@@ -88,7 +88,7 @@ func benchmarkBroadcast(b *testing.B, watchers int) {
 		b.Fatalf("%d connections, want %d", len(conns), watchers)
 	}
 	for _, c := range conns {
-		h.watch(c, "ID", false)
+		h.watch(c, "ID", false, nil)
 	}
 
 	b.ReportAllocs()

@@ -7,12 +7,14 @@ import (
 
 // encodedComponent is how EncodeComponent writes an instance.
 type encodedComponent struct {
-	Kind  string          `json:"kind"`
-	ID    string          `json:"id"`
-	Rev   uint64          `json:"rev"`
-	Owner string          `json:"owner,omitempty"`
-	Quota string          `json:"quota,omitempty"`
-	State json.RawMessage `json:"state"`
+	Kind  string `json:"kind"`
+	ID    string `json:"id"`
+	Rev   uint64 `json:"rev"`
+	Owner string `json:"owner,omitempty"`
+	Quota string `json:"quota,omitempty"`
+	// Tracks are the presence lists it is in while watched (Track).
+	Tracks []tracking      `json:"tracks,omitempty"`
+	State  json.RawMessage `json:"state"`
 }
 
 // EncodeComponent encodes an instance for a store that keeps state outside
@@ -27,7 +29,7 @@ func EncodeComponent(c Component) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("liveflux: encode %s %s: %w", c.GetKind(), c.GetID(), err)
 	}
-	return json.Marshal(encodedComponent{Kind: c.GetKind(), ID: c.GetID(), Rev: revision(c), Owner: ownerOf(c), Quota: quotaOf(c), State: state})
+	return json.Marshal(encodedComponent{Kind: c.GetKind(), ID: c.GetID(), Rev: revision(c), Owner: ownerOf(c), Quota: quotaOf(c), Tracks: tracksOf(c), State: state})
 }
 
 // DecodeComponent rebuilds an instance written by EncodeComponent: it
@@ -51,6 +53,7 @@ func DecodeComponent(r *Registry, data []byte) (Component, error) {
 	if b, ok := c.(baser); ok {
 		b.base().owner = e.Owner
 		b.base().quota = e.Quota
+		b.base().tracks = e.Tracks
 	}
 	return c, nil
 }

@@ -48,9 +48,10 @@ type Base struct {
 	kind     string
 	id       string
 	rev      uint64
-	owner    string // digest of the session that mounted it (WithSessionKey)
-	quota    string // whose share of the store it takes (see Handler.quotaOf)
-	sum      uint64 // a hash of its last rendering's body (see rerender)
+	owner    string     // digest of the session that mounted it (WithSessionKey)
+	quota    string     // whose share of the store it takes (see Handler.quotaOf)
+	sum      uint64     // a hash of its last rendering's body (see rerender)
+	tracks   []tracking // the presence lists it is in while watched (Track)
 	redirect string
 }
 

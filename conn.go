@@ -176,7 +176,7 @@ func (c *wsConn) init(id string) {
 // older one for good.)
 func (c *wsConn) watch(comp Component) error {
 	_, hook := comp.(WatchComponent)
-	if !c.h.watch(c, comp.GetID(), hook) {
+	if !c.h.watch(c, comp.GetID(), hook, tracksOf(comp)) {
 		return NewError(http.StatusBadRequest, "too many components on one connection")
 	}
 	return nil

@@ -44,6 +44,7 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 	}
 	c.SetID(rand.Text())
 	ctx, sc := withScope(ctx, h, c)
+	sc.mounting = true
 	if err := h.call(c, "Mount", func() error { return c.Mount(ctx, params) }); err != nil {
 		return result{}, err
 	}
@@ -54,6 +55,10 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 	// The instance becomes visible to others only now, fully rendered.
 	if err := h.store.Set(ctx, c); err != nil {
 		return result{}, fmt.Errorf("liveflux: store %s: %w", kind, err)
+	}
+	sc.mounting = false
+	if len(sc.subs) > 0 {
+		h.topics.subscribe(c.GetID(), sc.subs)
 	}
 	return result{id: c.GetID(), html: html, redirect: takeRedirect(c), events: sc.events}, nil
 }

@@ -25,8 +25,9 @@ type watchers struct {
 	one  *wsConn
 	more map[*wsConn]struct{}
 
-	diffs int  // how many of them asked for diff updates; guarded like them
-	hook  bool // the component is a WatchComponent
+	diffs  int        // how many of them asked for diff updates; guarded like them
+	hook   bool       // the component is a WatchComponent
+	tracks []tracking // the presence lists it is in while watched
 
 	mu   sync.Mutex // orders updates; taken under WebSocketHandler.mu (read)
 	rev  uint64     // revision of body; 0: none
@@ -109,7 +110,7 @@ func (w *watchers) remove(c *wsConn) (empty bool) {
 
 // watch records that c watches id. It reports false when c watches too
 // many components already.
-func (h *WebSocketHandler) watch(c *wsConn, id string, hook bool) bool {
+func (h *WebSocketHandler) watch(c *wsConn, id string, hook bool, tracks []tracking) bool {
 	h.mu.Lock()
 	w := h.clients[id]
 	if w != nil && w.has(c) {
@@ -121,15 +122,20 @@ func (h *WebSocketHandler) watch(c *wsConn, id string, hook bool) bool {
 		return false
 	}
 	first := w == nil
+	var joins []topicChange
 	if first {
-		w = &watchers{hook: hook}
+		w = &watchers{hook: hook, tracks: tracks}
 		h.clients[id] = w
+		joins = h.presence.watched(id, tracks, true)
 	}
 	w.add(c)
 	c.watched = append(c.watched, id)
 	h.mu.Unlock()
 	if first {
-		h.firstWatcher(id, hook)
+		h.presence.announceAll(joins)
+		if hook {
+			h.watchedChanged(id, true)
+		}
 	}
 	return true
 }
@@ -137,7 +143,11 @@ func (h *WebSocketHandler) watch(c *wsConn, id string, hook bool) bool {
 // unwatch forgets that c watches id.
 func (h *WebSocketHandler) unwatch(c *wsConn, id string) {
 	h.mu.Lock()
+	var leaves []topicChange
 	gone := h.unwatchLocked(c, id)
+	if gone != nil {
+		leaves = h.presence.watched(id, gone.tracks, false)
+	}
 	for i, w := range c.watched {
 		if w == id {
 			c.watched = append(c.watched[:i], c.watched[i+1:]...)
@@ -146,24 +156,15 @@ func (h *WebSocketHandler) unwatch(c *wsConn, id string) {
 	}
 	h.mu.Unlock()
 	if gone != nil {
-		h.lastWatcherGone(id, gone.hook)
+		h.lastWatcherGone(id, gone, leaves)
 	}
 }
 
-// firstWatcher runs when a client starts watching id and no other client
-// of this node did: id joins its presence lists, and its Watching hook (if
-// hook) is queued.
-func (h *WebSocketHandler) firstWatcher(id string, hook bool) {
-	h.presence.watched(id, true)
-	if hook {
-		h.watchedChanged(id, true)
-	}
-}
-
-// lastWatcherGone is firstWatcher's counterpart.
-func (h *WebSocketHandler) lastWatcherGone(id string, hook bool) {
-	h.presence.watched(id, false)
-	if hook {
+// lastWatcherGone runs when the last client of this node watching id
+// stopped: id leaves its presence lists, and its Watching hook is queued.
+func (h *WebSocketHandler) lastWatcherGone(id string, w *watchers, leaves []topicChange) {
+	h.presence.announceAll(leaves)
+	if w.hook {
 		h.watchedChanged(id, false)
 	}
 }
@@ -186,19 +187,20 @@ func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) (gone *watchers) 
 func (h *WebSocketHandler) forget(c *wsConn) {
 	h.mu.Lock()
 	type left struct {
-		id   string
-		hook bool
+		id     string
+		w      *watchers
+		leaves []topicChange
 	}
 	var unwatched []left
 	for _, id := range c.watched {
 		if w := h.unwatchLocked(c, id); w != nil {
-			unwatched = append(unwatched, left{id, w.hook})
+			unwatched = append(unwatched, left{id, w, h.presence.watched(id, w.tracks, false)})
 		}
 	}
 	c.watched = nil
 	delete(h.conns, c)
 	h.mu.Unlock()
 	for _, l := range unwatched {
-		h.lastWatcherGone(l.id, l.hook)
+		h.lastWatcherGone(l.id, l.w, l.leaves)
 	}
 }

@@ -296,8 +296,19 @@ func (s *MemoryStore) Update(ctx context.Context, id string, fn func(Component) 
 	return s.update(ctx, id, true, fn)
 }
 
+// updateIdle is Update without counting as a use: the instance expires
+// when its idle time runs out, as if this had not run. Topic deliveries use
+// it, so that messages do not keep alive an instance nobody uses.
+func (s *MemoryStore) updateIdle(ctx context.Context, id string, fn func(Component) error) error {
+	return s.updateEntry(ctx, id, false, true, fn)
+}
+
 func (s *MemoryStore) update(ctx context.Context, id string, resize bool, fn func(Component) error) error {
-	e, err := s.touch(id)
+	return s.updateEntry(ctx, id, true, resize, fn)
+}
+
+func (s *MemoryStore) updateEntry(ctx context.Context, id string, use, resize bool, fn func(Component) error) error {
+	e, err := s.touch(id, use)
 	if err != nil {
 		return err
 	}
@@ -358,7 +369,7 @@ func (s *MemoryStore) Delete(ctx context.Context, id string) error {
 }
 
 // touch finds a live entry and marks it used.
-func (s *MemoryStore) touch(id string) (*memEntry, error) {
+func (s *MemoryStore) touch(id string, use bool) (*memEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -368,6 +379,9 @@ func (s *MemoryStore) touch(id string) (*memEntry, error) {
 		return nil, notFound(id)
 	}
 	e := el.Value.(*memEntry)
+	if !use {
+		return e, nil
+	}
 	e.lastUsed = now
 	s.lru.MoveToFront(el)
 	if e.quota != nil {

@@ -50,11 +50,30 @@ func Track(ctx context.Context, topic string, meta any) error {
 	if topic == "" {
 		return errors.New("liveflux: empty topic")
 	}
+	b, ok := sc.c.(baser)
+	if !ok {
+		return fmt.Errorf("liveflux: kind %q: Track needs a component embedding liveflux.Base", sc.c.GetKind())
+	}
 	m, err := encodeJSON(meta)
 	if err != nil {
 		return fmt.Errorf("liveflux: track %s: %w", topic, err)
 	}
-	sc.h.presence.track(sc.c.GetID(), topic, m)
+	base := b.base()
+	for i := range base.tracks {
+		if base.tracks[i].Topic == topic {
+			base.tracks[i].Meta = m
+			return nil
+		}
+	}
+	base.tracks = append(base.tracks, tracking{Topic: topic, Meta: m})
+	return nil
+}
+
+// tracksOf returns the presence lists c asked to be in (see Track).
+func tracksOf(c Component) []tracking {
+	if b, ok := c.(baser); ok {
+		return b.base().tracks
+	}
 	return nil
 }
 
@@ -75,9 +94,11 @@ type presence struct {
 	remote  map[string]*remoteNode              // node → what it said
 }
 
+// tracking is one presence list an instance asked to be in; Base keeps
+// them (and the codec stores them).
 type tracking struct {
-	topic string
-	meta  json.RawMessage
+	Topic string          `json:"topic"`
+	Meta  json.RawMessage `json:"meta"`
 }
 
 type remoteNode struct {
@@ -87,53 +108,49 @@ type remoteNode struct {
 
 func newPresence(h *Handler) *presence {
 	return &presence{
-		h:       h,
-		node:    strings.ToLower(rand.Text()[:10]),
-		tracked: make(map[string][]tracking),
-		local:   make(map[string]map[string]PresenceEntry),
-		remote:  make(map[string]*remoteNode),
+		h:      h,
+		node:   strings.ToLower(rand.Text()[:10]),
+		local:  make(map[string]map[string]PresenceEntry),
+		remote: make(map[string]*remoteNode),
 	}
 }
 
-func (p *presence) track(id, topic string, meta json.RawMessage) {
+// watched records that the first client started watching instance id,
+// which is in the presence lists tracks, on this node (on) or that the last
+// one stopped (!on), and returns the joins or leaves that makes, for
+// announce. The hub calls it under its lock, so that the changes of one
+// instance are recorded in the order they happen.
+func (p *presence) watched(id string, tracks []tracking, on bool) []topicChange {
+	if len(tracks) == 0 {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ts := p.tracked[id]
-	for i := range ts {
-		if ts[i].topic == topic {
-			ts[i].meta = meta
-			return
-		}
-	}
-	p.tracked[id] = append(ts, tracking{topic, meta})
-}
-
-// watched records that the first client started watching instance id on
-// this node (on) or the last one stopped (!on), and publishes the joins or
-// leaves that makes.
-func (p *presence) watched(id string, on bool) {
-	p.mu.Lock()
-	ts := p.tracked[id]
-	changes := make([]topicChange, 0, len(ts))
-	for _, t := range ts {
-		e := PresenceEntry{ID: id, Meta: t.meta, Node: p.node}
-		entries := p.local[t.topic]
+	changes := make([]topicChange, 0, len(tracks))
+	for _, t := range tracks {
+		e := PresenceEntry{ID: id, Meta: t.Meta, Node: p.node}
+		entries := p.local[t.Topic]
 		if on {
 			if entries == nil {
 				entries = make(map[string]PresenceEntry)
-				p.local[t.topic] = entries
+				p.local[t.Topic] = entries
 			}
 			entries[id] = e
-			changes = append(changes, topicChange{t.topic, PresenceChange{Joins: []PresenceEntry{e}}})
+			changes = append(changes, topicChange{t.Topic, PresenceChange{Joins: []PresenceEntry{e}}})
 		} else if _, ok := entries[id]; ok {
 			delete(entries, id)
 			if len(entries) == 0 {
-				delete(p.local, t.topic)
+				delete(p.local, t.Topic)
 			}
-			changes = append(changes, topicChange{t.topic, PresenceChange{Leaves: []PresenceEntry{e}}})
+			changes = append(changes, topicChange{t.Topic, PresenceChange{Leaves: []PresenceEntry{e}}})
 		}
 	}
-	p.mu.Unlock()
+	return changes
+}
+
+// announceAll announces the changes watched returned, here and on the
+// other nodes.
+func (p *presence) announceAll(changes []topicChange) {
 	for _, c := range changes {
 		p.announce(c.topic, c.change, true)
 	}
@@ -142,13 +159,6 @@ func (p *presence) watched(id string, on bool) {
 type topicChange struct {
 	topic  string
 	change PresenceChange
-}
-
-// forget drops what is known of instance id (expired or deleted).
-func (p *presence) forget(id string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.tracked, id)
 }
 
 // announce hands a presence change to topic's subscribers on this node

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -50,6 +51,10 @@ type scope struct {
 	h      *Handler
 	c      Component
 	events []Event
+	// While Mount runs, subscriptions wait until the store has the
+	// instance: a message published meanwhile must not find it missing.
+	mounting bool
+	subs     []string
 }
 
 type scopeKey struct{}
@@ -100,6 +105,10 @@ func Subscribe(ctx context.Context, topics ...string) error {
 			return errors.New("liveflux: empty topic")
 		}
 	}
+	if sc.mounting {
+		sc.subs = append(sc.subs, topics...)
+		return nil
+	}
 	sc.h.topics.subscribe(sc.c.GetID(), topics)
 	return nil
 }
@@ -110,6 +119,10 @@ func Unsubscribe(ctx context.Context, topics ...string) error {
 	sc := scopeOf(ctx)
 	if sc == nil {
 		return ErrNoScope
+	}
+	if sc.mounting {
+		sc.subs = slices.DeleteFunc(sc.subs, func(t string) bool { return len(topics) == 0 || slices.Contains(topics, t) })
+		return nil
 	}
 	sc.h.topics.unsubscribe(sc.c.GetID(), topics)
 	return nil
@@ -190,7 +203,7 @@ func (h *Handler) receivedTopic(env []byte) {
 // to its watchers when it changed.
 func (h *Handler) handleTopic(ctx context.Context, id string, msg *TopicMessage) {
 	var res result
-	err := h.store.Update(ctx, id, func(c Component) error {
+	err := h.updateIdle(ctx, id, func(c Component) error {
 		if msg.watching != 0 {
 			return h.watching(ctx, c, msg.watching > 0, &res)
 		}
@@ -212,7 +225,6 @@ func (h *Handler) handleTopic(ctx context.Context, id string, msg *TopicMessage)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		h.topics.unsubscribe(id, nil) // expired or deleted
-		h.presence.forget(id)
 	case err != nil:
 		// call logged the component's failure; log the store's
 		if !errors.Is(err, ErrPanic) && !errors.Is(err, errNotWatching) && ctx.Err() == nil {
@@ -262,6 +274,18 @@ func (h *Handler) watchedChanged(id string, on bool) {
 		w = 1
 	}
 	h.mailboxes.push(id, &TopicMessage{watching: w})
+}
+
+// updateIdle updates instance id without counting as a use, where the
+// store can (MemoryStore): a topic message must not keep alive an instance
+// nobody uses.
+func (h *Handler) updateIdle(ctx context.Context, id string, fn func(Component) error) error {
+	if s, ok := h.store.(interface {
+		updateIdle(context.Context, string, func(Component) error) error
+	}); ok {
+		return s.updateIdle(ctx, id, fn)
+	}
+	return h.store.Update(ctx, id, fn)
 }
 
 // topicIndex is who subscribes to what on this node.

@@ -40,7 +40,12 @@ func (r *room) Mount(ctx context.Context, p map[string]string) error {
 		return err
 	}
 	if who := p["who"]; who != "" {
-		return liveflux.Track(ctx, r.topic(), map[string]string{"name": who})
+		if err := liveflux.Track(ctx, r.topic(), map[string]string{"name": who}); err != nil {
+			return err
+		}
+	}
+	if text := p["announce"]; text != "" { // while still mounting
+		return liveflux.Publish(ctx, r.topic(), text)
 	}
 	return nil
 }
@@ -290,4 +295,46 @@ func TestTopicDeliveryLeavesNoGoroutines(t *testing.T) {
 	assertNoError(t, f.h.Close())
 	f.srv.Close()
 	waitGoroutines(t, baseline)
+}
+
+// Guards against: a message published while an instance was mounting
+// found it missing from the store and unsubscribed it for good.
+func TestPublishDuringMountKeepsTheSubscription(t *testing.T) {
+	t.Parallel()
+	f, topics := roomFixture(t, nil)
+	for range 20 {
+		f.mount(t, "room", map[string]string{"room": "m", "announce": "hello"})
+	}
+	id := f.mount(t, "room", map[string]string{"room": "m"})
+	waitFor(t, "the announcements handled", func() bool { return topics.Load() >= 20*19/2 })
+	if got := f.h.Subscriptions(id); !slices.Equal(got, []string{"room:m"}) {
+		t.Fatalf("subscriptions %v", got)
+	}
+	c := f.dial(t)
+	c.init(id)
+	assertNoError(t, f.h.Publish(context.Background(), "room:m", "later"))
+	c.awaitShowing(id, "later")
+}
+
+// Guards against: topic messages kept alive, forever, instances nobody
+// uses (each delivery counted as a use of the instance).
+func TestTopicMessagesDoNotKeepInstancesAlive(t *testing.T) {
+	t.Parallel()
+	const ttl = 300 * time.Millisecond
+	store := liveflux.NewMemoryStore(liveflux.WithIdleTTL(ttl))
+	f := startFixture(t, fixtureConfig{store: store})
+	var topics atomic.Int32
+	assertNoError(t, f.reg.Register("room", func() liveflux.Component { return &room{topics: &topics} }))
+	id := f.mount(t, "room", map[string]string{"room": "idle"})
+	deadline := time.Now().Add(waitTimeout)
+	for len(f.h.Subscriptions(id)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still subscribed after %v of messages every %v (idle TTL %v)", waitTimeout, ttl/6, ttl)
+		}
+		assertNoError(t, f.h.Publish(context.Background(), "room:idle", "tick"))
+		time.Sleep(ttl / 6) // messages keep coming, as from a dashboard's feed
+	}
+	if _, err := store.Get(context.Background(), id); !errors.Is(err, liveflux.ErrNotFound) {
+		t.Fatalf("Get = %v, want ErrNotFound", err)
+	}
 }
