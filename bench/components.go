@@ -196,7 +196,16 @@ func (o *Online) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) er
 	return nil
 }
 
+// onlineCounts holds what each Online instance last rendered: instance
+// ID → [0 counting from the changes, 1 with Presence; the count].
+var onlineCounts sync.Map
+
 func (o *Online) Render(_ context.Context, w io.Writer) error {
+	mode := 1
+	if o.Inc {
+		mode = 0
+	}
+	onlineCounts.Store(o.GetID(), [2]int{mode, o.Count})
 	_, err := fmt.Fprintf(w, `<p>%d online</p>`, o.Count)
 	return err
 }

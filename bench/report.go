@@ -462,6 +462,24 @@ func topicRows(row func(num, measure, result, goal, v string), tr *topicsResults
 					fmtNs(medianF(x.s.cpu)*float64(k)), x.what)+timeoutNote(x.s),
 				"—", "info")
 		}
+		if m := p.mass; m.subscribers > 0 {
+			v := "met"
+			if slices.Max(append([]int{0}, m.inc...)) != 0 || slices.Min(append([]int{0}, m.inc...)) != 0 ||
+				slices.Max(append([]int{0}, m.pres...)) != 0 {
+				v = "**missed** (counts wrong)"
+			}
+			rng := func(v []int) string {
+				if len(v) == 0 {
+					return "none"
+				}
+				return fmt.Sprintf("%s–%s", fmtCount(slices.Min(v)), fmtCount(slices.Max(v)))
+			}
+			row("8", fmt.Sprintf("All %s present leave at once: %d subscribers counting from the changes, %d with Presence", n, m.subscribers/2, m.subscribers/2),
+				fmt.Sprintf("settled %s after the first close (server CPU %s); %s HandleTopic calls for %s changes; %s messages dropped (one warning each); counts shown after: from the changes %s, with Presence %s; %d present",
+					fmtDur(m.settled), fmtDur(m.cpu), fmtCount(int(m.calls)), fmtCount(p.present*m.subscribers), fmtCount(int(m.dropped)),
+					rng(m.inc), rng(m.pres), m.presentAfter),
+				"every count 0 once settled", v)
+		}
 		row("8", fmt.Sprintf("Presence change a subscriber receives; Presence(topic) with %s entries", fmtCount(p.listed)),
 			fmt.Sprintf("%s B of JSON (one entry, whatever the list's size); Presence %s per call", fmtCount(int(p.changeBytes)), fmtNs(p.presenceNs)),
 			"—", "info")
@@ -510,6 +528,9 @@ func topicsDoc(tr *topicsResults) string {
    Two warm-up joins and leaves are not counted. This runs twice: first with subscribers that keep the count
    from the change's joins and leaves, then (those unsubscribed) with subscribers that count
    ` + "`len(Presence(topic))`" + ` on every change. Server CPU is getrusage around each join or leave. The change's size
-   is the JSON of the ` + "`PresenceChange`" + ` a subscriber received.
+   is the JSON of the ` + "`PresenceChange`" + ` a subscriber received. Last, ` + fmt.Sprint(subs) + ` subscribers of each kind are watched and
+   the load process closes the connections of all ` + present + ` present at once; it polls the subscribers' HandleTopic
+   calls until none came for a second, and reads what each subscriber last rendered. The server's log
+   handler counts the "topic message dropped" warnings instead of printing them.
 `
 }

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,7 +71,7 @@ func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64)
 		// phase's profile is written.
 		runtime.MemProfileRate = 256
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(countDrops{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})})
 	// One control request mounts every session: its share is the whole store.
 	store := liveflux.NewMemoryStore(liveflux.WithMaxInstances(1_000_000), liveflux.WithMaxInstancesPerSession(1_000_000), liveflux.WithMaxBytesPerSession(1<<30))
 	s := &server{
@@ -252,17 +253,43 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 
 // topicReport is the answer of /ctl/topic.
 type topicReport struct {
-	Calls       int64   `json:"calls"`       // HandleTopic calls for the topic so far
-	Present     int     `json:"present"`     // entries of its presence list
-	PresenceNs  float64 `json:"presenceNs"`  // one Presence call
-	ChangeBytes int64   `json:"changeBytes"` // JSON of the last presence change an Online instance got
+	Calls       int64    `json:"calls"`       // HandleTopic calls for the topic so far
+	Present     int      `json:"present"`     // entries of its presence list
+	PresenceNs  float64  `json:"presenceNs"`  // one Presence call
+	ChangeBytes int64    `json:"changeBytes"` // JSON of the last presence change an Online instance got
+	Dropped     int64    `json:"dropped"`     // topic messages dropped so far (the handler's warnings)
+	Counts      [2][]int `json:"counts"`      // what the Online instances last rendered: [from the changes, with Presence]
 }
+
+// dropped counts the handler's "topic message dropped" warnings, which
+// countDrops keeps out of the log: a burst of presence changes makes one
+// per message.
+var dropped atomic.Int64
+
+type countDrops struct{ slog.Handler }
+
+func (h countDrops) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "topic message dropped") {
+		dropped.Add(1)
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h countDrops) WithAttrs(a []slog.Attr) slog.Handler { return countDrops{h.Handler.WithAttrs(a)} }
+func (h countDrops) WithGroup(g string) slog.Handler      { return countDrops{h.Handler.WithGroup(g)} }
 
 // topicStats reports on one topic; with presence=1 it also times
 // Presence.
 func (s *server) topicStats(w http.ResponseWriter, r *http.Request) {
 	topic := r.FormValue("topic")
-	rep := topicReport{Calls: topicCalls(topic).Load(), ChangeBytes: lastChange.Load()}
+	rep := topicReport{Calls: topicCalls(topic).Load(), ChangeBytes: lastChange.Load(), Dropped: dropped.Load()}
+	for _, id := range strings.Split(r.FormValue("online"), ",") {
+		if v, ok := onlineCounts.Load(id); ok {
+			c := v.([2]int)
+			rep.Counts[c[0]] = append(rep.Counts[c[0]], c[1])
+		}
+	}
 	if r.FormValue("presence") == "1" {
 		const n = 20
 		start := time.Now()

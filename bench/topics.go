@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -77,6 +78,19 @@ type presenceResult struct {
 	presenceNs                   float64   // one Presence call on the server
 	listed                       int       // entries Presence returned
 	firstBytes                   int       // an Online watcher's first rendering
+	mass                         massResult
+}
+
+// massResult is what the presence subscribers did when every present
+// member left at once.
+type massResult struct {
+	subscribers  int
+	settled      time.Duration // from the first close until the last HandleTopic call
+	calls        int64         // HandleTopic calls meanwhile
+	dropped      int64         // messages the subscribers' queues dropped
+	cpu          time.Duration // server CPU until settled (one second more)
+	inc, pres    []int         // the counts shown after: from the changes, with Presence
+	presentAfter int
 }
 
 type topicsResults struct {
@@ -408,7 +422,81 @@ func (l *load) presence(ctx context.Context) (*presenceResult, error) {
 		return nil, err
 	}
 	pr.changeBytes, pr.presenceNs, pr.listed = rep.ChangeBytes, rep.PresenceNs, rep.Present
+	l.logf("phase 8: the %d present leave at once", p)
+	if err := l.massLeave(ctx, pr); err != nil {
+		return nil, err
+	}
 	return pr, nil
+}
+
+// massLeave has cfg.presenceSubs subscribers of each kind (counting from
+// the changes, counting with Presence) watched, closes the connections of
+// every present member at once, and waits until no subscriber has handled
+// a message for a second.
+func (l *load) massLeave(ctx context.Context, pr *presenceResult) error {
+	w := l.cfg.presenceSubs
+	var all []string
+	for _, mode := range []string{"inc", ""} {
+		onlines, err := l.mountIn("online", w, mode, "")
+		if err != nil {
+			return err
+		}
+		all = append(all, onlines...)
+		for _, id := range onlines {
+			c, err := dialRetry(ctx, l.srv.addr, 0)
+			if err != nil {
+				return err
+			}
+			l.others = append(l.others, c)
+			if err := c.WriteText(initMsg(id)); err != nil {
+				return err
+			}
+			go func() {
+				for {
+					if _, err := c.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	var rep topicReport
+	if err := l.getJSON("/ctl/topic?topic="+PresenceTopic, &rep); err != nil {
+		return err
+	}
+	s0, err := l.stats()
+	if err != nil {
+		return err
+	}
+	calls0, dropped0 := rep.Calls, rep.Dropped
+	t0 := time.Now()
+	for _, s := range l.sessions[:pr.present] {
+		s.c.Close()
+	}
+	last, quiet := calls0, time.Now()
+	for time.Since(quiet) < time.Second && time.Since(t0) < 2*time.Minute {
+		time.Sleep(20 * time.Millisecond)
+		if err := l.getJSON("/ctl/topic?topic="+PresenceTopic, &rep); err != nil {
+			return err
+		}
+		if rep.Calls != last {
+			last, quiet = rep.Calls, time.Now()
+		}
+	}
+	s1, err := l.stats()
+	if err != nil {
+		return err
+	}
+	if err := l.getJSON("/ctl/topic?presence=1&topic="+PresenceTopic+"&online="+strings.Join(all, ","), &rep); err != nil {
+		return err
+	}
+	m := &pr.mass
+	m.subscribers, m.settled = 2*w, quiet.Sub(t0)
+	m.calls, m.dropped = last-calls0, rep.Dropped-dropped0
+	m.cpu = time.Duration(s1.CPUNs - s0.CPUNs)
+	m.inc, m.pres, m.presentAfter = rep.Counts[0], rep.Counts[1], rep.Present
+	return nil
 }
 
 // presenceRounds mounts cfg.presenceSubs Online instances (mode "inc":
