@@ -41,6 +41,7 @@ type config struct {
 	present        int
 	presenceSubs   int
 	presenceRounds int
+	massWait       time.Duration
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	present := flag.Int("present", 10_000, "instances present in the presence topic")
 	presenceSubs := flag.Int("presence-subs", 10, "instances subscribed to the presence topic, each watched by one client")
 	presenceRounds := flag.Int("presence-rounds", 10, "measured joins (and leaves)")
+	massWait := flag.Duration("mass-wait", 30*time.Second, "how long to wait for the presence subscribers to settle after every present member left at once")
 	flag.Parse()
 
 	if *role == "server" {
@@ -83,7 +85,7 @@ func main() {
 		cpuprofile: *cpuprofile, memprofile: *memprofile, out: *out,
 		timeout: *timeout, quick: *quick,
 		only: *only, topicRounds: *topicRounds, present: *present,
-		presenceSubs: *presenceSubs, presenceRounds: *presenceRounds,
+		presenceSubs: *presenceSubs, presenceRounds: *presenceRounds, massWait: *massWait,
 	}
 	if *only != "" && !set["out"] {
 		cfg.out = ""

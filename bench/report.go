@@ -463,10 +463,19 @@ func topicRows(row func(num, measure, result, goal, v string), tr *topicsResults
 				"—", "info")
 		}
 		if m := p.mass; m.subscribers > 0 {
+			zero := func(v []int) bool { return len(v) == 0 || slices.Min(v) == 0 && slices.Max(v) == 0 }
+			var why []string
+			if !zero(m.inc) {
+				why = append(why, "counts from the changes wrong")
+			}
+			if m.unsettled {
+				why = append(why, "not settled")
+			} else if !zero(m.pres) {
+				why = append(why, "counts with Presence wrong")
+			}
 			v := "met"
-			if slices.Max(append([]int{0}, m.inc...)) != 0 || slices.Min(append([]int{0}, m.inc...)) != 0 ||
-				slices.Max(append([]int{0}, m.pres...)) != 0 {
-				v = "**missed** (counts wrong)"
+			if len(why) > 0 {
+				v = "**missed** (" + strings.Join(why, "; ") + ")"
 			}
 			rng := func(v []int) string {
 				if len(v) == 0 {
@@ -474,9 +483,13 @@ func topicRows(row func(num, measure, result, goal, v string), tr *topicsResults
 				}
 				return fmt.Sprintf("%s–%s", fmtCount(slices.Min(v)), fmtCount(slices.Max(v)))
 			}
+			settled := fmt.Sprintf("settled %s after the first close", fmtDur(m.settled))
+			if m.unsettled {
+				settled = fmt.Sprintf("**still handling %s after the first close** (the wait's end: `-mass-wait`)", fmtDur(m.wait))
+			}
 			row("8", fmt.Sprintf("All %s present leave at once: %d subscribers counting from the changes, %d with Presence", n, m.subscribers/2, m.subscribers/2),
-				fmt.Sprintf("settled %s after the first close (server CPU %s); %s HandleTopic calls for %s changes; %s messages dropped (one warning each); counts shown after: from the changes %s, with Presence %s; %d present",
-					fmtDur(m.settled), fmtDur(m.cpu), fmtCount(int(m.calls)), fmtCount(p.present*m.subscribers), fmtCount(int(m.dropped)),
+				fmt.Sprintf("%s (server CPU %s); %s HandleTopic calls for %s changes; %s messages dropped (one warning each); counts shown then: from the changes %s, with Presence %s; %d present",
+					settled, fmtDur(m.cpu), fmtCount(int(m.calls)), fmtCount(p.present*m.subscribers), fmtCount(int(m.dropped)),
 					rng(m.inc), rng(m.pres), m.presentAfter),
 				"every count 0 once settled", v)
 		}

@@ -91,6 +91,8 @@ type massResult struct {
 	cpu          time.Duration // server CPU until settled (one second more)
 	inc, pres    []int         // the counts shown after: from the changes, with Presence
 	presentAfter int
+	unsettled    bool // still handling messages after cfg.massWait
+	wait         time.Duration
 }
 
 type topicsResults struct {
@@ -461,6 +463,7 @@ func (l *load) massLeave(ctx context.Context, pr *presenceResult) error {
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
+	m := &pr.mass
 	var rep topicReport
 	if err := l.getJSON("/ctl/topic?topic="+PresenceTopic, &rep); err != nil {
 		return err
@@ -475,7 +478,11 @@ func (l *load) massLeave(ctx context.Context, pr *presenceResult) error {
 		s.c.Close()
 	}
 	last, quiet := calls0, time.Now()
-	for time.Since(quiet) < time.Second && time.Since(t0) < 2*time.Minute {
+	for time.Since(quiet) < time.Second {
+		if time.Since(t0) > l.cfg.massWait {
+			m.unsettled = true
+			break
+		}
 		time.Sleep(20 * time.Millisecond)
 		if err := l.getJSON("/ctl/topic?topic="+PresenceTopic, &rep); err != nil {
 			return err
@@ -491,11 +498,11 @@ func (l *load) massLeave(ctx context.Context, pr *presenceResult) error {
 	if err := l.getJSON("/ctl/topic?presence=1&topic="+PresenceTopic+"&online="+strings.Join(all, ","), &rep); err != nil {
 		return err
 	}
-	m := &pr.mass
 	m.subscribers, m.settled = 2*w, quiet.Sub(t0)
 	m.calls, m.dropped = last-calls0, rep.Dropped-dropped0
 	m.cpu = time.Duration(s1.CPUNs - s0.CPUNs)
 	m.inc, m.pres, m.presentAfter = rep.Counts[0], rep.Counts[1], rep.Present
+	m.wait = l.cfg.massWait
 	return nil
 }
 
