@@ -73,8 +73,7 @@ func TestWebSocketErrors(t *testing.T) {
 
 func TestHostilePayloadsKeepTheConnection(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t)
 	c := f.dial(t)
 	hostile := []string{
 		strings.Repeat("[", 30_000) + strings.Repeat("]", 30_000),
@@ -143,8 +142,7 @@ func TestWebSocketCloseCodes(t *testing.T) {
 func TestWebSocketMessageRateLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 3
-	f := newFixture(t, liveflux.WithWebSocketRateLimit(limit, time.Minute))
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t, liveflux.WithWebSocketRateLimit(limit, time.Minute))
 	c := f.dial(t)
 	for range limit {
 		c.init(id) // within the burst
@@ -170,8 +168,7 @@ func TestWebSocketMessageRateLimit(t *testing.T) {
 // same client IP, keeps acting and receiving broadcasts.
 func TestFloodOnOneSocketSparesTheOthers(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, liveflux.WithWebSocketRateLimit(20, time.Second))
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t, liveflux.WithWebSocketRateLimit(20, time.Second))
 	calm := f.dial(t)
 	calm.init(id)
 	flood := f.dial(t)
@@ -319,8 +316,7 @@ func TestChurn(t *testing.T) {
 		t.Skip("churn is long")
 	}
 	base := runtime.NumGoroutine()
-	f := newFixture(t)
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t)
 	var wg sync.WaitGroup
 	var cycles atomic.Int64
 	for range 8 {

@@ -9,8 +9,7 @@ import (
 // written as that status; the client is told 500.
 func TestComponentErrorWithInvalidStatus(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t)
 	r, err := f.tryPostAs("", actionForm(id, "badstatus"))
 	if err != nil {
 		t.Fatalf("NewError(0, ...): request failed: %v", err)

@@ -433,6 +433,13 @@ func startFixture(tb testing.TB, cfg fixtureConfig, opts ...liveflux.WebSocketOp
 	return f
 }
 
+// counterFixture is newFixture with a counter mounted: its ID.
+func counterFixture(tb testing.TB, opts ...liveflux.WebSocketOption) (*fixture, string) {
+	tb.Helper()
+	f := newFixture(tb, opts...)
+	return f, f.mount(tb, "counter", nil)
+}
+
 // host is the server's host:port, as in the Host header of its requests.
 func (f *fixture) host() string { return f.srv.Listener.Addr().String() }
 

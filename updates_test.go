@@ -17,8 +17,7 @@ import (
 // an action reaches every connection watching the instance.
 func TestWebSocketUpdatesEveryWatcher(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t)
 	cs := f.watchers(t, id, 2)
 	a, b := cs[0], cs[1]
 	rev := max(a.views[id].rev, b.views[id].rev)
@@ -71,8 +70,7 @@ func TestWebSocketUpdatesEveryWatcher(t *testing.T) {
 
 func TestHTTPActionUpdatesWebSocketWatchers(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t)
 	cs := f.watchers(t, id, 2)
 	a, b := cs[0], cs[1]
 	body := f.post(t, "counter", id, "inc")
@@ -92,8 +90,7 @@ func TestConcurrentActionsLoseNothing(t *testing.T) {
 	t.Parallel()
 	const wsClients, httpClients, each = 10, 10, 50
 	const total = (wsClients + httpClients) * each
-	f := newFixture(t, liveflux.WithWebSocketSendQueue(2*total))
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t, liveflux.WithWebSocketSendQueue(2*total))
 	cs := f.watchers(t, id, wsClients)
 	errs := make(chan error, wsClients+httpClients)
 	var wg sync.WaitGroup
@@ -187,8 +184,7 @@ func TestComponentWithoutBaseGetsUpdates(t *testing.T) {
 // payloads sent while it was away are not replayed.
 func TestReconnectCatchesUp(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t)
 	c := f.dial(t)
 	before := c.init(id)
 	c.close()
@@ -245,8 +241,7 @@ func TestWatchingStartsWithTheNewestRendering(t *testing.T) {
 func TestNoClientStaysOnAnOlderRendering(t *testing.T) {
 	t.Parallel()
 	const clients, actions = 400, 60
-	f := newFixture(t)
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t)
 	actor := f.dial(t)
 	actor.init(id)
 	done := make(chan struct{})

@@ -62,8 +62,7 @@ func checkHandshake(t *testing.T, f *fixture, id string, c handshakeCase) {
 
 func TestWebSocketAllowedOrigins(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, liveflux.WithWebSocketAllowedOrigins("https://app.example.com", "HTTP://Admin.Example.com:8443/"))
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t, liveflux.WithWebSocketAllowedOrigins("https://app.example.com", "HTTP://Admin.Example.com:8443/"))
 	ok, forbidden := http.StatusSwitchingProtocols, http.StatusForbidden
 	for _, c := range []handshakeCase{
 		{name: "allowed origin", origin: "https://app.example.com", want: ok},
@@ -89,8 +88,7 @@ func TestWebSocketAllowedOrigins(t *testing.T) {
 
 func TestWebSocketSameOriginByDefault(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t)
 	_, port, _ := strings.Cut(f.host(), ":")
 	otherPort, _ := strconv.Atoi(port)
 	ok, forbidden := http.StatusSwitchingProtocols, http.StatusForbidden
@@ -236,8 +234,7 @@ func TestWebSocketBroadcast(t *testing.T) {
 // asserting, and every action still lands.
 func TestBroadcastWhileClientsComeAndGo(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, liveflux.WithWebSocketSendQueue(16))
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t, liveflux.WithWebSocketSendQueue(16))
 	stop := make(chan struct{})
 	var broadcasters sync.WaitGroup
 	var sent atomic.Int64
@@ -332,8 +329,7 @@ func TestWebSocketRefresh(t *testing.T) {
 // blocked write past its context.
 func TestWebSocketShutdownDeadline(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, liveflux.WithWebSocketWriteTimeout(time.Minute))
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t, liveflux.WithWebSocketWriteTimeout(time.Minute))
 	slow := f.dialIdle(t)
 	slow.sendInit(id)
 	waitFor(t, "the slow client to watch", func() bool { return watching(f.h, id) })
@@ -405,8 +401,7 @@ func TestWebSocketMethodsAfterClose(t *testing.T) {
 // TestWebSocketClose is not parallel: it counts the process's goroutines.
 func TestWebSocketClose(t *testing.T) {
 	baseline := runtime.NumGoroutine()
-	f := newFixture(t)
-	id := f.mount(t, "counter", nil)
+	f, id := counterFixture(t)
 	cs := f.watchers(t, id, 10)
 	assertNoError(t, f.h.Close())
 	for _, c := range cs {
