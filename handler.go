@@ -27,8 +27,9 @@ type Handler struct {
 	cop      *http.CrossOriginProtection
 	session  func(*http.Request) string // nil: IDs are bearer capabilities
 
-	maxParams int        // bytes of mount parameters
-	posts     *ipLimiter // nil without WithHTTPRateLimit
+	maxParams int          // bytes of mount parameters
+	posts     *ipLimiter   // nil without WithHTTPRateLimit
+	uploads   uploadLimits // WithMaxUploadBytes, WithMaxUploadFiles (upload.go)
 
 	// updates receives every rendering an action produced, whichever
 	// transport carried it.
@@ -183,7 +184,11 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("request body over %d bytes", h.maxBody), http.StatusRequestEntityTooLarge)
+			http.Error(w, fmt.Sprintf("request body over %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
+			return
+		}
+		if status, msg, ok := uploadRefused(err); ok {
+			http.Error(w, msg, status)
 			return
 		}
 		http.Error(w, "malformed form body", http.StatusBadRequest)
@@ -206,7 +211,7 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "empty "+FieldID, http.StatusBadRequest)
 			return
 		}
-		res, err = h.act(r.Context(), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r)})
+		res, err = h.act(withFiles(r.Context(), r.MultipartForm), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r)})
 	} else {
 		params := make(map[string]string, len(form))
 		for k, v := range form {
@@ -235,14 +240,17 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 	w.Write(res.html)
 }
 
-// readForm parses a url-encoded or multipart body of at most maxBody bytes
-// and returns its fields (not those of the URL query).
+// readForm parses a url-encoded body of at most maxBody bytes, or a
+// multipart one within the upload limits, and returns its fields (not those
+// of the URL query).
 func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	r.Body = http.MaxBytesReader(w, r.Body, h.bodyLimit(ct))
 	var err error
 	if ct == "multipart/form-data" {
-		err = r.ParseMultipartForm(h.maxBody)
+		if err = r.ParseMultipartForm(h.maxBody); err == nil {
+			err = h.checkFiles(r.MultipartForm)
+		}
 	} else {
 		err = r.ParseForm()
 	}

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -332,4 +335,34 @@ func TestSignupExample(t *testing.T) {
 	tb.click("button[type=submit]")
 	tb.waitFor("the welcome page", `location.pathname === "/welcome"`, `location.href`)
 	tb.waitText(".welcome", "Welcome, Ada!")
+}
+
+// Capability 12 in an example: examples/upload receives a 5 MB file chosen
+// in the page byte-identical (the SHA-256 it shows), and its progress bar
+// fills up while it is sent.
+func TestUploadExample(t *testing.T) {
+	needBrowser(t)
+	t.Parallel()
+	base := startExample(t, "upload")
+	tb := newTab(t)
+	tb.navigate(base)
+	tb.waitFor("the socket to open", `Liveflux.socketState === "open"`, `Liveflux.socketState`)
+	b := make([]byte, 5<<20)
+	rand.Read(b)
+	file := filepath.Join(t.TempDir(), "photo.raw")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb.do("recording the progress bar", chromedp.Evaluate[chromedp.Void](`window.bar = [];
+		document.addEventListener("liveflux:progress", () => bar.push(document.querySelector("progress").value));`))
+	tb.do("choosing a file", chromedp.SetUploadFiles(chromedp.CSS(`input[type=file]`), []string{file}))
+	tb.click(`button[type=submit]`)
+	tb.waitText(".files .sha", fmt.Sprintf("%x", sha256.Sum256(b)))
+	if got := tb.text(".files .size"); got != strconv.Itoa(len(b)) {
+		t.Errorf("size %s, want %d", got, len(b))
+	}
+	tb.waitIdle()
+	if bar := eval[[]float64](tb, `bar`); len(bar) == 0 || bar[len(bar)-1] != 1 {
+		t.Errorf("progress bar values %v, want them to end at 1", bar)
+	}
 }

@@ -2,12 +2,17 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -580,6 +585,82 @@ func TestFocusStaysDuringUpdates(t *testing.T) {
 	tb.click(root + " .other")
 	s.expectActs(3, act("check", "note", "abc", liveflux.FieldTrigger, "note"))
 	tb.waitIdle()
+}
+
+// Capability 12: file uploads. A form with a file input sends its files
+// over HTTP even while the socket is open; a 5 MB file arrives
+// byte-identical; progress shows as events and on a progress bar; limits
+// on size and count answer with a clear error.
+func TestUpload(t *testing.T) {
+	needBrowser(t)
+	s := newServer(t, liveflux.WithMaxUploadBytes(6<<20), liveflux.WithMaxUploadFiles(2))
+	s.labView("upload", `<form data-flux-action="upload"><input type="file" name="doc" multiple><input name="note" value="n1">
+<progress data-flux-progress max="1" value="0"></progress><button class="up">Upload</button></form>
+<ul>{{range .Files}}<li class="file">{{.}}</li>{{end}}</ul><output class="n">{{.N}}</output>`)
+	s.labPage(liveflux.ClientOptions{UseWebSocket: true}, "", "upload")
+	tb := newTab(t, expectLivefluxErrors(),
+		allowBrowserError(`Failed to load resource: the server responded with a status of 413 \(Request Entity Too Large\) \[http://127\.0\.0\.1:\d+/liveflux\]`))
+	tb.navigate(s.URL)
+	tb.waitSynced(1)
+	tb.do("recording progress", chromedp.Evaluate[chromedp.Void](`window.progress = [];
+		document.addEventListener("liveflux:progress", (e) => progress.push({ ...e.detail, bar: e.target.querySelector("progress").value }));`))
+	root := rootSel("v0")
+	dir := t.TempDir()
+	file := func(name string, size int) (path, line string) {
+		b := make([]byte, size)
+		rand.Read(b)
+		path = filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path, fmt.Sprintf("%s %d %x", name, size, sha256.Sum256(b))
+	}
+	big, bigLine := file("big.bin", 5<<20)
+	tb.do("choosing a file", chromedp.SetUploadFiles(chromedp.CSS(root+` input[type=file]`), []string{big}))
+	before := s.httpActions.Load()
+	tb.click(root + " .up")
+	tb.waitText(root+" .file", bigLine)
+	if n := s.httpActions.Load() - before; n != 1 {
+		t.Errorf("%d actions over HTTP, want the upload", n)
+	}
+	if got := s.acts()[0].Data.Get("note"); got != "n1" {
+		t.Errorf("field note = %q, want n1 along with the file", got)
+	}
+	type prog struct {
+		ComponentID   string `json:"componentID"`
+		Action        string `json:"action"`
+		Loaded, Total int
+		Bar           float64
+	}
+	ps := eval[[]prog](tb, `progress.map(p => ({componentID: p.componentID, action: p.action, Loaded: p.loaded, Total: p.total, Bar: p.bar}))`)
+	if len(ps) == 0 || ps[len(ps)-1].Loaded != ps[len(ps)-1].Total || ps[0].Total < 5<<20 || ps[0].Action != "upload" || ps[0].ComponentID != tb.id(root) {
+		t.Errorf("progress events: %+v, want some, the last complete, about the upload", ps)
+	}
+	if last := ps[len(ps)-1]; last.Bar != 1 {
+		t.Errorf("progress bar at %v when the upload was complete, want 1", last.Bar)
+	}
+
+	// Too many files, then too many bytes: 413 with the reason.
+	a, _ := file("a.txt", 10)
+	b, _ := file("b.txt", 10)
+	c, _ := file("c.txt", 10)
+	tb.do("choosing three files", chromedp.SetUploadFiles(chromedp.CSS(root+` input[type=file]`), []string{a, b, c}))
+	tb.click(root + " .up")
+	tb.waitFor("an error", `window.__e2e.errors.length === 1`, `window.__e2e.errors`)
+	huge, _ := file("huge.bin", 7<<20)
+	tb.do("choosing a huge file", chromedp.SetUploadFiles(chromedp.CSS(root+` input[type=file]`), []string{huge}))
+	tb.click(root + " .up")
+	tb.waitFor("another error", `window.__e2e.errors.length === 2`, `window.__e2e.errors`)
+	errs := eval[[]map[string]any](tb, `window.__e2e.errors`)
+	if errs[0]["status"] != float64(413) || errs[0]["message"] != "more than 2 files" {
+		t.Errorf("three files: %v, want 413 more than 2 files", errs[0])
+	}
+	if errs[1]["status"] != float64(413) || !strings.HasPrefix(fmt.Sprint(errs[1]["message"]), fmt.Sprintf("request body over %d bytes", 6<<20)) {
+		t.Errorf("7 MB: %v, want 413 request body over 6 MiB", errs[1])
+	}
+	if n := len(s.acts()); n != 1 {
+		t.Errorf("%d actions reached the component, want only the first upload", n)
+	}
 }
 
 // Events a component emits (liveflux.Emit) are dispatched on its root, with

@@ -111,7 +111,11 @@ func (s *server) serveLiveflux(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost {
 		// The handler parses the form again; ParseForm keeps the first result.
-		if err := r.ParseForm(); err == nil && r.PostForm.Get(liveflux.FieldAction) != "" {
+		// A multipart body is an action with files; it is left for the
+		// handler to read, within its limits.
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+			s.httpActions.Add(1)
+		} else if err := r.ParseForm(); err == nil && r.PostForm.Get(liveflux.FieldAction) != "" {
 			s.httpActions.Add(1)
 		}
 		// Action raw-redirect answers with a redirect to its field "to" as
