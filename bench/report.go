@@ -488,9 +488,9 @@ func topicRows(row func(num, measure, result, goal, v string), tr *topicsResults
 				settled = fmt.Sprintf("**still handling %s after the first close** (the wait's end: `-mass-wait`)", fmtDur(m.wait))
 			}
 			row("8", fmt.Sprintf("All %s present leave at once: %d subscribers counting from the changes, %d with Presence", n, m.subscribers/2, m.subscribers/2),
-				fmt.Sprintf("%s (server CPU %s); %s HandleTopic calls for %s changes; %s messages dropped (one warning each); counts shown then: from the changes %s, with Presence %s; %d present",
+				fmt.Sprintf("%s (server CPU %s); %s HandleTopic calls for %s changes; %s messages dropped (one warning each); counts shown then: from the changes %s, with Presence %s; %s present",
 					settled, fmtDur(m.cpu), fmtCount(int(m.calls)), fmtCount(p.present*m.subscribers), fmtCount(int(m.dropped)),
-					rng(m.inc), rng(m.pres), m.presentAfter),
+					rng(m.inc), rng(m.pres), fmtCount(m.presentAfter)),
 				"every count 0 once settled", v)
 		}
 		row("8", fmt.Sprintf("Presence change a subscriber receives; Presence(topic) with %s entries", fmtCount(p.listed)),
@@ -542,8 +542,9 @@ func topicsDoc(tr *topicsResults) string {
    from the change's joins and leaves, then (those unsubscribed) with subscribers that count
    ` + "`len(Presence(topic))`" + ` on every change. Server CPU is getrusage around each join or leave. The change's size
    is the JSON of the ` + "`PresenceChange`" + ` a subscriber received. Last, ` + fmt.Sprint(subs) + ` subscribers of each kind are watched and
-   the load process closes the connections of all ` + present + ` present at once; it polls the subscribers' HandleTopic
-   calls until none came for a second, and reads what each subscriber last rendered. The server's log
+   the load process closes the connections of all ` + present + ` present at once; it polls (every 100 ms: one ` + "`Presence`" + ` call
+   and the subscribers' HandleTopic calls) until nobody is present and no call came for a second, or
+   ` + "`-mass-wait`" + ` passed, and reads what each subscriber last rendered. The server's log
    handler counts the "topic message dropped" warnings instead of printing them.
 `
 }

@@ -290,13 +290,16 @@ func (s *server) topicStats(w http.ResponseWriter, r *http.Request) {
 			rep.Counts[c[0]] = append(rep.Counts[c[0]], c[1])
 		}
 	}
-	if r.FormValue("presence") == "1" {
-		const n = 20
+	if r.FormValue("presence") != "" {
+		n := 20
+		if r.FormValue("presence") == "once" {
+			n = 1
+		}
 		start := time.Now()
 		for range n {
 			rep.Present = len(s.ws.Presence(topic))
 		}
-		rep.PresenceNs = float64(time.Since(start).Nanoseconds()) / n
+		rep.PresenceNs = float64(time.Since(start).Nanoseconds()) / float64(n)
 	}
 	writeJSON(w, rep)
 }

@@ -465,7 +465,7 @@ func (l *load) massLeave(ctx context.Context, pr *presenceResult) error {
 	time.Sleep(500 * time.Millisecond)
 	m := &pr.mass
 	var rep topicReport
-	if err := l.getJSON("/ctl/topic?topic="+PresenceTopic, &rep); err != nil {
+	if err := l.getJSON("/ctl/topic?presence=once&topic="+PresenceTopic, &rep); err != nil {
 		return err
 	}
 	s0, err := l.stats()
@@ -477,16 +477,19 @@ func (l *load) massLeave(ctx context.Context, pr *presenceResult) error {
 	for _, s := range l.sessions[:pr.present] {
 		s.c.Close()
 	}
-	last, quiet := calls0, time.Now()
-	for time.Since(quiet) < time.Second {
+	// Settled: nobody is present any more, and no subscriber handled a
+	// message for a second.
+	last, quiet, present := calls0, time.Now(), rep.Present
+	for present > 0 || time.Since(quiet) < time.Second {
 		if time.Since(t0) > l.cfg.massWait {
 			m.unsettled = true
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
-		if err := l.getJSON("/ctl/topic?topic="+PresenceTopic, &rep); err != nil {
+		time.Sleep(100 * time.Millisecond)
+		if err := l.getJSON("/ctl/topic?presence=once&topic="+PresenceTopic, &rep); err != nil {
 			return err
 		}
+		present = rep.Present
 		if rep.Calls != last {
 			last, quiet = rep.Calls, time.Now()
 		}
