@@ -52,15 +52,16 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 	if err != nil {
 		return result{}, err
 	}
-	// The instance becomes visible to others only now, fully rendered.
+	id, redirect := c.GetID(), takeRedirect(c)
+	// The instance becomes visible to others only now, fully rendered;
+	// from now on it is touched only through the store.
 	if err := h.store.Set(ctx, c); err != nil {
 		return result{}, fmt.Errorf("liveflux: store %s: %w", kind, err)
 	}
-	sc.mounting = false
 	if len(sc.subs) > 0 {
-		h.topics.subscribe(c.GetID(), sc.subs)
+		h.topics.subscribe(id, sc.subs)
 	}
-	return result{id: c.GetID(), html: html, redirect: takeRedirect(c), events: sc.events}, nil
+	return result{id: id, html: html, redirect: redirect, events: sc.events}, nil
 }
 
 // actRequest says what to do to an instance, on whose behalf.

@@ -3,6 +3,7 @@ package liveflux
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -46,6 +47,13 @@ func (m *mailboxes) push(id string, msg *TopicMessage) {
 	if b == nil {
 		b = &mailbox{id: id}
 		m.boxes[id] = b
+	}
+	if n := len(b.msgs); n > 0 && msg.Presence != nil && b.msgs[n-1].Presence != nil && b.msgs[n-1].Topic == msg.Topic {
+		// Presence changes waiting for one subscriber merge into one: a
+		// thousand pages closing at once make one message, not a
+		// thousand (nor dropped ones).
+		b.msgs[n-1] = mergePresence(b.msgs[n-1], msg)
+		return
 	}
 	if len(b.msgs) >= DefaultTopicQueue {
 		m.h.logger.Warn("liveflux: subscriber falls behind, topic message dropped", "id", id, "topic", b.msgs[0].Topic)
@@ -112,4 +120,14 @@ func (h *Handler) background() context.Context {
 		return h.ctx
 	}
 	return context.Background()
+}
+
+// mergePresence returns one presence message saying what a and then b say.
+// Messages are shared between subscribers: neither is changed.
+func mergePresence(a, b *TopicMessage) *TopicMessage {
+	ch := &PresenceChange{
+		Joins:  slices.Concat(a.Presence.Joins, b.Presence.Joins),
+		Leaves: slices.Concat(a.Presence.Leaves, b.Presence.Leaves),
+	}
+	return &TopicMessage{Topic: a.Topic, Data: a.Data, Presence: ch}
 }

@@ -302,11 +302,16 @@ func diffEntries(prev, next map[string]map[string]PresenceEntry) []topicChange {
 	return out
 }
 
-// list returns topic's presence list, merged from every node.
+// list returns topic's presence list, merged from every node. It copies
+// the entries under the lock and sorts them after, so that a long list does
+// not hold up joins and leaves.
 func (p *presence) list(topic string) []PresenceEntry {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []PresenceEntry
+	n := len(p.local[topic])
+	for _, r := range p.remote {
+		n += len(r.entries[topic])
+	}
+	out := make([]PresenceEntry, 0, n)
 	for _, e := range p.local[topic] {
 		out = append(out, e)
 	}
@@ -315,6 +320,7 @@ func (p *presence) list(topic string) []PresenceEntry {
 			out = append(out, e)
 		}
 	}
+	p.mu.Unlock()
 	slices.SortFunc(out, func(a, b PresenceEntry) int {
 		if c := bytes.Compare(a.Meta, b.Meta); c != 0 {
 			return c

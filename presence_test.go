@@ -2,6 +2,7 @@ package liveflux_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,4 +83,27 @@ func TestWatchingHook(t *testing.T) {
 		c, err := f.h.Store().Get(context.Background(), id)
 		return err == nil && !c.(*room).Seen
 	})
+}
+
+// Guards against: when many pages joined or left at once, a subscriber's
+// queue overflowed with one message per change, and the count it kept from
+// the messages stayed wrong. Waiting presence changes now merge.
+func TestPresenceMassChangesSettle(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	f, _ := roomFixture(t, gate) // room "slow" waits for the gate
+	const n = 2 * liveflux.DefaultTopicQueue
+	sub := f.mount(t, "room", map[string]string{"room": "slow"})
+	s := f.dial(t)
+	s.sendInit(sub)
+	many := f.dial(t) // one page showing n present members
+	for i := range n {
+		many.sendInit(f.mount(t, "room", map[string]string{"room": "slow", "who": fmt.Sprint("m", i), "listen": "no"}))
+	}
+	waitFor(t, "every member present", func() bool { return len(f.h.Presence("room:slow")) == n })
+	close(gate) // the subscriber, stuck on the first join, catches up
+	s.awaitShowing(sub, fmt.Sprintf("here=%d;", n))
+	many.close() // all n leave at once
+	s.awaitShowing(sub, "here=0;")
+	assertEqual(t, len(f.h.Presence("room:slow")), 0, "present after the mass leave")
 }

@@ -28,6 +28,7 @@ type room struct {
 	Msgs   []string
 	Online []string
 	Seen   bool          // a client of this node watches it (Watching)
+	Here   int           // joins minus leaves, counted from the messages
 	topics *atomic.Int32 // HandleTopic calls, of every room; set by the factory
 	gate   chan struct{} // when set, HandleTopic of room "slow" waits for it
 }
@@ -36,8 +37,10 @@ func (r *room) topic() string { return "room:" + r.Room }
 
 func (r *room) Mount(ctx context.Context, p map[string]string) error {
 	r.Room = p["room"]
-	if err := liveflux.Subscribe(ctx, r.topic()); err != nil {
-		return err
+	if p["listen"] != "no" {
+		if err := liveflux.Subscribe(ctx, r.topic()); err != nil {
+			return err
+		}
 	}
 	if who := p["who"]; who != "" {
 		if err := liveflux.Track(ctx, r.topic(), map[string]string{"name": who}); err != nil {
@@ -66,6 +69,7 @@ func (r *room) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) erro
 		<-r.gate
 	}
 	if msg.Presence != nil {
+		r.Here += len(msg.Presence.Joins) - len(msg.Presence.Leaves)
 		r.Online = r.Online[:0]
 		for _, e := range liveflux.HandlerOf(ctx).Presence(msg.Topic) {
 			r.Online = append(r.Online, strings.Trim(strings.TrimPrefix(string(e.Meta), `{"name":`), `"}`))
@@ -92,7 +96,7 @@ func (r *room) Watching(_ context.Context, watched bool) error {
 }
 
 func (r *room) Render(_ context.Context, w io.Writer) error {
-	_, err := fmt.Fprintf(w, "room=%s msgs=[%s] online=[%s] seen=%v", r.Room, strings.Join(r.Msgs, ","), strings.Join(r.Online, ","), r.Seen)
+	_, err := fmt.Fprintf(w, "room=%s msgs=[%s] online=[%s] seen=%v here=%d;", r.Room, strings.Join(r.Msgs, ","), strings.Join(r.Online, ","), r.Seen, r.Here)
 	return err
 }
 
