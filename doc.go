@@ -76,6 +76,8 @@
 //	engine.go      mount, act, render: the transport-neutral core; the
 //	               update sink it hands every rendering to
 //	handler.go     Handler: the HTTP transport and its options
+//	upload.go      files of multipart actions (FormFiles) and their limits
+//	validation.go  Trigger and Touched: which field sent an action
 //	session.go     binding instances to the session that mounted them
 //	limits.go      per-client limits: quotas, parameter size, HTTP rate
 //	ratelimit.go   token buckets per client address
@@ -91,6 +93,10 @@
 //	hub.go         who watches which component
 //	updates.go     renderings to watchers: revisions, diff baseline
 //	diff.go        the diff of two renderings
+//	topic.go       Subscribe, Publish, HandleTopic, the Watching hook;
+//	               mailbox.go delivers topic messages to subscribers
+//	event.go       Emit: events for the page
+//	presence.go    Track and Presence: who is here, on every node
 //	backplane.go   Backplane, and the outbox to the other nodes
 //	store.go       Store; memstore.go MemoryStore; codec.go encodes
 //	               instances for stores outside the process

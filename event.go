@@ -31,7 +31,7 @@ func Emit(ctx context.Context, name string, detail any) error {
 		return ErrNoScope
 	}
 	if !validEventName(name) {
-		return fmt.Errorf("liveflux: event name %q: use letters, digits, '-', '_', ':' and '.'", name)
+		return fmt.Errorf("liveflux: event name %q: use letters, digits, '-', '_' and ':'", name)
 	}
 	d, err := encodeJSON(detail)
 	if err != nil {
@@ -53,7 +53,8 @@ func validEventName(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == ':' || c == '.') {
+		// No '.': data-flux-on="NAME.document" splits on it.
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == ':') {
 			return false
 		}
 	}

@@ -86,4 +86,15 @@ func TestEmitErrors(t *testing.T) {
 	if err := liveflux.Emit(context.Background(), "x", nil); err == nil {
 		t.Error("Emit outside a component succeeded")
 	}
+	f, _ := roomFixture(t, nil)
+	id := f.mount(t, "room", map[string]string{"room": "e"})
+	for _, name := range []string{"", "a.b", "has space", "<x>"} {
+		form := url.Values{liveflux.FieldKind: {"room"}, liveflux.FieldID: {id}, liveflux.FieldAction: {"emit"}, "name": {name}}
+		resp, err := f.srv.Client().PostForm(f.srv.URL, form)
+		assertNoError(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusInternalServerError || resp.Header.Get(liveflux.HeaderEvents) != "" {
+			t.Errorf("Emit(%q): status %d, events %q; want the action to fail", name, resp.StatusCode, resp.Header.Get(liveflux.HeaderEvents))
+		}
+	}
 }

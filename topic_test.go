@@ -59,6 +59,8 @@ func (r *room) Handle(ctx context.Context, action string, data url.Values) error
 		return liveflux.Publish(ctx, r.topic(), data.Get("text"))
 	case "shout":
 		return liveflux.Emit(ctx, "shouted", map[string]string{"text": data.Get("text")})
+	case "emit":
+		return liveflux.Emit(ctx, data.Get("name"), nil)
 	}
 	return liveflux.NewError(http.StatusBadRequest, "unknown action")
 }
