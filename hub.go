@@ -117,7 +117,7 @@ func (h *WebSocketHandler) watch(c *wsConn, id string, hook bool, tracks []track
 		h.mu.Unlock()
 		return true
 	}
-	if len(c.watched) >= DefaultMaxWatched {
+	if len(c.watched) >= h.maxWatched {
 		h.mu.Unlock()
 		return false
 	}

@@ -36,9 +36,10 @@ func TestWebSocketMultiplexing(t *testing.T) {
 
 func TestWebSocketTooManyComponentsOnOneConnection(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	const most = 3
+	f := newFixture(t, liveflux.WithWebSocketMaxWatched(most))
 	c := f.dial(t)
-	for range liveflux.DefaultMaxWatched {
+	for range most {
 		c.init(f.mount(t, "counter", nil))
 	}
 	id := f.mount(t, "counter", nil)

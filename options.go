@@ -20,7 +20,8 @@ const (
 	// client that falls further behind is disconnected (close 1013) and
 	// catches up when it reconnects.
 	DefaultSendQueue = 256
-	// DefaultMaxWatched is how many components one connection may watch.
+	// DefaultMaxWatched is how many components one connection may watch;
+	// an init or action for one more is answered with error 400.
 	DefaultMaxWatched = 1024
 )
 
@@ -135,6 +136,16 @@ func WithPresenceInterval(d time.Duration) WebSocketOption {
 	return wsOption(func(h *WebSocketHandler) {
 		if d > 0 {
 			h.presenceInterval = d
+		}
+	})
+}
+
+// WithWebSocketMaxWatched sets how many components one connection may
+// watch. Defaults to DefaultMaxWatched.
+func WithWebSocketMaxWatched(n int) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) {
+		if n > 0 {
+			h.maxWatched = n
 		}
 	})
 }

@@ -43,6 +43,7 @@ type WebSocketHandler struct {
 	sendQueue        int
 	backplane        Backplane // nil: this process only
 	presenceInterval time.Duration
+	maxWatched       int
 	nodes            otherNodes
 
 	// ctx is the context of actions that arrive over WebSocket and of
@@ -78,6 +79,7 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 		writeTimeout:     DefaultWriteTimeout,
 		sendQueue:        DefaultSendQueue,
 		presenceInterval: DefaultPresenceInterval,
+		maxWatched:       DefaultMaxWatched,
 		clients:          make(map[string]*watchers),
 		conns:            make(map[*wsConn]struct{}),
 	}

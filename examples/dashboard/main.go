@@ -265,6 +265,9 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 </body>
 </html>`))
 
+// The session helpers below are repeated in every example on purpose, so
+// that each one stays standalone: copy the one you start from.
+//
 // sessionCookie names the cookie that identifies a visitor. Components are
 // bound to the session that mounted them (liveflux.WithSessionKey), so a
 // component ID seen by someone else is of no use to them.
