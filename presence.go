@@ -78,20 +78,26 @@ func tracksOf(c Component) []tracking {
 }
 
 // Presence returns the presence list of topic on every node, sorted by
-// meta and then ID.
+// meta and then ID. It copies the list: with many present, count them with
+// PresenceCount, or from the changes HandleTopic receives.
 func (h *Handler) Presence(topic string) []PresenceEntry { return h.presence.list(topic) }
 
-// presence keeps the presence lists: what instances asked to be tracked,
-// who is present on this node, and what the other nodes said is present
-// on theirs.
+// PresenceCount returns how many are in the presence list of topic, on
+// every node, without copying it.
+func (h *Handler) PresenceCount(topic string) int { return h.presence.count(topic) }
+
+// presence keeps the presence lists: who is present on this node, and
+// what the other nodes said is present on theirs. (The lists an instance
+// asked to be in live in its Base: see Track.)
 type presence struct {
 	h    *Handler
 	node string // this node's name
 
-	mu      sync.Mutex
-	tracked map[string][]tracking               // instance ID → topics it is tracked in
-	local   map[string]map[string]PresenceEntry // topic → instance ID → entry, on this node
-	remote  map[string]*remoteNode              // node → what it said
+	mu     sync.Mutex
+	gen    uint64                              // counts the changes of the lists
+	sorted map[string]sortedPresence           // topic → its list, sorted, as of gen
+	local  map[string]map[string]PresenceEntry // topic → instance ID → entry, on this node
+	remote map[string]*remoteNode              // node → what it said
 }
 
 // tracking is one presence list an instance asked to be in; Base keeps
@@ -99,6 +105,11 @@ type presence struct {
 type tracking struct {
 	Topic string          `json:"topic"`
 	Meta  json.RawMessage `json:"meta"`
+}
+
+type sortedPresence struct {
+	gen     uint64
+	entries []PresenceEntry
 }
 
 type remoteNode struct {
@@ -112,6 +123,7 @@ func newPresence(h *Handler) *presence {
 		node:   strings.ToLower(rand.Text()[:10]),
 		local:  make(map[string]map[string]PresenceEntry),
 		remote: make(map[string]*remoteNode),
+		sorted: make(map[string]sortedPresence),
 	}
 }
 
@@ -126,6 +138,7 @@ func (p *presence) watched(id string, tracks []tracking, on bool) []topicChange 
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.gen++
 	changes := make([]topicChange, 0, len(tracks))
 	for _, t := range tracks {
 		e := PresenceEntry{ID: id, Meta: t.Meta, Node: p.node}
@@ -181,6 +194,7 @@ func (p *presence) received(topic string, change *PresenceChange) {
 	now := p.h.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.gen++
 	for _, e := range change.Joins {
 		p.remoteTopic(e.Node, topic, now)[e.ID] = e
 	}
@@ -249,6 +263,9 @@ func (p *presence) receivedSnapshot(s presenceSnapshot) {
 	}
 	changes := diffEntries(r.entries, fresh)
 	r.entries = fresh
+	if len(changes) > 0 {
+		p.gen++
+	}
 	p.mu.Unlock()
 	for _, c := range changes {
 		p.announce(c.topic, c.change, false)
@@ -264,6 +281,7 @@ func (p *presence) sweep(before time.Time) {
 		if r.heard.Before(before) {
 			changes = append(changes, diffEntries(r.entries, nil)...)
 			delete(p.remote, node)
+			p.gen++
 		}
 	}
 	p.mu.Unlock()
@@ -302,11 +320,16 @@ func diffEntries(prev, next map[string]map[string]PresenceEntry) []topicChange {
 	return out
 }
 
-// list returns topic's presence list, merged from every node. It copies
-// the entries under the lock and sorts them after, so that a long list does
-// not hold up joins and leaves.
+// list returns topic's presence list, merged from every node. The sorted
+// list is kept until the lists change, and sorted outside the lock, so
+// that a long list does not hold up joins and leaves.
 func (p *presence) list(topic string) []PresenceEntry {
 	p.mu.Lock()
+	if c, ok := p.sorted[topic]; ok && c.gen == p.gen {
+		p.mu.Unlock()
+		return slices.Clone(c.entries)
+	}
+	gen := p.gen
 	n := len(p.local[topic])
 	for _, r := range p.remote {
 		n += len(r.entries[topic])
@@ -327,5 +350,24 @@ func (p *presence) list(topic string) []PresenceEntry {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return out
+	p.mu.Lock()
+	if p.gen == gen {
+		if len(p.sorted) > 1024 { // bounded: lists of topics read once
+			clear(p.sorted)
+		}
+		p.sorted[topic] = sortedPresence{gen, out}
+	}
+	p.mu.Unlock()
+	return slices.Clone(out)
+}
+
+// count returns how many are in topic's presence list, on every node.
+func (p *presence) count(topic string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.local[topic])
+	for _, r := range p.remote {
+		n += len(r.entries[topic])
+	}
+	return n
 }
