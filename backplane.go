@@ -45,6 +45,8 @@ type otherNodes interface {
 	publishUpdate(res result, full []byte)
 	// publish publishes msg, a message for the watchers of id.
 	publish(id string, msg []byte)
+	// publishTopic publishes a topic message.
+	publishTopic(msg *TopicMessage)
 }
 
 // localNode is a single process: there are no other nodes.
@@ -52,6 +54,7 @@ type localNode struct{}
 
 func (localNode) publishUpdate(result, []byte) {}
 func (localNode) publish(string, []byte)       {}
+func (localNode) publishTopic(*TopicMessage)   {}
 
 // maxOutbox bounds what waits to be published for one component.
 const maxOutbox = 64
@@ -132,6 +135,16 @@ func (n *backplaneNodes) publishUpdate(res result, full []byte) {
 }
 
 func (n *backplaneNodes) publish(id string, msg []byte) { n.queue(id, 0, msg) }
+
+func (n *backplaneNodes) publishTopic(msg *TopicMessage) {
+	env := topicEnvelope{Topic: msg.Topic, Presence: msg.Presence}
+	if msg.Presence == nil {
+		env.Data = msg.Data
+	}
+	if b, err := encodeJSON(env); err == nil { // cannot fail: Data is JSON already
+		n.queue(topicChannel, 0, b)
+	}
+}
 
 // queue adds msg to the outbox of id; rev, unless 0, is the revision of
 // the rendering msg carries.

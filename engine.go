@@ -139,9 +139,9 @@ type watcher interface {
 // instance, to send it to the clients watching it.
 type updateSink interface {
 	rendered(ctx context.Context, res result)
-	// publishTopic hands env, a topic message published on this node, to
+	// publishTopic hands msg, a topic message published on this node, to
 	// the other nodes.
-	publishTopic(topic string, env []byte)
+	publishTopic(msg *TopicMessage)
 }
 
 // nobodyWatches is the updateSink of an HTTP-only Handler: one process,
@@ -149,11 +149,12 @@ type updateSink interface {
 type nobodyWatches struct{}
 
 func (nobodyWatches) rendered(context.Context, result) {}
-func (nobodyWatches) publishTopic(string, []byte)      {}
+func (nobodyWatches) publishTopic(*TopicMessage)       {}
 
-// publish hands a rendering an action produced to the update sink.
+// publish hands what an action produced (a rendering, and the events of a
+// topic message) to the update sink.
 func (h *Handler) publish(ctx context.Context, res result) {
-	if res.html != nil {
+	if res.html != nil || (res.topic && len(res.events) > 0) {
 		h.updates.rendered(ctx, res)
 	}
 }

@@ -179,12 +179,8 @@ type topicChange struct {
 func (p *presence) announce(topic string, change PresenceChange, here bool) {
 	msg := &TopicMessage{Topic: topic, Data: json.RawMessage("null"), Presence: &change}
 	p.h.deliverTopic(msg)
-	if !here {
-		return
-	}
-	env, err := encodeJSON(topicEnvelope{Topic: topic, Presence: &change})
-	if err == nil {
-		p.h.updates.publishTopic(topic, env)
+	if here {
+		p.h.updates.publishTopic(msg)
 	}
 }
 

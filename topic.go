@@ -157,11 +157,7 @@ func (h *Handler) Publish(ctx context.Context, topic string, payload any) error 
 	}
 	msg := &TopicMessage{Topic: topic, Data: data}
 	h.deliverTopic(msg)
-	env, err := encodeJSON(topicEnvelope{Topic: topic, Data: data})
-	if err != nil {
-		return err
-	}
-	h.updates.publishTopic(topic, env)
+	h.updates.publishTopic(msg)
 	return nil
 }
 
@@ -203,24 +199,21 @@ func (h *Handler) receivedTopic(env []byte) {
 // to its watchers when it changed.
 func (h *Handler) handleTopic(ctx context.Context, id string, msg *TopicMessage) {
 	var res result
-	err := h.updateIdle(ctx, id, func(c Component) error {
+	err := h.updateIdle(ctx, id, func(c Component) (err error) {
 		if msg.watching != 0 {
-			return h.watching(ctx, c, msg.watching > 0, &res)
+			wc, ok := c.(WatchComponent)
+			if !ok {
+				return errNotWatching
+			}
+			res, err = h.runPushed(ctx, c, "Watching", func(ctx context.Context) error { return wc.Watching(ctx, msg.watching > 0) })
+			return err
 		}
 		tc, ok := c.(TopicComponent)
 		if !ok {
 			return fmt.Errorf("liveflux: kind %q has no HandleTopic method", c.GetKind())
 		}
-		ctx, sc := withScope(ctx, h, c)
-		if err := h.call(c, "HandleTopic", func() error { return tc.HandleTopic(ctx, msg) }); err != nil {
-			return err
-		}
-		html, changed, err := h.rerender(ctx, c)
-		if err != nil || !changed {
-			return err
-		}
-		res = result{id: id, html: html, rev: revision(c), topic: true, events: sc.events}
-		return nil
+		res, err = h.runPushed(ctx, c, "HandleTopic", func(ctx context.Context) error { return tc.HandleTopic(ctx, msg) })
+		return err
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -230,9 +223,28 @@ func (h *Handler) handleTopic(ctx context.Context, id string, msg *TopicMessage)
 		if !errors.Is(err, ErrPanic) && !errors.Is(err, errNotWatching) && ctx.Err() == nil {
 			h.logger.Warn("liveflux: topic message not handled", "id", id, "topic", msg.Topic, "err", err)
 		}
-	case res.html != nil:
+	default:
 		h.publish(ctx, res)
 	}
+}
+
+// runPushed runs method of c, which the server called on its own (a topic
+// message, the Watching hook), and renders c again: the result carries the
+// rendering only when it changed, and what c emitted.
+func (h *Handler) runPushed(ctx context.Context, c Component, method string, fn func(context.Context) error) (result, error) {
+	ctx, sc := withScope(ctx, h, c)
+	if err := h.call(c, method, func() error { return fn(ctx) }); err != nil {
+		return result{}, err
+	}
+	html, changed, err := h.rerender(ctx, c)
+	if err != nil {
+		return result{}, err
+	}
+	res := result{id: c.GetID(), topic: true, events: sc.events}
+	if changed {
+		res.html, res.rev = html, revision(c)
+	}
+	return res, nil
 }
 
 // WatchComponent is a component told when clients start and stop watching
@@ -248,24 +260,6 @@ type WatchComponent interface {
 }
 
 var errNotWatching = errors.New("liveflux: not a WatchComponent")
-
-// watching runs c's Watching hook, if it has one, and renders c again.
-func (h *Handler) watching(ctx context.Context, c Component, on bool, res *result) error {
-	wc, ok := c.(WatchComponent)
-	if !ok {
-		return errNotWatching
-	}
-	ctx, sc := withScope(ctx, h, c)
-	if err := h.call(c, "Watching", func() error { return wc.Watching(ctx, on) }); err != nil {
-		return err
-	}
-	html, changed, err := h.rerender(ctx, c)
-	if err != nil || !changed {
-		return err
-	}
-	*res = result{id: c.GetID(), html: html, rev: revision(c), topic: true, events: sc.events}
-	return nil
-}
 
 // watchedChanged hands the Watching hook of instance id to its mailbox.
 func (h *Handler) watchedChanged(id string, on bool) {

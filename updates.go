@@ -8,7 +8,8 @@ import (
 
 // rendered sends the rendering res, which an action or Refresh produced,
 // to every client watching the component: on this node, and through the
-// other nodes to theirs. It is the handler's updateSink.
+// other nodes to theirs. It is the handler's updateSink. (A topic message
+// may produce events without a new rendering.)
 func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -18,7 +19,9 @@ func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 	var full []byte
 	if w := h.clients[res.id]; w != nil {
 		w.mu.Lock()
-		full = w.update(res)
+		if res.html != nil {
+			full = w.update(res)
+		}
 		if res.topic {
 			// Events a topic message made the component emit go to
 			// every page that shows it.
@@ -28,7 +31,9 @@ func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 		}
 		w.mu.Unlock()
 	}
-	h.nodes.publishUpdate(res, full)
+	if res.html != nil {
+		h.nodes.publishUpdate(res, full)
+	}
 }
 
 // broadcast sends msg to every client watching id, on this node and on the
@@ -92,13 +97,13 @@ func (h *WebSocketHandler) repliedInFull(c *wsConn, res result) {
 	w.mu.Unlock()
 }
 
-// publishTopic hands env, a topic message published on this node, to the
+// publishTopic hands msg, a topic message published on this node, to the
 // other nodes.
-func (h *WebSocketHandler) publishTopic(_ string, env []byte) {
+func (h *WebSocketHandler) publishTopic(msg *TopicMessage) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if !h.closed {
-		h.nodes.publish(topicChannel, env)
+		h.nodes.publishTopic(msg)
 	}
 }
 
