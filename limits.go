@@ -73,7 +73,7 @@ func (h *Handler) rateLimited(w http.ResponseWriter, r *http.Request) bool {
 	if h.posts == nil {
 		return false
 	}
-	wait := h.posts.allow(clientAddr(r), time.Now())
+	wait := h.posts.allow(clientAddr(r), h.now())
 	if wait <= 0 {
 		return false
 	}

@@ -66,7 +66,8 @@ func WithWebSocketRequireTLS(require bool) WebSocketOption {
 	return wsOption(func(h *WebSocketHandler) { h.requireTLS = require })
 }
 
-// WithWebSocketRateLimit allows each client IP at most max handshakes per
+// WithWebSocketRateLimit allows each client address (an IPv4 address, or an
+// IPv6 /64, as for WithHTTPRateLimit) at most max handshakes per
 // window (more get 429 with Retry-After), and each connection at most max
 // messages per window (more get an error message with code 429; a
 // connection that keeps sending past another max rejected messages is

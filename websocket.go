@@ -120,7 +120,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.upgrades != nil {
-		if wait := h.upgrades.allow(clientIP(r), time.Now()); wait > 0 {
+		if wait := h.upgrades.allow(clientAddr(r), h.now()); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 			http.Error(w, "too many connection attempts", http.StatusTooManyRequests)
 			return
