@@ -326,11 +326,7 @@ func (p *presence) list(topic string) []PresenceEntry {
 		return slices.Clone(c.entries)
 	}
 	gen := p.gen
-	n := len(p.local[topic])
-	for _, r := range p.remote {
-		n += len(r.entries[topic])
-	}
-	out := make([]PresenceEntry, 0, n)
+	out := make([]PresenceEntry, 0, p.countLocked(topic))
 	for _, e := range p.local[topic] {
 		out = append(out, e)
 	}
@@ -361,6 +357,10 @@ func (p *presence) list(topic string) []PresenceEntry {
 func (p *presence) count(topic string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.countLocked(topic)
+}
+
+func (p *presence) countLocked(topic string) int {
 	n := len(p.local[topic])
 	for _, r := range p.remote {
 		n += len(r.entries[topic])
