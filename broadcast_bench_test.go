@@ -1,8 +1,11 @@
 package liveflux
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,8 +90,10 @@ func benchmarkBroadcast(b *testing.B, watchers int) {
 	if len(conns) != watchers {
 		b.Fatalf("%d connections, want %d", len(conns), watchers)
 	}
+	watched := &silent{}
+	watched.SetID("ID")
 	for _, c := range conns {
-		h.watch(c, "ID", false, nil)
+		h.hub.watch(c, watched)
 	}
 
 	b.ReportAllocs()
@@ -112,3 +117,10 @@ func benchmarkBroadcast(b *testing.B, watchers int) {
 	}
 	readers.Wait()
 }
+
+// silent is a component that renders nothing.
+type silent struct{ Base }
+
+func (*silent) Mount(context.Context, map[string]string) error   { return nil }
+func (*silent) Handle(context.Context, string, url.Values) error { return nil }
+func (*silent) Render(context.Context, io.Writer) error          { return nil }

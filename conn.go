@@ -1,6 +1,7 @@
 package liveflux
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,18 +24,18 @@ import (
 // a minimal stack. Nobody holds c.mu across I/O: senders only append to
 // the queue.
 type wsConn struct {
-	h       *WebSocketHandler
-	ws      *websocket.Conn
-	owner   string        // the handshake's session digest (WithSessionKey)
-	diffs   bool          // the client asked for diff updates (SubprotocolDiff)
-	limiter *rate.Limiter // nil without a rate limit; reader only
-	watched []string      // component IDs; guarded by h.mu
+	h         *WebSocketHandler
+	ws        *websocket.Conn
+	owner     string        // the handshake's session digest (WithSessionKey)
+	wantDiffs bool          // the client asked for diff updates (SubprotocolDiff)
+	limiter   *rate.Limiter // nil without a rate limit; reader only
 
 	mu        sync.Mutex
-	queue     []outMsg // messages waiting for the writer
-	spare     []outMsg // the writer's previous batch, reused
-	closeCode int32    // set: the writer sends this close frame next, then closes
-	writing   bool     // a writeLoop is running
+	queue     []frame // messages waiting for the writer
+	queued    int     // their bytes
+	spare     []frame // the writer's previous batch, reused
+	closeCode int32   // set: the writer sends this close frame next, then closes
+	writing   bool    // a writeLoop is running
 	pingDue   bool
 	dead      bool // nothing more is written
 	writers   sync.WaitGroup
@@ -98,12 +99,16 @@ func (c *wsConn) run() {
 func (c *wsConn) cleanup() {
 	c.mu.Lock()
 	c.dead = true
-	c.queue, c.spare = nil, nil
+	c.queue, c.spare, c.queued = nil, nil, 0
 	c.mu.Unlock()
 	c.ws.Close()
 	c.writers.Wait()
-	c.h.forget(c)
+	c.h.hub.forget(c)
+	c.h.unregister(c)
 }
+
+// diffs implements peer.
+func (c *wsConn) diffs() bool { return c.wantDiffs }
 
 // handle dispatches one text message. A panic anywhere in it (a
 // validator, a reply that cannot be encoded, a store) is logged and
@@ -152,7 +157,7 @@ func (c *wsConn) handle(data []byte) {
 	case MessageAction:
 		c.act(&msg)
 	case MessageLeave:
-		c.h.unwatch(c, msg.ComponentID)
+		c.h.hub.unwatch(c, msg.ComponentID)
 	default:
 		c.reply(encodeError(msg.ComponentID, http.StatusBadRequest, "unknown message type"))
 	}
@@ -175,8 +180,7 @@ func (c *wsConn) init(id string) {
 // newer rendering sent meanwhile would be missed, and the client left on an
 // older one for good.)
 func (c *wsConn) watch(comp Component) error {
-	_, hook := comp.(WatchComponent)
-	if !c.h.watch(c, comp.GetID(), hook, tracksOf(comp)) {
+	if !c.h.hub.watch(c, comp) {
 		return NewError(http.StatusBadRequest, "too many components on one connection")
 	}
 	return nil
@@ -193,17 +197,34 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		c.reply(encodeError(id, http.StatusBadRequest, err.Error()))
 		return
 	}
-	res, err := c.h.act(c.h.ctx, actRequest{id: id, action: msg.Action, data: fields, msg: msg, owner: c.owner, watcher: c})
+	direct := func(ctx context.Context, comp Component) (any, bool, error) {
+		wc, ok := comp.(WebSocketComponent)
+		if !ok {
+			return nil, false, nil
+		}
+		var reply any
+		err := c.h.call(comp, "HandleWS", func() (err error) {
+			reply, err = wc.HandleWS(ctx, msg)
+			return err
+		})
+		return reply, true, err
+	}
+	res, err := c.h.act(c.h.ctx, actRequest{id: id, action: msg.Action, data: fields, direct: direct, owner: c.owner, watcher: c})
 	if err != nil {
 		c.sendErr(id, err)
 		return
 	}
-	if res.ws {
+	if res.direct {
 		if res.reply != nil {
 			b, err := encodeJSON(res.reply)
 			if err != nil {
 				c.h.logger.Error("liveflux: cannot encode HandleWS reply", "id", id, "err", err)
 				c.reply(encodeError(id, http.StatusInternalServerError, "component failed"))
+				return
+			}
+			if len(b) > c.h.writeLimit {
+				c.h.logger.Error("liveflux: HandleWS reply over the write limit refused", "id", id, "bytes", len(b), "limit", c.h.writeLimit)
+				c.reply(encodeError(id, http.StatusInternalServerError, fmt.Sprintf("reply over %d bytes", c.h.writeLimit)))
 				return
 			}
 			c.reply(b)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"runtime/debug"
 )
@@ -17,11 +18,12 @@ type result struct {
 	html     []byte // the rendering, root element included
 	rev      uint64 // its revision
 	redirect string
-	reply    any     // HandleWS's return value
-	origin   *wsConn // the connection that acted, over WebSocket
-	ws       bool    // the action ran HandleWS
+	reply    any     // what a direct action returned (HandleWS)
+	origin   peer    // the peer that acted, if one did
+	direct   bool    // the action ran direct instead of Handle
 	events   []Event // what the component emitted for the page
-	topic    bool    // a topic message produced it
+	topic    bool    // a topic message or the Watching hook produced it
+	local    bool    // for this node's watchers only
 }
 
 func (h *Handler) mount(ctx context.Context, kind string, params map[string]string, owner, quota string) (result, error) {
@@ -70,18 +72,20 @@ type actRequest struct {
 	id     string
 	action string // "" only re-renders
 	data   url.Values
-	msg    *WebSocketMessage // set over WebSocket: a WebSocketComponent gets it
-	owner  string            // the caller's session digest (see ownerOf)
-	server bool              // server code (Refresh): trusted, no session check
+	// direct, when set, may run instead of Handle (a WebSocketComponent's
+	// HandleWS, over WebSocket): it reports whether it did, and what to
+	// reply. The instance is then not rendered.
+	direct func(ctx context.Context, c Component) (reply any, ran bool, err error)
+	owner  string // the caller's session digest (see ownerOf)
+	server bool   // server code (Refresh): trusted, no session check
 	// watcher, when set, starts watching the instance once the caller is
 	// known to be allowed to use it, before the action, while the instance
 	// is held; an error it returns fails the request.
 	watcher watcher
 }
 
-// act runs one action on an instance and renders it. For a component
-// implementing WebSocketComponent, an action over WebSocket runs HandleWS
-// instead of Handle and renders nothing.
+// act runs one action on an instance and renders it, unless req.direct
+// ran instead of Handle.
 func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 	id := req.id
 	res := result{id: id}
@@ -99,16 +103,15 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 				return err
 			}
 		}
-		if wc, ok := c.(WebSocketComponent); ok && req.msg != nil {
-			res.ws = true
-			err := h.call(c, "HandleWS", func() (err error) {
-				res.reply, err = wc.HandleWS(ctx, req.msg)
+		if req.direct != nil {
+			reply, ran, err := req.direct(ctx, c)
+			if ran {
+				res.direct, res.reply = true, reply
+				if err == nil {
+					res.redirect = takeRedirect(c)
+				}
 				return err
-			})
-			if err == nil {
-				res.redirect = takeRedirect(c)
 			}
-			return err
 		}
 		if req.action != "" {
 			if err := h.call(c, "Handle", func() error { return c.Handle(ctx, req.action, req.data) }); err != nil {
@@ -174,17 +177,24 @@ func (h *Handler) render(ctx context.Context, c Component, params map[string]str
 		return nil, err
 	}
 	buf.WriteString("</div>")
+	html := buf.Bytes()
+	if h.maxRender > 0 && len(html) > h.maxRender {
+		h.logger.Error("liveflux: rendering over the write limit refused", "kind", c.GetKind(), "id", c.GetID(), "bytes", len(html), "limit", h.maxRender)
+		return nil, &Error{Status: http.StatusInternalServerError, Message: fmt.Sprintf("rendering over %d bytes", h.maxRender)}
+	}
 	setRevision(c, rev)
 	if b, ok := c.(baser); ok {
-		b.base().sum = 0 // unknown: only rerender hashes renderings
+		b.base().sum = bodySum(rootBody(html))
 	}
-	return append([]byte(nil), buf.Bytes()...), nil
+	return append([]byte(nil), html...), nil
 }
 
-// rerender renders c again after it handled a topic message, and reports
-// whether the rendering differs from the previous one (known when that one
-// was made by rerender too: a rendering after an action counts as new);
-// when it does not, the instance keeps its revision and nothing is sent.
+// rerender renders c again after the server called it on its own (a topic
+// message, the Watching hook), and reports whether the rendering differs
+// from the previous one, whatever made that one; when it does not, the
+// instance keeps its revision and nothing is sent. (An instance decoded by
+// a store outside the process does not know its last rendering: its first
+// rendering there counts as new.)
 func (h *Handler) rerender(ctx context.Context, c Component) ([]byte, bool, error) {
 	b, ok := c.(baser)
 	if !ok {
@@ -196,12 +206,10 @@ func (h *Handler) rerender(ctx context.Context, c Component) ([]byte, bool, erro
 	if err != nil {
 		return nil, false, err
 	}
-	sum := bodySum(rootBody(html))
-	if sum == before {
-		b.base().sum, b.base().rev = sum, rev // unchanged: the clients hold it
+	if b.base().sum == before {
+		b.base().rev = rev // unchanged: the clients hold it
 		return nil, false, nil
 	}
-	b.base().sum = sum
 	return html, true, nil
 }
 
@@ -227,4 +235,13 @@ func (h *Handler) call(c Component, method string, fn func() error) (err error) 
 			"kind", c.GetKind(), "id", c.GetID(), "method", method, "err", err)
 	}
 	return err
+}
+
+// background is the context of work the handler does on its own (topic
+// deliveries): canceled by a WebSocketHandler's Shutdown.
+func (h *Handler) background() context.Context {
+	if h.ctx != nil {
+		return h.ctx
+	}
+	return context.Background()
 }

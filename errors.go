@@ -20,6 +20,9 @@ var (
 	ErrPanic = errors.New("component panicked")
 	// ErrClosed reports use of a WebSocketHandler after Close or Shutdown.
 	ErrClosed = errors.New("liveflux: handler closed")
+	// ErrTooLarge reports a message over the write limit
+	// (WithWebSocketWriteLimit).
+	ErrTooLarge = errors.New("liveflux: message over the write limit")
 )
 
 // Error is an error a component returns from Mount or Handle to tell the

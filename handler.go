@@ -28,6 +28,7 @@ type Handler struct {
 	session  func(*http.Request) string // nil: IDs are bearer capabilities
 
 	maxParams int          // bytes of mount parameters
+	maxRender int          // bytes of a rendering; 0: any (a WebSocketHandler's write limit)
 	posts     *ipLimiter   // nil without WithHTTPRateLimit
 	uploads   uploadLimits // WithMaxUploadBytes, WithMaxUploadFiles (upload.go)
 

@@ -1,63 +1,65 @@
 package liveflux
 
-import (
-	"sync"
+import "sync"
 
-	"github.com/gorilla/websocket"
-)
+// hub is who watches which component on this node: the peers watching
+// each component ID, and the IDs each peer watches. It knows peers only
+// through the peer interface.
+type hub struct {
+	h *WebSocketHandler // its presence lists and Watching hook
+
+	mu      sync.RWMutex
+	clients map[string]*watchers // component ID → its watchers
+	peers   map[peer][]string    // peer → the IDs it watches
+	closed  bool                 // Shutdown: nothing more is sent
+}
+
+func newHub(h *WebSocketHandler) *hub {
+	return &hub{h: h, clients: make(map[string]*watchers), peers: make(map[peer][]string)}
+}
 
 // Watched returns the IDs of the components at least one client watches.
 func (h *WebSocketHandler) Watched() []string {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	ids := make([]string, 0, len(h.clients))
-	for id := range h.clients {
+	h.hub.mu.RLock()
+	defer h.hub.mu.RUnlock()
+	ids := make([]string, 0, len(h.hub.clients))
+	for id := range h.hub.clients {
 		ids = append(ids, id)
 	}
 	return ids
 }
 
-// watchers are the connections watching one component, and the last
-// rendering they were all sent, against which the next one is diffed.
+// watchers are the peers watching one component, and the last rendering
+// they were all sent, against which the next one is diffed.
 type watchers struct {
-	// The watching connections, guarded by WebSocketHandler.mu. Most
-	// components have one watcher: it needs no map.
-	one  *wsConn
-	more map[*wsConn]struct{}
+	// The watching peers, guarded by hub.mu. Most components have one
+	// watcher: it needs no map.
+	one  peer
+	more map[peer]struct{}
 
 	diffs  int        // how many of them asked for diff updates; guarded like them
 	hook   bool       // the component is a WatchComponent
 	tracks []tracking // the presence lists it is in while watched
+	quota  string     // whose presence share its entries take (see presence.go)
 
-	mu   sync.Mutex // orders updates; taken under WebSocketHandler.mu (read)
+	mu   sync.Mutex // orders updates; taken under hub.mu (read)
 	rev  uint64     // revision of body; 0: none
 	body []byte     // body of the last rendering sent to every watcher
 }
 
-// frame makes msg ready to be queued for every watcher.
-func (w *watchers) frame(msg []byte) outMsg {
-	if len(w.more)+1 >= preparedFrom {
-		if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg); err == nil {
-			return outMsg{pm: pm}
-		}
-	}
-	return outMsg{data: msg}
+// deliver queues msg for every watcher. The acting peer, origin (if any),
+// sends it itself once its message is handled; the others are kicked.
+func (w *watchers) deliver(msg []byte, origin peer) {
+	f := frameFor(msg, w.len())
+	w.each(func(p peer) { p.send(f, p != origin) })
 }
 
-// deliver queues msg for every watcher. The acting connection, origin (if
-// any), writes it itself once its handler is done; the others' writers are
-// started.
-func (w *watchers) deliver(msg []byte, origin *wsConn) {
-	m := w.frame(msg)
-	w.each(func(c *wsConn) { c.enqueue(m, c != origin) })
-}
-
-func (w *watchers) each(fn func(*wsConn)) {
+func (w *watchers) each(fn func(peer)) {
 	if w.one != nil {
 		fn(w.one)
 	}
-	for c := range w.more {
-		fn(c)
+	for p := range w.more {
+		fn(p)
 	}
 }
 
@@ -68,34 +70,34 @@ func (w *watchers) len() int {
 	return 1 + len(w.more)
 }
 
-func (w *watchers) has(c *wsConn) bool {
-	_, ok := w.more[c]
-	return ok || w.one == c
+func (w *watchers) has(p peer) bool {
+	_, ok := w.more[p]
+	return ok || w.one == p
 }
 
-func (w *watchers) add(c *wsConn) {
-	if c.diffs {
+func (w *watchers) add(p peer) {
+	if p.diffs() {
 		w.diffs++
 	}
 	switch {
 	case w.one == nil:
-		w.one = c
+		w.one = p
 	case w.more == nil:
-		w.more = map[*wsConn]struct{}{c: {}}
+		w.more = map[peer]struct{}{p: {}}
 	default:
-		w.more[c] = struct{}{}
+		w.more[p] = struct{}{}
 	}
 }
 
-// remove forgets c and reports whether no watcher is left.
-func (w *watchers) remove(c *wsConn) (empty bool) {
-	if !w.has(c) {
+// remove forgets p and reports whether no watcher is left.
+func (w *watchers) remove(p peer) (empty bool) {
+	if !w.has(p) {
 		return w.one == nil
 	}
-	if c.diffs {
+	if p.diffs() {
 		w.diffs--
 	}
-	if w.one == c {
+	if w.one == p {
 		w.one = nil
 		for other := range w.more { // promote one
 			w.one = other
@@ -103,104 +105,106 @@ func (w *watchers) remove(c *wsConn) (empty bool) {
 			break
 		}
 	} else {
-		delete(w.more, c)
+		delete(w.more, p)
 	}
 	return w.one == nil
 }
 
-// watch records that c watches id. It reports false when c watches too
+// watch records that p watches c. It reports false when p watches too
 // many components already.
-func (h *WebSocketHandler) watch(c *wsConn, id string, hook bool, tracks []tracking) bool {
-	h.mu.Lock()
-	w := h.clients[id]
-	if w != nil && w.has(c) {
-		h.mu.Unlock()
+func (x *hub) watch(p peer, c Component) bool {
+	id := c.GetID()
+	x.mu.Lock()
+	w := x.clients[id]
+	if w != nil && w.has(p) {
+		x.mu.Unlock()
 		return true
 	}
-	if len(c.watched) >= h.maxWatched {
-		h.mu.Unlock()
+	if len(x.peers[p]) >= x.h.maxWatched {
+		x.mu.Unlock()
 		return false
 	}
 	first := w == nil
-	var joins []topicChange
 	if first {
-		w = &watchers{hook: hook, tracks: tracks}
-		h.clients[id] = w
-		joins = h.presence.watched(id, tracks, true)
+		_, hook := c.(WatchComponent)
+		w = &watchers{hook: hook, tracks: tracksOf(c), quota: quotaOf(c)}
+		x.clients[id] = w
+		// Recorded under the lock, so that the joins and leaves of one
+		// instance are recorded in the order they happen.
+		x.h.presence.watched(id, w.quota, w.tracks, true)
 	}
-	w.add(c)
-	c.watched = append(c.watched, id)
-	h.mu.Unlock()
-	if first {
-		h.presence.announceAll(joins)
-		if hook {
-			h.watchedChanged(id, true)
-		}
+	w.add(p)
+	x.peers[p] = append(x.peers[p], id)
+	x.mu.Unlock()
+	if first && w.hook {
+		x.h.watchedChanged(id, true)
 	}
 	return true
 }
 
-// unwatch forgets that c watches id.
-func (h *WebSocketHandler) unwatch(c *wsConn, id string) {
-	h.mu.Lock()
-	var leaves []topicChange
-	gone := h.unwatchLocked(c, id)
-	if gone != nil {
-		leaves = h.presence.watched(id, gone.tracks, false)
-	}
-	for i, w := range c.watched {
+// unwatch forgets that p watches id.
+func (x *hub) unwatch(p peer, id string) {
+	x.mu.Lock()
+	gone := x.unwatchLocked(p, id)
+	ids := x.peers[p]
+	for i, w := range ids {
 		if w == id {
-			c.watched = append(c.watched[:i], c.watched[i+1:]...)
+			ids = append(ids[:i], ids[i+1:]...)
 			break
 		}
 	}
-	h.mu.Unlock()
-	if gone != nil {
-		h.lastWatcherGone(id, gone, leaves)
+	if len(ids) == 0 {
+		delete(x.peers, p)
+	} else {
+		x.peers[p] = ids
+	}
+	x.mu.Unlock()
+	if gone != nil && gone.hook {
+		x.h.watchedChanged(id, false)
 	}
 }
 
-// lastWatcherGone runs when the last client of this node watching id
-// stopped: id leaves its presence lists, and its Watching hook is queued.
-func (h *WebSocketHandler) lastWatcherGone(id string, w *watchers, leaves []topicChange) {
-	h.presence.announceAll(leaves)
-	if w.hook {
-		h.watchedChanged(id, false)
-	}
-}
-
-// unwatchLocked forgets that c watches id and, when c was its last
-// watcher, returns the watchers of id that are now gone.
-func (h *WebSocketHandler) unwatchLocked(c *wsConn, id string) (gone *watchers) {
-	w := h.clients[id]
-	if w == nil || !w.has(c) {
+// unwatchLocked forgets that p watches id and, when p was its last
+// watcher, takes id out of its presence lists and returns its watchers.
+func (x *hub) unwatchLocked(p peer, id string) (gone *watchers) {
+	w := x.clients[id]
+	if w == nil || !w.has(p) {
 		return nil
 	}
-	if w.remove(c) {
-		delete(h.clients, id)
-		return w
+	if !w.remove(p) {
+		return nil
 	}
-	return nil
+	delete(x.clients, id)
+	x.h.presence.watched(id, w.quota, w.tracks, false)
+	return w
 }
 
-// forget removes a closed connection from every map.
-func (h *WebSocketHandler) forget(c *wsConn) {
-	h.mu.Lock()
-	type left struct {
-		id     string
-		w      *watchers
-		leaves []topicChange
-	}
-	var unwatched []left
-	for _, id := range c.watched {
-		if w := h.unwatchLocked(c, id); w != nil {
-			unwatched = append(unwatched, left{id, w, h.presence.watched(id, w.tracks, false)})
+// forget removes a peer that went away from every component it watched.
+func (x *hub) forget(p peer) {
+	x.mu.Lock()
+	var hooked []string
+	for _, id := range x.peers[p] {
+		if w := x.unwatchLocked(p, id); w != nil && w.hook {
+			hooked = append(hooked, id)
 		}
 	}
-	c.watched = nil
-	delete(h.conns, c)
-	h.mu.Unlock()
-	for _, l := range unwatched {
-		h.lastWatcherGone(l.id, l.w, l.leaves)
+	delete(x.peers, p)
+	x.mu.Unlock()
+	for _, id := range hooked {
+		x.h.watchedChanged(id, false)
 	}
+}
+
+// close stops every delivery: nobody is sent anything more.
+func (x *hub) close() {
+	x.mu.Lock()
+	x.closed = true
+	x.mu.Unlock()
+}
+
+// isClosed reports whether the hub was closed.
+func (x *hub) isClosed() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.closed
 }

@@ -2,65 +2,85 @@ package liveflux
 
 import (
 	"context"
+	"errors"
 	"runtime"
-	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// DefaultTopicQueue is how many topic messages may wait for one instance;
-// beyond that the oldest are dropped (and logged), so that a slow
-// subscriber never holds up a publisher nor grows memory without bound.
-const DefaultTopicQueue = 256
-
-// mailboxes hand topic messages to their subscribers: in order for each
-// instance, one message at a time per instance (HandleTopic runs under the
-// instance's lock like an action), by a few workers that run while there
-// is something to deliver.
+// mailboxes hand what waits for an instance (topic messages, read from the
+// topics' logs, and Watching calls) to it: in order for each instance, one
+// delivery at a time per instance, under the instance's lock like an
+// action, by a few workers that run while there is something to deliver.
+// A worker never waits for an instance that an action holds: the delivery
+// to that instance moves to a goroutine of its own, which waits, so that a
+// slow action delays only its own instance's messages.
 type mailboxes struct {
 	h *Handler
 
 	mu      sync.Mutex
 	boxes   map[string]*mailbox // instance ID → what waits for it
-	ready   []*mailbox          // boxes with messages and no worker on them
+	ready   []*mailbox          // boxes with something waiting and no worker on them
 	workers int
 }
 
 type mailbox struct {
-	id     string
-	msgs   []*TopicMessage
-	queued bool // in ready
-	busy   bool // a worker delivers its messages
+	id       string
+	subs     []*subscription // subscriptions with messages, in the order they woke
+	watching int8            // a Watching call waiting: +1 watched, -1 not
+	queued   bool            // in ready
+	busy     bool            // being delivered to
 }
 
-// maxWorkers bounds the goroutines delivering topic messages.
+// maxWorkers bounds the workers delivering topic messages.
 func maxWorkers() int { return 4 * runtime.GOMAXPROCS(0) }
+
+// maxBatch is how many topic messages one delivery hands an instance at
+// most: they run in one hold of the instance, and it is rendered once.
+const maxBatch = 64
 
 func newMailboxes(h *Handler) *mailboxes {
 	return &mailboxes{h: h, boxes: make(map[string]*mailbox)}
 }
 
-// push queues msg for instance id.
-func (m *mailboxes) push(id string, msg *TopicMessage) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// boxLocked returns id's mailbox, made when missing; m.mu is held.
+func (m *mailboxes) boxLocked(id string) *mailbox {
 	b := m.boxes[id]
 	if b == nil {
 		b = &mailbox{id: id}
 		m.boxes[id] = b
 	}
-	if n := len(b.msgs); n > 0 && msg.Presence != nil && b.msgs[n-1].Presence != nil && b.msgs[n-1].Topic == msg.Topic {
-		// Presence changes waiting for one subscriber merge into one: a
-		// thousand pages closing at once make one message, not a
-		// thousand (nor dropped ones).
-		b.msgs[n-1] = mergePresence(b.msgs[n-1], msg)
+	return b
+}
+
+// wake queues subscriptions that have messages to read.
+func (m *mailboxes) wake(subs []*subscription) {
+	if len(subs) == 0 {
 		return
 	}
-	if len(b.msgs) >= DefaultTopicQueue {
-		m.h.logger.Warn("liveflux: subscriber falls behind, topic message dropped", "id", id, "topic", b.msgs[0].Topic)
-		b.msgs[0] = nil
-		b.msgs = b.msgs[1:]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range subs {
+		b := m.boxLocked(s.id)
+		b.subs = append(b.subs, s)
+		m.scheduleLocked(b)
 	}
-	b.msgs = append(b.msgs, msg)
+}
+
+// watching queues a Watching call for instance id.
+func (m *mailboxes) watching(id string, on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.boxLocked(id)
+	b.watching = -1
+	if on {
+		b.watching = 1
+	}
+	m.scheduleLocked(b)
+}
+
+func (m *mailboxes) scheduleLocked(b *mailbox) {
 	if b.queued || b.busy {
 		return
 	}
@@ -74,6 +94,7 @@ func (m *mailboxes) push(id string, msg *TopicMessage) {
 
 // work delivers what waits until nothing does.
 func (m *mailboxes) work() {
+	var buf []*TopicMessage
 	for {
 		m.mu.Lock()
 		if len(m.ready) == 0 {
@@ -86,48 +107,153 @@ func (m *mailboxes) work() {
 		m.ready[0] = nil
 		m.ready = m.ready[1:]
 		b.queued, b.busy = false, true
-		msgs := b.msgs
-		b.msgs = nil
+		subs, watching := b.subs, b.watching
+		b.subs, b.watching = nil, 0
 		m.mu.Unlock()
 
-		for _, msg := range msgs {
-			m.h.handleTopic(m.h.background(), b.id, msg)
-		}
-
-		m.mu.Lock()
-		b.busy = false
-		if len(b.msgs) > 0 {
-			b.queued = true
-			m.ready = append(m.ready, b)
-		} else {
-			delete(m.boxes, b.id)
-		}
-		m.mu.Unlock()
+		buf = m.deliver(b, subs, watching, buf[:0])
 	}
 }
 
-// idle reports whether nothing waits to be delivered, for tests.
-func (m *mailboxes) idle() bool {
+// deliver reads what subs have waiting and hands it, with the Watching
+// call, to the instance. When the instance is held it goes on on a
+// goroutine of its own and deliver returns at once.
+func (m *mailboxes) deliver(b *mailbox, subs []*subscription, watching int8, buf []*TopicMessage) []*TopicMessage {
+	var again []*subscription
+	for _, s := range subs {
+		start := len(buf)
+		var missed uint64
+		var more bool
+		buf, missed, more = s.log.read(s, buf, maxBatch)
+		if missed > 0 {
+			buf = append(buf, nil)
+			copy(buf[start+1:], buf[start:])
+			buf[start] = &TopicMessage{Topic: s.log.name, Data: jsonNull, Missed: int(min(missed, 1<<31-1))}
+		}
+		if more {
+			again = append(again, s)
+		}
+	}
+	msgs := mergeWaitingPresence(buf)
+	if len(msgs) == 0 && watching == 0 {
+		m.done(b, again)
+		return buf
+	}
+	if m.h.handleTopics(b.id, msgs, watching, false) {
+		// The instance is held: wait for it elsewhere.
+		msgs = append([]*TopicMessage(nil), msgs...)
+		go func() {
+			m.h.handleTopics(b.id, msgs, watching, true)
+			m.done(b, again)
+		}()
+		return buf
+	}
+	m.done(b, again)
+	clear(buf)
+	return buf
+}
+
+// done ends a delivery to b: what is left, or came meanwhile, is queued.
+func (m *mailboxes) done(b *mailbox, again []*subscription) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.boxes) == 0
+	b.busy = false
+	if len(again) > 0 {
+		b.subs = append(again, b.subs...)
+	}
+	if len(b.subs) > 0 || b.watching != 0 {
+		m.scheduleLocked(b)
+		return
+	}
+	delete(m.boxes, b.id)
 }
 
-// background is the context of work the handler does on its own (topic
-// deliveries): canceled by a WebSocketHandler's Shutdown.
-func (h *Handler) background() context.Context {
-	if h.ctx != nil {
-		return h.ctx
+// forget drops what waits for instance id, which is gone.
+func (m *mailboxes) forget(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := m.boxes[id]; b != nil && !b.busy && !b.queued {
+		delete(m.boxes, id)
 	}
-	return context.Background()
 }
 
-// mergePresence returns one presence message saying what a and then b say.
-// Messages are shared between subscribers: neither is changed.
-func mergePresence(a, b *TopicMessage) *TopicMessage {
-	ch := &PresenceChange{
-		Joins:  slices.Concat(a.Presence.Joins, b.Presence.Joins),
-		Leaves: slices.Concat(a.Presence.Leaves, b.Presence.Leaves),
+// mergeWaitingPresence merges the presence changes of each topic among
+// msgs into one, at the place of the last of them: a subscriber handles
+// one presence message per topic however many changes waited. It reuses
+// msgs.
+func mergeWaitingPresence(msgs []*TopicMessage) []*TopicMessage {
+	n := 0
+	for _, msg := range msgs {
+		if msg.Presence != nil {
+			n++
+		}
 	}
-	return &TopicMessage{Topic: a.Topic, Data: a.Data, Presence: ch}
+	if n < 2 {
+		return msgs
+	}
+	changes := make(map[string][]*PresenceChange) // topic → its changes, in order
+	last := make(map[string]int)                  // topic → index of its last change
+	for i, msg := range msgs {
+		if msg.Presence != nil {
+			changes[msg.Topic] = append(changes[msg.Topic], msg.Presence)
+			last[msg.Topic] = i
+		}
+	}
+	out := msgs[:0]
+	for i, msg := range msgs {
+		cs := changes[msg.Topic]
+		switch {
+		case msg.Presence == nil || len(cs) < 2:
+			out = append(out, msg)
+		case i == last[msg.Topic]:
+			out = append(out, &TopicMessage{Topic: msg.Topic, Data: jsonNull, Presence: mergePresence(cs)})
+		}
+	}
+	clear(msgs[len(out):])
+	return out
+}
+
+// errBusy reports an instance held by someone else.
+var errBusy = errors.New("liveflux: instance busy")
+
+// busyAfter is how long a delivery waits for an instance held by an action,
+// in a store that cannot tell at once, before it moves to a goroutine of
+// its own.
+const busyAfter = 2 * time.Millisecond
+
+// updatePushed updates instance id for a delivery without counting as a use
+// (MemoryStore: messages must not keep alive an instance nobody uses).
+// Unless wait, it gives up at once when the instance is held (with a store
+// that can tell; any other store is given busyAfter) and reports busy.
+func (h *Handler) updatePushed(ctx context.Context, id string, wait bool, fn func(Component) error) (busy bool, err error) {
+	if s, ok := h.store.(interface {
+		updateIdle(ctx context.Context, id string, wait bool, fn func(Component) error) error
+	}); ok {
+		err := s.updateIdle(ctx, id, wait, fn)
+		return errors.Is(err, errBusy), err
+	}
+	if wait {
+		return false, h.store.Update(ctx, id, fn)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var claimed atomic.Bool // by fn, or by the timer that abandons the attempt
+	t := time.AfterFunc(busyAfter, func() {
+		if claimed.CompareAndSwap(false, true) {
+			cancel()
+		}
+	})
+	ran := false
+	err = h.store.Update(ctx, id, func(c Component) error {
+		if !claimed.CompareAndSwap(false, true) {
+			return errBusy
+		}
+		ran = true
+		return fn(c)
+	})
+	t.Stop()
+	if !ran && claimed.Load() {
+		return true, errBusy
+	}
+	return false, err
 }

@@ -298,24 +298,33 @@ func (s *MemoryStore) Update(ctx context.Context, id string, fn func(Component) 
 
 // updateIdle is Update without counting as a use: the instance expires
 // when its idle time runs out, as if this had not run. Topic deliveries use
-// it, so that messages do not keep alive an instance nobody uses.
-func (s *MemoryStore) updateIdle(ctx context.Context, id string, fn func(Component) error) error {
-	return s.updateEntry(ctx, id, false, true, fn)
+// it, so that messages do not keep alive an instance nobody uses. Unless
+// wait, it returns errBusy at once when someone holds the instance.
+func (s *MemoryStore) updateIdle(ctx context.Context, id string, wait bool, fn func(Component) error) error {
+	return s.updateEntry(ctx, id, false, true, wait, fn)
 }
 
 func (s *MemoryStore) update(ctx context.Context, id string, resize bool, fn func(Component) error) error {
-	return s.updateEntry(ctx, id, true, resize, fn)
+	return s.updateEntry(ctx, id, true, resize, true, fn)
 }
 
-func (s *MemoryStore) updateEntry(ctx context.Context, id string, use, resize bool, fn func(Component) error) error {
+func (s *MemoryStore) updateEntry(ctx context.Context, id string, use, resize, wait bool, fn func(Component) error) error {
 	e, err := s.touch(id, use)
 	if err != nil {
 		return err
 	}
-	select {
-	case e.lock <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if !wait {
+		select {
+		case e.lock <- struct{}{}:
+		default:
+			return errBusy
+		}
+	} else {
+		select {
+		case e.lock <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	defer func() { <-e.lock }()
 	if e.gone.Load() {

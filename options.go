@@ -23,6 +23,9 @@ const (
 	// DefaultMaxWatched is how many components one connection may watch;
 	// an init or action for one more is answered with error 400.
 	DefaultMaxWatched = 1024
+	// DefaultWriteLimit is the largest message the server sends a client,
+	// in bytes (see WithWebSocketWriteLimit).
+	DefaultWriteLimit = 1 << 20
 )
 
 // WebSocketOption configures a WebSocketHandler. The With… functions of
@@ -94,6 +97,22 @@ func WithWebSocketReadLimit(n int64) WebSocketOption {
 	return wsOption(func(h *WebSocketHandler) {
 		if n > 0 {
 			h.readLimit = n
+		}
+	})
+}
+
+// WithWebSocketWriteLimit sets the largest message the server sends a
+// client, so that one large message never holds up the others on a
+// connection for long: a rendering over it fails its action (the client
+// gets error 500 "rendering over N bytes", the instance keeps its state,
+// the log says which component), a HandleWS reply over it is answered
+// with that error instead, and Broadcast of a larger payload returns an
+// error wrapping ErrTooLarge. A connection's queue holds at most four
+// times as many bytes. Defaults to DefaultWriteLimit (1 MiB).
+func WithWebSocketWriteLimit(n int) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) {
+		if n > 0 {
+			h.writeLimit = n
 		}
 	})
 }

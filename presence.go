@@ -23,10 +23,105 @@ type PresenceEntry struct {
 	Node string `json:"node"`
 }
 
-// PresenceChange says who joined and who left a topic's presence list.
+// PresenceChange says who left and who joined a topic's presence list
+// since the subscriber's last presence message. Apply Leaves first, then
+// Joins: an instance that left and came back is in both, one that came
+// and went meanwhile in neither.
 type PresenceChange struct {
 	Joins  []PresenceEntry `json:"joins,omitempty"`
 	Leaves []PresenceEntry `json:"leaves,omitempty"`
+}
+
+// presenceKey identifies an entry: one instance may be watched, and so be
+// present, on several nodes.
+type presenceKey struct{ node, id string }
+
+func keyOf(e PresenceEntry) presenceKey { return presenceKey{e.Node, e.ID} }
+
+// join records that e joined after what c says; joins locates c's joins.
+func (c *PresenceChange) join(e PresenceEntry, joins map[presenceKey]int) {
+	k := keyOf(e)
+	if i, ok := joins[k]; ok {
+		c.Joins[i] = e
+		return
+	}
+	joins[k] = len(c.Joins)
+	c.Joins = append(c.Joins, e)
+}
+
+// leave records that e left after what c says: a join in c cancels out.
+func (c *PresenceChange) leave(e PresenceEntry, joins map[presenceKey]int) {
+	k := keyOf(e)
+	i, ok := joins[k]
+	if !ok {
+		c.Leaves = append(c.Leaves, e)
+		return
+	}
+	last := len(c.Joins) - 1
+	if i != last {
+		c.Joins[i] = c.Joins[last]
+		joins[keyOf(c.Joins[i])] = i
+	}
+	c.Joins[last] = PresenceEntry{}
+	c.Joins = c.Joins[:last]
+	delete(joins, k)
+}
+
+// mergePresence returns one change saying what the changes say in turn.
+// They are shared between subscribers: none is changed.
+func mergePresence(changes []*PresenceChange) *PresenceChange {
+	out := &PresenceChange{}
+	joins := make(map[presenceKey]int)
+	for _, c := range changes {
+		for _, e := range c.Leaves {
+			out.leave(e, joins)
+		}
+		for _, e := range c.Joins {
+			out.join(e, joins)
+		}
+	}
+	return out
+}
+
+// Defaults of the presence lists' caps.
+const (
+	// DefaultMaxPresencePerTopic is how many entries one presence list may
+	// hold, on every node together (see WithMaxPresencePerTopic).
+	DefaultMaxPresencePerTopic = 100_000
+	// DefaultMaxPresencePerSession is how many entries the instances of
+	// one session, or of one client address without a session, may hold
+	// in presence lists on one node (see WithMaxPresencePerSession).
+	DefaultMaxPresencePerSession = 100
+)
+
+// ErrPresenceFull is returned by Track when the topic's presence list, or
+// the presence share of the instance's session, is full (see
+// WithMaxPresencePerTopic and WithMaxPresencePerSession). An instance that
+// finds it full only when a client starts watching it stays out of the
+// list, and the handler logs so, once until there is room again.
+var ErrPresenceFull = errors.New("liveflux: presence list full")
+
+// WithMaxPresencePerTopic caps the entries of one presence list, on every
+// node together; Track returns ErrPresenceFull past it. Defaults to
+// DefaultMaxPresencePerTopic.
+func WithMaxPresencePerTopic(n int) HandlerOption {
+	return func(h *Handler) {
+		if n > 0 {
+			h.presence.maxPerTopic = n
+		}
+	}
+}
+
+// WithMaxPresencePerSession caps the presence entries the instances of one
+// session (WithSessionKey), or of one client address without a session,
+// hold on this node, in every topic together; Track returns
+// ErrPresenceFull past it. Defaults to DefaultMaxPresencePerSession.
+func WithMaxPresencePerSession(n int) HandlerOption {
+	return func(h *Handler) {
+		if n > 0 {
+			h.presence.maxPerSession = n
+		}
+	}
 }
 
 // DefaultPresenceInterval is how often a node tells the others, through the
@@ -38,10 +133,13 @@ const DefaultPresenceInterval = 5 * time.Second
 // Mount) in the presence list of topic, with meta encoded as JSON, for as
 // long as a client watches it: it joins when the first client starts
 // watching it (over WebSocket) and leaves when the last one stops, whether
-// the page left, closed, or its connection was dropped after the pong wait.
-// Each join and leave is published to topic as a TopicMessage whose
-// Presence says who (subscribers re-render, for example a list of who is
-// online); Presence returns the list, merged from every node.
+// the page left, closed, or its connection was dropped after the pong wait,
+// or when the instance expires. The topic's subscribers are told in
+// HandleTopic, with a TopicMessage whose Presence says who joined and who
+// left since their last one: changes that come while a subscriber is busy
+// are merged into one message. Presence returns the list, merged from
+// every node. Track returns ErrPresenceFull when the list, or the share of
+// the instance's session, is full.
 func Track(ctx context.Context, topic string, meta any) error {
 	sc := scopeOf(ctx)
 	if sc == nil {
@@ -65,6 +163,9 @@ func Track(ctx context.Context, topic string, meta any) error {
 			return nil
 		}
 	}
+	if err := sc.h.presence.room(topic, base.quota); err != nil {
+		return err
+	}
 	base.tracks = append(base.tracks, tracking{Topic: topic, Meta: m})
 	return nil
 }
@@ -78,8 +179,8 @@ func tracksOf(c Component) []tracking {
 }
 
 // Presence returns the presence list of topic on every node, sorted by
-// meta and then ID. It copies the list: with many present, count them with
-// PresenceCount, or from the changes HandleTopic receives.
+// meta and then ID, as a copy of its own. The sorted list is kept until
+// the list changes.
 func (h *Handler) Presence(topic string) []PresenceEntry { return h.presence.list(topic) }
 
 // PresenceCount returns how many are in the presence list of topic, on
@@ -88,16 +189,42 @@ func (h *Handler) PresenceCount(topic string) int { return h.presence.count(topi
 
 // presence keeps the presence lists: who is present on this node, and
 // what the other nodes said is present on theirs. (The lists an instance
-// asked to be in live in its Base: see Track.)
+// asked to be in live in its Base: see Track.) Each topic has a lock of
+// its own; changes reach the subscribers through the topic's log.
 type presence struct {
-	h    *Handler
-	node string // this node's name
+	h             *Handler
+	node          string // this node's name
+	maxPerTopic   int
+	maxPerSession int
 
+	mu       sync.Mutex
+	topics   map[string]*presenceTopic
+	remote   map[string]*remoteNode // node → when it was last heard, and where it is present
+	sessions map[string]int         // quota key → its entries on this node
+	capped   map[string]bool        // caps hit and logged, until there is room again
+}
+
+// presenceTopic is one topic's presence list.
+type presenceTopic struct {
 	mu     sync.Mutex
-	gen    uint64                              // counts the changes of the lists
-	sorted map[string]sortedPresence           // topic → its list, sorted, as of gen
-	local  map[string]map[string]PresenceEntry // topic → instance ID → entry, on this node
-	remote map[string]*remoteNode              // node → what it said
+	local  map[string]PresenceEntry            // instance ID → entry, on this node
+	remote map[string]map[string]PresenceEntry // node → instance ID → entry
+	count  int
+	// sorted is the list, sorted, as of version (nil: not made since the
+	// list last changed).
+	sorted  []PresenceEntry
+	version uint64
+}
+
+// changed records that t's list changed; t.mu is held.
+func (t *presenceTopic) changed() {
+	t.version++
+	t.sorted = nil
+}
+
+type remoteNode struct {
+	heard  time.Time
+	topics map[string]bool // where it has entries
 }
 
 // tracking is one presence list an instance asked to be in; Base keeps
@@ -107,66 +234,143 @@ type tracking struct {
 	Meta  json.RawMessage `json:"meta"`
 }
 
-type sortedPresence struct {
-	gen     uint64
-	entries []PresenceEntry
-}
-
-type remoteNode struct {
-	entries map[string]map[string]PresenceEntry // topic → instance ID → entry
-	heard   time.Time
-}
-
 func newPresence(h *Handler) *presence {
 	return &presence{
-		h:      h,
-		node:   strings.ToLower(rand.Text()[:10]),
-		local:  make(map[string]map[string]PresenceEntry),
-		remote: make(map[string]*remoteNode),
-		sorted: make(map[string]sortedPresence),
+		h:             h,
+		node:          strings.ToLower(rand.Text()[:10]),
+		maxPerTopic:   DefaultMaxPresencePerTopic,
+		maxPerSession: DefaultMaxPresencePerSession,
+		topics:        make(map[string]*presenceTopic),
+		remote:        make(map[string]*remoteNode),
+		sessions:      make(map[string]int),
+		capped:        make(map[string]bool),
 	}
 }
 
-// watched records that the first client started watching instance id,
-// which is in the presence lists tracks, on this node (on) or that the last
-// one stopped (!on), and returns the joins or leaves that makes, for
-// announce. The hub calls it under its lock, so that the changes of one
-// instance are recorded in the order they happen.
-func (p *presence) watched(id string, tracks []tracking, on bool) []topicChange {
-	if len(tracks) == 0 {
-		return nil
+// topic returns topic's list, made when create. p.mu is held.
+func (p *presence) topicLocked(topic string, create bool) *presenceTopic {
+	t := p.topics[topic]
+	if t == nil && create {
+		t = &presenceTopic{local: make(map[string]PresenceEntry), remote: make(map[string]map[string]PresenceEntry)}
+		p.topics[topic] = t
 	}
+	return t
+}
+
+func (p *presence) get(topic string) *presenceTopic {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.gen++
-	changes := make([]topicChange, 0, len(tracks))
-	for _, t := range tracks {
-		e := PresenceEntry{ID: id, Meta: t.Meta, Node: p.node}
-		entries := p.local[t.Topic]
-		if on {
-			if entries == nil {
-				entries = make(map[string]PresenceEntry)
-				p.local[t.Topic] = entries
-			}
-			entries[id] = e
-			changes = append(changes, topicChange{t.Topic, PresenceChange{Joins: []PresenceEntry{e}}})
-		} else if _, ok := entries[id]; ok {
-			delete(entries, id)
-			if len(entries) == 0 {
-				delete(p.local, t.Topic)
-			}
-			changes = append(changes, topicChange{t.Topic, PresenceChange{Leaves: []PresenceEntry{e}}})
-		}
-	}
-	return changes
+	return p.topics[topic]
 }
 
-// announceAll announces the changes watched returned, here and on the
-// other nodes.
-func (p *presence) announceAll(changes []topicChange) {
+// room returns ErrPresenceFull when topic's list, or quota's share, is
+// full.
+func (p *presence) room(topic, quota string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if quota != "" && p.sessions[quota] >= p.maxPerSession {
+		return fmt.Errorf("%w: %d entries of one session", ErrPresenceFull, p.maxPerSession)
+	}
+	if t := p.topics[topic]; t != nil {
+		t.mu.Lock()
+		n := t.count
+		t.mu.Unlock()
+		if n >= p.maxPerTopic {
+			return fmt.Errorf("%w: %s has %d entries", ErrPresenceFull, topic, n)
+		}
+	}
+	return nil
+}
+
+// watched records that the first client started watching instance id on
+// this node (on), or that the last one stopped, and announces the joins or
+// leaves that makes in the lists tracks. quota is whose share the entries
+// take. The hub calls it under its lock, so that the changes of one
+// instance are recorded in the order they happen.
+func (p *presence) watched(id, quota string, tracks []tracking, on bool) {
+	if len(tracks) == 0 {
+		return
+	}
+	var changes []topicChange
+	p.mu.Lock()
+	for _, tr := range tracks {
+		e := PresenceEntry{ID: id, Meta: tr.Meta, Node: p.node}
+		if on {
+			if !p.admitLocked(tr.Topic, quota) {
+				continue
+			}
+			t := p.topicLocked(tr.Topic, true)
+			t.mu.Lock()
+			if _, ok := t.local[id]; !ok {
+				t.count++
+				if quota != "" {
+					p.sessions[quota]++
+				}
+			}
+			t.local[id] = e
+			t.changed()
+			t.mu.Unlock()
+			changes = append(changes, topicChange{tr.Topic, PresenceChange{Joins: []PresenceEntry{e}}})
+			continue
+		}
+		t := p.topicLocked(tr.Topic, false)
+		if t == nil {
+			continue
+		}
+		t.mu.Lock()
+		_, ok := t.local[id]
+		if ok {
+			delete(t.local, id)
+			t.count--
+			t.changed()
+		}
+		empty := t.count == 0
+		t.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if quota != "" {
+			if p.sessions[quota]--; p.sessions[quota] <= 0 {
+				delete(p.sessions, quota)
+			}
+		}
+		delete(p.capped, "topic:"+tr.Topic)
+		delete(p.capped, "session:"+quota)
+		if empty {
+			delete(p.topics, tr.Topic)
+		}
+		changes = append(changes, topicChange{tr.Topic, PresenceChange{Leaves: []PresenceEntry{e}}})
+	}
+	p.mu.Unlock()
 	for _, c := range changes {
 		p.announce(c.topic, c.change, true)
 	}
+}
+
+// admitLocked reports whether one more entry of quota fits topic's list,
+// and logs, once until there is room again, when it does not.
+func (p *presence) admitLocked(topic, quota string) bool {
+	why, key := "", ""
+	if t := p.topics[topic]; t != nil {
+		t.mu.Lock()
+		full := t.count >= p.maxPerTopic
+		t.mu.Unlock()
+		if full {
+			why, key = "the topic's list is full", "topic:"+topic
+		}
+	}
+	if why == "" && quota != "" && p.sessions[quota] >= p.maxPerSession {
+		why, key = "the session's share is full", "session:"+quota
+	}
+	if why == "" {
+		return true
+	}
+	if !p.capped[key] {
+		p.capped[key] = true
+		p.h.logger.Warn("liveflux: presence entry refused: "+why+" (logged once until there is room)",
+			"topic", topic, "max_per_topic", p.maxPerTopic, "max_per_session", p.maxPerSession)
+	}
+	return false
 }
 
 type topicChange struct {
@@ -175,43 +379,65 @@ type topicChange struct {
 }
 
 // announce hands a presence change to topic's subscribers on this node
-// and, when it happened here, on the others.
+// and, when it happened here, to the other nodes.
 func (p *presence) announce(topic string, change PresenceChange, here bool) {
-	msg := &TopicMessage{Topic: topic, Data: json.RawMessage("null"), Presence: &change}
-	p.h.deliverTopic(msg)
+	if l := p.h.topics.log(topic); l != nil {
+		p.h.mailboxes.wake(l.appendPresence(change))
+	}
 	if here {
-		p.h.updates.publishTopic(msg)
+		p.h.updates.publishTopic(&TopicMessage{Topic: topic, Data: jsonNull, Presence: &change})
 	}
 }
 
 // received applies a change of topic's presence list that another node
-// published.
+// published, and announces it here.
 func (p *presence) received(topic string, change *PresenceChange) {
 	now := p.h.now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.gen++
-	for _, e := range change.Joins {
-		p.remoteTopic(e.Node, topic, now)[e.ID] = e
-	}
+	t := p.topicLocked(topic, true)
+	t.mu.Lock()
 	for _, e := range change.Leaves {
-		if r := p.remote[e.Node]; r != nil {
-			delete(r.entries[topic], e.ID)
+		if es := t.remote[e.Node]; es != nil {
+			if _, ok := es[e.ID]; ok {
+				delete(es, e.ID)
+				t.count--
+			}
 		}
 	}
+	for _, e := range change.Joins {
+		p.heardLocked(e.Node, topic, now)
+		es := t.remote[e.Node]
+		if es == nil {
+			es = make(map[string]PresenceEntry)
+			t.remote[e.Node] = es
+		}
+		if _, ok := es[e.ID]; !ok {
+			t.count++
+		}
+		es[e.ID] = e
+	}
+	t.changed()
+	empty := t.count == 0
+	t.mu.Unlock()
+	if empty {
+		delete(p.topics, topic)
+	}
+	p.mu.Unlock()
+	p.announce(topic, *change, false)
 }
 
-func (p *presence) remoteTopic(node, topic string, now time.Time) map[string]PresenceEntry {
+// heardLocked records that node spoke, and has entries in topic ("": none
+// named).
+func (p *presence) heardLocked(node, topic string, now time.Time) {
 	r := p.remote[node]
 	if r == nil {
-		r = &remoteNode{entries: make(map[string]map[string]PresenceEntry)}
+		r = &remoteNode{topics: make(map[string]bool)}
 		p.remote[node] = r
 	}
 	r.heard = now
-	if r.entries[topic] == nil {
-		r.entries[topic] = make(map[string]PresenceEntry)
+	if topic != "" {
+		r.topics[topic] = true
 	}
-	return r.entries[topic]
 }
 
 // presenceSnapshot is what a node says is present on it, now and then.
@@ -220,18 +446,17 @@ type presenceSnapshot struct {
 	Entries map[string][]PresenceEntry `json:"entries"` // topic → entries
 }
 
-// presenceChannel is the backplane channel of presence snapshots.
-const presenceChannel = "\x00presence"
-
 // snapshot returns what is present on this node.
 func (p *presence) snapshot() presenceSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := presenceSnapshot{Node: p.node, Entries: make(map[string][]PresenceEntry, len(p.local))}
-	for topic, entries := range p.local {
-		for _, e := range entries {
+	s := presenceSnapshot{Node: p.node, Entries: make(map[string][]PresenceEntry)}
+	for topic, t := range p.topics {
+		t.mu.Lock()
+		for _, e := range t.local {
 			s.Entries[topic] = append(s.Entries[topic], e)
 		}
+		t.mu.Unlock()
 	}
 	return s
 }
@@ -243,29 +468,71 @@ func (p *presence) receivedSnapshot(s presenceSnapshot) {
 		return
 	}
 	p.mu.Lock()
+	p.heardLocked(s.Node, "", p.h.now())
 	r := p.remote[s.Node]
-	if r == nil {
-		r = &remoteNode{entries: make(map[string]map[string]PresenceEntry)}
-		p.remote[s.Node] = r
-	}
-	r.heard = p.h.now()
-	fresh := make(map[string]map[string]PresenceEntry, len(s.Entries))
-	for topic, es := range s.Entries {
-		fresh[topic] = make(map[string]PresenceEntry, len(es))
-		for _, e := range es {
-			e.Node = s.Node
-			fresh[topic][e.ID] = e
+	var changes []topicChange
+	for topic := range r.topics {
+		if _, ok := s.Entries[topic]; !ok {
+			changes = append(changes, p.replaceLocked(topic, s.Node, nil)...)
 		}
 	}
-	changes := diffEntries(r.entries, fresh)
-	r.entries = fresh
-	if len(changes) > 0 {
-		p.gen++
+	r.topics = make(map[string]bool, len(s.Entries))
+	for topic, es := range s.Entries {
+		fresh := make(map[string]PresenceEntry, len(es))
+		for _, e := range es {
+			e.Node = s.Node
+			fresh[e.ID] = e
+		}
+		r.topics[topic] = true
+		changes = append(changes, p.replaceLocked(topic, s.Node, fresh)...)
 	}
 	p.mu.Unlock()
 	for _, c := range changes {
 		p.announce(c.topic, c.change, false)
 	}
+}
+
+// replaceLocked makes fresh what node has in topic's list and returns the
+// difference. p.mu is held.
+func (p *presence) replaceLocked(topic, node string, fresh map[string]PresenceEntry) []topicChange {
+	t := p.topicLocked(topic, len(fresh) > 0)
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	prev := t.remote[node]
+	var c PresenceChange
+	for id, e := range fresh {
+		if old, ok := prev[id]; !ok || !bytes.Equal(old.Meta, e.Meta) {
+			if ok {
+				c.Leaves = append(c.Leaves, old)
+			}
+			c.Joins = append(c.Joins, e)
+		}
+	}
+	for id, e := range prev {
+		if _, ok := fresh[id]; !ok {
+			c.Leaves = append(c.Leaves, e)
+		}
+	}
+	t.count += len(fresh) - len(prev)
+	if len(fresh) > 0 {
+		t.remote[node] = fresh
+	} else {
+		delete(t.remote, node)
+	}
+	if len(c.Joins)+len(c.Leaves) > 0 {
+		t.changed()
+	}
+	empty := t.count == 0
+	t.mu.Unlock()
+	if empty {
+		delete(p.topics, topic)
+	}
+	if len(c.Joins)+len(c.Leaves) == 0 {
+		return nil
+	}
+	return []topicChange{{topic, c}}
 }
 
 // sweep drops the entries of nodes not heard from since before, and
@@ -274,11 +541,13 @@ func (p *presence) sweep(before time.Time) {
 	p.mu.Lock()
 	var changes []topicChange
 	for node, r := range p.remote {
-		if r.heard.Before(before) {
-			changes = append(changes, diffEntries(r.entries, nil)...)
-			delete(p.remote, node)
-			p.gen++
+		if !r.heard.Before(before) {
+			continue
 		}
+		for topic := range r.topics {
+			changes = append(changes, p.replaceLocked(topic, node, nil)...)
+		}
+		delete(p.remote, node)
 	}
 	p.mu.Unlock()
 	for _, c := range changes {
@@ -286,84 +555,54 @@ func (p *presence) sweep(before time.Time) {
 	}
 }
 
-// diffEntries returns, per topic, who is in next but not in prev (joins)
-// and in prev but not in next (leaves).
-func diffEntries(prev, next map[string]map[string]PresenceEntry) []topicChange {
-	var out []topicChange
-	topics := make(map[string]bool)
-	for t := range prev {
-		topics[t] = true
-	}
-	for t := range next {
-		topics[t] = true
-	}
-	for t := range topics {
-		var c PresenceChange
-		for id, e := range next[t] {
-			if _, ok := prev[t][id]; !ok {
-				c.Joins = append(c.Joins, e)
-			}
-		}
-		for id, e := range prev[t] {
-			if _, ok := next[t][id]; !ok {
-				c.Leaves = append(c.Leaves, e)
-			}
-		}
-		if len(c.Joins)+len(c.Leaves) > 0 {
-			out = append(out, topicChange{t, c})
-		}
-	}
-	return out
-}
-
 // list returns topic's presence list, merged from every node. The sorted
-// list is kept until the lists change, and sorted outside the lock, so
-// that a long list does not hold up joins and leaves.
+// list is kept until the list changes; it is sorted holding no lock.
 func (p *presence) list(topic string) []PresenceEntry {
-	p.mu.Lock()
-	if c, ok := p.sorted[topic]; ok && c.gen == p.gen {
-		p.mu.Unlock()
-		return slices.Clone(c.entries)
+	t := p.get(topic)
+	if t == nil {
+		return []PresenceEntry{}
 	}
-	gen := p.gen
-	out := make([]PresenceEntry, 0, p.countLocked(topic))
-	for _, e := range p.local[topic] {
+	t.mu.Lock()
+	if t.sorted != nil {
+		sorted := t.sorted
+		t.mu.Unlock()
+		return slices.Clone(sorted)
+	}
+	version := t.version
+	out := make([]PresenceEntry, 0, t.count)
+	for _, e := range t.local {
 		out = append(out, e)
 	}
-	for _, r := range p.remote {
-		for _, e := range r.entries[topic] {
+	for _, es := range t.remote {
+		for _, e := range es {
 			out = append(out, e)
 		}
 	}
-	p.mu.Unlock()
+	t.mu.Unlock()
 	slices.SortFunc(out, func(a, b PresenceEntry) int {
 		if c := bytes.Compare(a.Meta, b.Meta); c != 0 {
 			return c
 		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	p.mu.Lock()
-	if p.gen == gen {
-		if len(p.sorted) > 1024 { // bounded: lists of topics read once
-			clear(p.sorted)
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
 		}
-		p.sorted[topic] = sortedPresence{gen, out}
+		return strings.Compare(a.Node, b.Node)
+	})
+	t.mu.Lock()
+	if t.version == version {
+		t.sorted = out
 	}
-	p.mu.Unlock()
+	t.mu.Unlock()
 	return slices.Clone(out)
 }
 
 // count returns how many are in topic's presence list, on every node.
 func (p *presence) count(topic string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.countLocked(topic)
-}
-
-func (p *presence) countLocked(topic string) int {
-	n := len(p.local[topic])
-	for _, r := range p.remote {
-		n += len(r.entries[topic])
+	t := p.get(topic)
+	if t == nil {
+		return 0
 	}
-	return n
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.count
 }

@@ -91,8 +91,8 @@ func TestWatchingHook(t *testing.T) {
 func TestPresenceMassChangesSettle(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	f, _ := roomFixture(t, gate) // room "slow" waits for the gate
-	const n = 2 * liveflux.DefaultTopicQueue
+	const n = 500                                                       // one session: within its share of the store (1,000)
+	f, _ := roomFixture(t, gate, liveflux.WithMaxPresencePerSession(n)) // room "slow" waits for the gate
 	sub := f.mount(t, "room", map[string]string{"room": "slow"})
 	s := f.dial(t)
 	s.sendInit(sub)

@@ -2,6 +2,7 @@ package liveflux
 
 import (
 	"bytes"
+	"hash/maphash"
 	"html/template"
 	"sort"
 	"strconv"
@@ -82,12 +83,8 @@ func putBuffer(b *bytes.Buffer) {
 	bufferPool.Put(b)
 }
 
-// bodySum hashes a rendering's body (FNV-1a, 64 bits); never 0.
-func bodySum(body []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range body {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return h | 1
-}
+// sumSeed seeds bodySum: sums are compared within one process only.
+var sumSeed = maphash.MakeSeed()
+
+// bodySum hashes a rendering's body; never 0.
+func bodySum(body []byte) uint64 { return maphash.Bytes(sumSeed, body) | 1 }

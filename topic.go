@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
-	"sync"
 )
 
 // TopicComponent is a component that receives the messages published to the
@@ -15,7 +13,16 @@ import (
 // per-instance serialization as an action; when it returns nil the
 // instance is rendered again, and the rendering is sent to every client
 // watching it if it differs from the previous one. When it returns an error
-// the instance keeps the state it had before.
+// the instance keeps the state it had before that message.
+//
+// Messages of one topic arrive in the order they were published (on one
+// node; from several nodes, in the order the backplane delivers them), each
+// once. When several wait for an instance they run in one hold of it,
+// which is rendered once after them. A subscriber that falls further
+// behind than the topic's backlog (WithTopicBacklog), or whose node lost
+// messages on their way from another node, gets a message whose Missed
+// says so before the ones it gets next: it should reload what it keeps
+// from the topic.
 type TopicComponent interface {
 	Component
 	HandleTopic(ctx context.Context, msg *TopicMessage) error
@@ -26,63 +33,36 @@ type TopicMessage struct {
 	// Topic is the topic it was published to.
 	Topic string
 	// Data is the payload Publish was given, as JSON; null for a presence
-	// change.
+	// change or a Missed notice.
 	Data json.RawMessage
-	// Presence, when not nil, says who joined and left the topic's
-	// presence list (see Track); Data is then null.
+	// Presence, when not nil, says who left and who joined the topic's
+	// presence list (see Track) since the subscriber's last presence
+	// message.
 	Presence *PresenceChange
-
-	watching int8 // not a topic message: +1 first watcher came, -1 last left
+	// Missed, when above 0, says that the subscriber did not get that
+	// many messages of Topic (presence changes included) published
+	// before this one: it fell further behind than the topic's backlog,
+	// or they were lost between nodes (then it counts every message the
+	// other node sent meanwhile, for any topic, and is an upper bound).
+	// Reload what you keep from the topic (Presence, PresenceCount, your
+	// database).
+	Missed int
 }
 
 // Decode decodes the message's payload into v, as json.Unmarshal does.
 func (m *TopicMessage) Decode(v any) error { return json.Unmarshal(m.Data, v) }
 
-// ErrNoScope is returned by Subscribe, Unsubscribe, Track and Emit when ctx
-// is not the context of a component's method, and by Publish when it is
-// not and names no handler either.
-var ErrNoScope = errors.New("liveflux: context of no component method")
-
-// scope is the context a component's method is given: its parent, plus
-// what the method can reach through it (the handler, the instance) and
-// what it emitted. Being the context itself, it costs one allocation.
-type scope struct {
-	context.Context
-	h      *Handler
-	c      Component
-	events []Event
-	// While Mount runs, subscriptions wait until the store has the
-	// instance: a message published meanwhile must not find it missing.
-	mounting bool
-	subs     []string
-}
-
-type scopeKey struct{}
-
-func (sc *scope) Value(key any) any {
-	if key == (scopeKey{}) {
-		return sc
+// WithTopicBacklog sets how many messages of one topic a subscriber may
+// fall behind: further behind, it skips the oldest and is told how many it
+// missed (TopicMessage.Missed), and the log says so once until it catches
+// up. The messages are kept once per topic, however many subscribe.
+// Defaults to DefaultTopicBacklog.
+func WithTopicBacklog(n int) HandlerOption {
+	return func(h *Handler) {
+		if n > 0 {
+			h.topics.backlog = n
+		}
 	}
-	return sc.Context.Value(key)
-}
-
-func withScope(ctx context.Context, h *Handler, c Component) (context.Context, *scope) {
-	sc := &scope{Context: ctx, h: h, c: c}
-	return sc, sc
-}
-
-func scopeOf(ctx context.Context) *scope {
-	sc, _ := ctx.Value(scopeKey{}).(*scope)
-	return sc
-}
-
-// HandlerOf returns the handler whose component method ctx was given to
-// (Mount, Handle, HandleWS, HandleTopic, Render), or nil.
-func HandlerOf(ctx context.Context) *Handler {
-	if sc := scopeOf(ctx); sc != nil {
-		return sc.h
-	}
-	return nil
 }
 
 // Subscribe subscribes the instance whose method ctx was given to (call it
@@ -143,10 +123,10 @@ func Publish(ctx context.Context, topic string, payload any) error {
 // Publish publishes payload, encoded as JSON, to topic: every instance
 // subscribed to it, on this node and, through the backplane, on the others,
 // handles it in HandleTopic, and its watchers get the new rendering. The
-// work is proportional to the topic's subscribers. Publish returns once the
-// message is queued for them: a slow subscriber never holds it up (each
-// instance queues at most DefaultTopicQueue messages; older ones are
-// dropped, and logged, beyond that).
+// work is proportional to the topic's subscribers, and the message is kept
+// once for all of them. Publish returns once the message is on its way: a
+// slow subscriber never holds it up (see TopicComponent for what one that
+// falls behind is told).
 func (h *Handler) Publish(ctx context.Context, topic string, payload any) error {
 	if topic == "" {
 		return errors.New("liveflux: empty topic")
@@ -168,14 +148,10 @@ type topicEnvelope struct {
 	Presence *PresenceChange `json:"presence,omitempty"`
 }
 
-// topicChannel is the backplane channel of topic messages: a name no
-// component ID has.
-const topicChannel = "\x00topic"
-
-// deliverTopic queues msg for every subscriber of its topic on this node.
+// deliverTopic hands msg to every subscriber of its topic on this node.
 func (h *Handler) deliverTopic(msg *TopicMessage) {
-	for _, id := range h.topics.subscribers(msg.Topic) {
-		h.mailboxes.push(id, msg)
+	if l := h.topics.log(msg.Topic); l != nil {
+		h.mailboxes.wake(l.append(msg))
 	}
 }
 
@@ -186,55 +162,89 @@ func (h *Handler) receivedTopic(env []byte) {
 		h.logger.Warn("liveflux: malformed topic message from another node", "err", err)
 		return
 	}
-	if e.Data == nil {
-		e.Data = json.RawMessage("null")
-	}
 	if e.Presence != nil {
 		h.presence.received(e.Topic, e.Presence)
+		return
 	}
-	h.deliverTopic(&TopicMessage{Topic: e.Topic, Data: e.Data, Presence: e.Presence})
+	if e.Data == nil {
+		e.Data = jsonNull
+	}
+	h.deliverTopic(&TopicMessage{Topic: e.Topic, Data: e.Data})
 }
 
-// handleTopic runs one message on instance id and sends the new rendering
-// to its watchers when it changed.
-func (h *Handler) handleTopic(ctx context.Context, id string, msg *TopicMessage) {
+// errNothingHandled reports a delivery none of whose calls succeeded.
+var errNothingHandled = errors.New("liveflux: nothing handled")
+
+// handleTopics runs the Watching call and msgs on instance id, and sends
+// the new rendering to its watchers when it changed. Unless wait, it gives
+// up when an action holds the instance, and reports busy.
+func (h *Handler) handleTopics(id string, msgs []*TopicMessage, watching int8, wait bool) (busy bool) {
+	ctx := h.background()
 	var res result
-	err := h.updateIdle(ctx, id, func(c Component) (err error) {
-		if msg.watching != 0 {
-			wc, ok := c.(WatchComponent)
-			if !ok {
-				return errNotWatching
-			}
-			res, err = h.runPushed(ctx, c, "Watching", func(ctx context.Context) error { return wc.Watching(ctx, msg.watching > 0) })
-			return err
-		}
-		tc, ok := c.(TopicComponent)
-		if !ok {
-			return fmt.Errorf("liveflux: kind %q has no HandleTopic method", c.GetKind())
-		}
-		res, err = h.runPushed(ctx, c, "HandleTopic", func(ctx context.Context) error { return tc.HandleTopic(ctx, msg) })
+	ran := false
+	busy, err := h.updatePushed(ctx, id, wait, func(c Component) (err error) {
+		ran = true
+		res, err = h.runPushed(ctx, c, msgs, watching)
 		return err
 	})
 	switch {
+	case busy:
+		return true
 	case errors.Is(err, ErrNotFound):
-		h.topics.unsubscribe(id, nil) // expired or deleted
+		h.gone(id) // expired or deleted
 	case err != nil:
-		// call logged the component's failure; log the store's
-		if !errors.Is(err, ErrPanic) && !errors.Is(err, errNotWatching) && ctx.Err() == nil {
-			h.logger.Warn("liveflux: topic message not handled", "id", id, "topic", msg.Topic, "err", err)
+		// The component's failures were logged when they happened.
+		if !ran && ctx.Err() == nil {
+			h.logger.Warn("liveflux: topic messages not handled", "id", id, "messages", len(msgs), "err", err)
 		}
 	default:
 		h.publish(ctx, res)
 	}
+	return false
 }
 
-// runPushed runs method of c, which the server called on its own (a topic
-// message, the Watching hook), and renders c again: the result carries the
-// rendering only when it changed, and what c emitted.
-func (h *Handler) runPushed(ctx context.Context, c Component, method string, fn func(context.Context) error) (result, error) {
+// runPushed runs, on c, what the server calls on its own (the Watching
+// hook, then topic messages), each undone when it fails, and renders c
+// again: the result carries the rendering only when it changed, and what
+// c emitted.
+func (h *Handler) runPushed(ctx context.Context, c Component, msgs []*TopicMessage, watching int8) (result, error) {
 	ctx, sc := withScope(ctx, h, c)
-	if err := h.call(c, method, func() error { return fn(ctx) }); err != nil {
-		return result{}, err
+	calls := len(msgs)
+	if watching != 0 {
+		calls++
+	}
+	handled := 0
+	var failed error
+	run := func(method string, fn func() error) {
+		var saved Component
+		if calls > 1 { // else the store undoes a failure
+			saved = shallowCopy(c)
+		}
+		events := len(sc.events)
+		if err := h.call(c, method, fn); err != nil {
+			if saved != nil {
+				restore(c, saved)
+			}
+			sc.events = sc.events[:events]
+			failed = cmpOr(failed, err)
+			return
+		}
+		handled++
+	}
+	if wc, ok := c.(WatchComponent); ok && watching != 0 {
+		run("Watching", func() error { return wc.Watching(ctx, watching > 0) })
+	}
+	if len(msgs) > 0 {
+		tc, ok := c.(TopicComponent)
+		if !ok {
+			return result{}, fmt.Errorf("liveflux: kind %q has no HandleTopic method", c.GetKind())
+		}
+		for _, msg := range msgs {
+			run("HandleTopic", func() error { return tc.HandleTopic(ctx, msg) })
+		}
+	}
+	if handled == 0 {
+		return result{}, cmpOr(failed, errNothingHandled)
 	}
 	html, changed, err := h.rerender(ctx, c)
 	if err != nil {
@@ -247,118 +257,33 @@ func (h *Handler) runPushed(ctx context.Context, c Component, method string, fn 
 	return res, nil
 }
 
+// cmpOr returns a unless it is nil, else b.
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
 // WatchComponent is a component told when clients start and stop watching
 // it: Watching(ctx, true) when the first client starts watching the
 // instance on this node (over WebSocket), Watching(ctx, false) when the
 // last one stops (it left the page, closed it, or its connection was
 // dropped after the pong wait). It runs under the same per-instance
 // serialization as an action, a little after the fact; the instance is
-// then rendered again, and the rendering sent if it changed.
+// then rendered again, and the rendering sent if it changed. Calls that
+// come while the instance is busy collapse into the last one.
 type WatchComponent interface {
 	Component
 	Watching(ctx context.Context, watched bool) error
 }
 
-var errNotWatching = errors.New("liveflux: not a WatchComponent")
-
 // watchedChanged hands the Watching hook of instance id to its mailbox.
-func (h *Handler) watchedChanged(id string, on bool) {
-	var w int8 = -1
-	if on {
-		w = 1
-	}
-	h.mailboxes.push(id, &TopicMessage{watching: w})
-}
+func (h *Handler) watchedChanged(id string, on bool) { h.mailboxes.watching(id, on) }
 
-// updateIdle updates instance id without counting as a use, where the
-// store can (MemoryStore): a topic message must not keep alive an instance
-// nobody uses.
-func (h *Handler) updateIdle(ctx context.Context, id string, fn func(Component) error) error {
-	if s, ok := h.store.(interface {
-		updateIdle(context.Context, string, func(Component) error) error
-	}); ok {
-		return s.updateIdle(ctx, id, fn)
-	}
-	return h.store.Update(ctx, id, fn)
+// gone forgets instance id, which the store no longer has: its
+// subscriptions and what waits for it.
+func (h *Handler) gone(id string) {
+	h.topics.unsubscribe(id, nil)
+	h.mailboxes.forget(id)
 }
-
-// topicIndex is who subscribes to what on this node.
-type topicIndex struct {
-	mu   sync.RWMutex
-	subs map[string]map[string]struct{} // topic → instance IDs
-	byID map[string][]string            // instance ID → its topics
-}
-
-func newTopicIndex() *topicIndex {
-	return &topicIndex{subs: make(map[string]map[string]struct{}), byID: make(map[string][]string)}
-}
-
-func (x *topicIndex) subscribe(id string, topics []string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	for _, t := range topics {
-		ids := x.subs[t]
-		if ids == nil {
-			ids = make(map[string]struct{})
-			x.subs[t] = ids
-		}
-		if _, ok := ids[id]; ok {
-			continue
-		}
-		ids[id] = struct{}{}
-		x.byID[id] = append(x.byID[id], t)
-	}
-}
-
-// unsubscribe ends id's subscriptions to topics, or to all with none.
-func (x *topicIndex) unsubscribe(id string, topics []string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if len(topics) == 0 {
-		topics = x.byID[id]
-	}
-	kept := x.byID[id][:0]
-	for _, t := range x.byID[id] {
-		drop := false
-		for _, u := range topics {
-			drop = drop || u == t
-		}
-		if !drop {
-			kept = append(kept, t)
-			continue
-		}
-		if ids := x.subs[t]; ids != nil {
-			delete(ids, id)
-			if len(ids) == 0 {
-				delete(x.subs, t)
-			}
-		}
-	}
-	if len(kept) == 0 {
-		delete(x.byID, id)
-	} else {
-		x.byID[id] = kept
-	}
-}
-
-// subscribers returns the instances subscribed to topic.
-func (x *topicIndex) subscribers(topic string) []string {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	ids := make([]string, 0, len(x.subs[topic]))
-	for id := range x.subs[topic] {
-		ids = append(ids, id)
-	}
-	return ids
-}
-
-// Subscriptions returns the topics the instance id subscribes to on this
-// node, for tests and diagnostics.
-func (h *Handler) Subscriptions(id string) []string {
-	h.topics.mu.RLock()
-	defer h.topics.mu.RUnlock()
-	return append([]string(nil), h.topics.byID[id]...)
-}
-
-// isTopicChannel reports whether a backplane channel carries topic messages.
-func isTopicChannel(id string) bool { return strings.HasPrefix(id, topicChannel) }

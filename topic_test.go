@@ -223,7 +223,7 @@ func TestSlowSubscriberDoesNotBlockPublishers(t *testing.T) {
 	published := make(chan time.Duration, 1)
 	go func() {
 		start := time.Now()
-		for i := range 3 * liveflux.DefaultTopicQueue {
+		for i := range 3 * liveflux.DefaultTopicBacklog {
 			if err := f.h.Publish(context.Background(), "room:slow", fmt.Sprint(i)); err != nil {
 				t.Error(err)
 			}
@@ -232,7 +232,7 @@ func TestSlowSubscriberDoesNotBlockPublishers(t *testing.T) {
 	}()
 	select {
 	case d := <-published:
-		t.Logf("%d publishes to a stuck subscriber took %v", 3*liveflux.DefaultTopicQueue, d)
+		t.Logf("%d publishes to a stuck subscriber took %v", 3*liveflux.DefaultTopicBacklog, d)
 	case <-time.After(waitTimeout):
 		t.Fatal("Publish waits for a stuck subscriber")
 	}

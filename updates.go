@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 )
 
 // rendered sends the rendering res, which an action or Refresh produced,
@@ -11,13 +13,14 @@ import (
 // other nodes to theirs. It is the handler's updateSink. (A topic message
 // may produce events without a new rendering.)
 func (h *WebSocketHandler) rendered(_ context.Context, res result) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if h.closed {
+	x := h.hub
+	x.mu.RLock()
+	if x.closed {
+		x.mu.RUnlock()
 		return
 	}
 	var full []byte
-	if w := h.clients[res.id]; w != nil {
+	if w := x.clients[res.id]; w != nil {
 		w.mu.Lock()
 		if res.html != nil {
 			full = w.update(res)
@@ -31,7 +34,8 @@ func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 		}
 		w.mu.Unlock()
 	}
-	if res.html != nil {
+	x.mu.RUnlock()
+	if res.html != nil && !res.local {
 		h.nodes.publishUpdate(res, full)
 	}
 }
@@ -39,16 +43,18 @@ func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 // broadcast sends msg to every client watching id, on this node and on the
 // others. It reports false when the handler is closed.
 func (h *WebSocketHandler) broadcast(id string, msg []byte) bool {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if h.closed {
+	x := h.hub
+	x.mu.RLock()
+	if x.closed {
+		x.mu.RUnlock()
 		return false
 	}
-	if w := h.clients[id]; w != nil {
+	if w := x.clients[id]; w != nil {
 		w.mu.Lock()
 		w.deliver(msg, nil)
 		w.mu.Unlock()
 	}
+	x.mu.RUnlock()
 	h.nodes.publish(id, msg)
 	return true
 }
@@ -81,13 +87,34 @@ func (w *watchers) update(res result) (full []byte) {
 	return full
 }
 
-// repliedInFull records that the only watcher of id, c, was sent the rendering
-// res in full, so the next update can be a diff against it.
-func (h *WebSocketHandler) repliedInFull(c *wsConn, res result) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	w := h.clients[res.id]
-	if w == nil || w.one != c || len(w.more) > 0 {
+// deliverEach queues an update for every watcher: diff (unless nil) for
+// those that asked for diffs, the full update for the others.
+func (w *watchers) deliverEach(diff []byte, full func() []byte, origin peer) {
+	switch {
+	case diff == nil:
+		w.deliver(full(), origin)
+	case w.diffs == w.len():
+		w.deliver(diff, origin)
+	default:
+		d, f := frameFor(diff, w.diffs), frameFor(full(), w.len()-w.diffs)
+		w.each(func(p peer) {
+			if p.diffs() {
+				p.send(d, p != origin)
+			} else {
+				p.send(f, p != origin)
+			}
+		})
+	}
+}
+
+// repliedInFull records that the only watcher of id, p, was sent the
+// rendering res in full, so the next update can be a diff against it.
+func (h *WebSocketHandler) repliedInFull(p peer, res result) {
+	x := h.hub
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	w := x.clients[res.id]
+	if w == nil || w.one != p || len(w.more) > 0 {
 		return
 	}
 	w.mu.Lock()
@@ -99,21 +126,22 @@ func (h *WebSocketHandler) repliedInFull(c *wsConn, res result) {
 
 // publishTopic hands msg, a topic message published on this node, to the
 // other nodes.
-func (h *WebSocketHandler) publishTopic(msg *TopicMessage) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if !h.closed {
-		h.nodes.publishTopic(msg)
-	}
-}
+func (h *WebSocketHandler) publishTopic(msg *TopicMessage) { h.nodes.publishTopic(msg) }
 
-// received handles msg, which another node published on the channel id:
-// a topic message or presence snapshot, or a message for the clients of
-// this node watching component id: a rendering (an update with data.html)
-// is sent as this node's own renderings are, diffed against what its
-// clients hold; anything else verbatim.
-func (h *WebSocketHandler) received(id string, msg []byte) {
-	switch id {
+// maxRevisionJump is how far beyond the revision its clients hold a
+// rendering from another node may be before this node checks, in the
+// store, that the instance has reached that revision: a forged or corrupt
+// revision would otherwise make every later rendering look stale here and
+// in the browsers.
+const maxRevisionJump = 1 << 10
+
+// received handles msg, which another node published on channel: a topic
+// message or presence snapshot, or a message for the clients of this node
+// watching the component of that ID: a rendering (an update with
+// data.html) is sent as this node's own renderings are, diffed against
+// what its clients hold; anything else verbatim.
+func (h *WebSocketHandler) received(channel string, msg []byte) {
+	switch channel {
 	case topicChannel:
 		h.receivedTopic(msg)
 		return
@@ -124,18 +152,84 @@ func (h *WebSocketHandler) received(id string, msg []byte) {
 		}
 		return
 	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	w := h.clients[id]
-	if w == nil || h.closed {
+	id := channel
+	if len(msg) > h.writeLimit {
+		h.logger.Warn("liveflux: message from another node over the write limit dropped", "id", id, "bytes", len(msg), "limit", h.writeLimit)
+		return
+	}
+	res, rendering := decodeRendering(id, msg)
+	x := h.hub
+	x.mu.RLock()
+	w := x.clients[id]
+	var held uint64
+	if w != nil && rendering {
+		w.mu.Lock()
+		held = w.rev
+		w.mu.Unlock()
+	}
+	x.mu.RUnlock()
+	if w == nil {
+		return
+	}
+	if rendering && held > 0 && res.rev > held+maxRevisionJump && !h.reached(id, res.rev) {
+		h.logger.Warn("liveflux: rendering from another node refused: its revision is ahead of the store's", "id", id, "rev", res.rev, "held", held)
+		return
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if w = x.clients[id]; w == nil || x.closed {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if res, ok := decodeRendering(id, msg); ok {
+	if rendering {
 		w.update(res)
 	} else {
 		w.deliver(msg, nil)
+	}
+}
+
+// reached reports whether the stored instance id has reached revision rev.
+func (h *WebSocketHandler) reached(id string, rev uint64) bool {
+	c, err := h.store.Get(h.ctx, id)
+	return err == nil && revision(c) >= rev
+}
+
+// missedFrom brings this node back to the truth after n messages from
+// node were lost on their way here: every topic subscriber on this node
+// is told (TopicMessage.Missed), since the lost messages could have been
+// for any topic, and every component watched here is rendered again for
+// its watchers here.
+func (h *WebSocketHandler) missedFrom(node string, n uint64) {
+	h.logger.Warn("liveflux: messages from another node were lost; topic subscribers are told and watched components rendered again", "node", node, "missed", n)
+	h.topics.each(func(l *topicLog) {
+		h.mailboxes.wake(l.append(&TopicMessage{Topic: l.name, Data: jsonNull, Missed: int(min(n, 1<<31-1))}))
+	})
+	x := h.hub
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.closed {
+		return
+	}
+	ids := make([]string, 0, len(x.clients))
+	for id := range x.clients {
+		ids = append(ids, id)
+	}
+	h.wg.Add(1)
+	go h.resync(ids)
+}
+
+// resync renders the components ids again for their watchers on this
+// node, one after the other.
+func (h *WebSocketHandler) resync(ids []string) {
+	defer h.wg.Done()
+	for _, id := range ids {
+		res, err := h.act(h.ctx, actRequest{id: id, server: true})
+		if err != nil {
+			continue // gone meanwhile, or shutting down
+		}
+		res.local = true
+		h.publish(h.ctx, res)
 	}
 }
 
@@ -156,32 +250,14 @@ func decodeRendering(id string, msg []byte) (result, bool) {
 	}
 	html := []byte(*m.Data.HTML)
 	rev, ok := rootRevision(html)
-	if !ok {
+	if !ok || !rootOf(html, id) {
 		return result{}, false
 	}
 	return result{id: id, html: html, rev: rev}, true
 }
 
-// preparedFrom is the number of watchers from which a message is framed
-// once for all (which costs a buffer) instead of once per connection.
-const preparedFrom = 4
-
-// deliverEach queues an update for every watcher: diff (unless nil) for
-// those that asked for diffs, the full update for the others.
-func (w *watchers) deliverEach(diff []byte, full func() []byte, origin *wsConn) {
-	switch {
-	case diff == nil:
-		w.deliver(full(), origin)
-	case w.diffs == w.len():
-		w.deliver(diff, origin)
-	default:
-		d, f := w.frame(diff), w.frame(full())
-		w.each(func(c *wsConn) {
-			if c.diffs {
-				c.enqueue(d, c != origin)
-			} else {
-				c.enqueue(f, c != origin)
-			}
-		})
-	}
+// rootOf reports whether the root element of html is component id's.
+func rootOf(html []byte, id string) bool {
+	end := bytes.IndexByte(html, '>')
+	return end >= 0 && strings.Contains(string(html[:end]), fmt.Sprintf(` %s="%s"`, AttrID, id))
 }

@@ -2,6 +2,7 @@ package liveflux
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -41,10 +42,14 @@ type WebSocketHandler struct {
 	pingInterval     time.Duration
 	writeTimeout     time.Duration
 	sendQueue        int
+	writeLimit       int
 	backplane        Backplane // nil: this process only
+	backplaneKeys    [][]byte
+	outboxBytes      int
 	presenceInterval time.Duration
 	maxWatched       int
 	nodes            otherNodes
+	hub              *hub
 
 	// ctx is the context of actions that arrive over WebSocket and of
 	// the backplane; Shutdown cancels it.
@@ -56,11 +61,12 @@ type WebSocketHandler struct {
 	writeBufs sync.Pool
 
 	mu      sync.RWMutex
-	clients map[string]*watchers // component ID → watching connections
 	conns   map[*wsConn]struct{}
 	closed  bool
-	pinging bool           // pingLoop runs
-	wg      sync.WaitGroup // one per connection, done when it is cleaned up
+	pinging bool // pingLoop runs
+	// wg counts the handler's goroutines: one per connection, done when it
+	// is cleaned up, and the backplane's.
+	wg sync.WaitGroup
 }
 
 // NewHandlerWS returns a WebSocketHandler with default options over store
@@ -75,14 +81,16 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 	h := &WebSocketHandler{
 		Handler:          newHandler(store),
 		readLimit:        DefaultReadLimit,
+		writeLimit:       DefaultWriteLimit,
+		outboxBytes:      DefaultBackplaneOutbox,
 		pingInterval:     DefaultPingInterval,
 		writeTimeout:     DefaultWriteTimeout,
 		sendQueue:        DefaultSendQueue,
 		presenceInterval: DefaultPresenceInterval,
 		maxWatched:       DefaultMaxWatched,
-		clients:          make(map[string]*watchers),
 		conns:            make(map[*wsConn]struct{}),
 	}
+	h.hub = newHub(h)
 	for _, o := range opts {
 		o.applyWebSocket(h)
 	}
@@ -103,6 +111,7 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 	}
 	h.Handler.updates = h
 	h.Handler.ctx = h.ctx
+	h.Handler.maxRender = h.writeLimit
 	h.nodes = newOtherNodes(h)
 	return h
 }
@@ -131,7 +140,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered the client
 	}
 	c := newWSConn(h, ws, h.ownerOf(r))
-	c.diffs = ws.Subprotocol() == SubprotocolDiff
+	c.wantDiffs = ws.Subprotocol() == SubprotocolDiff
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -198,11 +207,15 @@ func clientIP(r *http.Request) string {
 // Broadcast sends payload, encoded as JSON once, to every client watching
 // componentID. It never waits for a client: a client whose send queue is
 // full is disconnected instead. It returns nil when nobody watches, and an
-// error only when payload cannot be encoded or the handler is closed.
+// error only when payload cannot be encoded, is over the write limit
+// (WithWebSocketWriteLimit), or the handler is closed.
 func (h *WebSocketHandler) Broadcast(componentID string, payload any) error {
 	msg, err := encodeJSON(payload)
 	if err != nil {
 		return err
+	}
+	if len(msg) > h.writeLimit {
+		return fmt.Errorf("liveflux: broadcast of %d bytes: %w", len(msg), ErrTooLarge)
 	}
 	if !h.broadcast(componentID, msg) {
 		return ErrClosed
@@ -249,7 +262,9 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
+	h.hub.close()
 	h.cancel() // ends actions in progress and the backplane subscription
+	h.nodes.close()
 	for _, c := range conns {
 		c.closeWith(websocket.CloseGoingAway)
 	}
@@ -262,11 +277,15 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 		for _, c := range conns {
 			c.drop()
 		}
-		h.mu.Lock()
-		clear(h.clients) // nobody is sent anything more
-		h.mu.Unlock()
 		return ctx.Err()
 	}
+}
+
+// unregister forgets a connection that was cleaned up.
+func (h *WebSocketHandler) unregister(c *wsConn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
 }
 
 func (h *WebSocketHandler) isClosed() bool {

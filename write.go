@@ -16,31 +16,26 @@ func (c *wsConn) closing() bool {
 	return c.dead || c.closeCode != 0
 }
 
-// outMsg is a message waiting to be written: one for this connection only,
-// or one framed once for every watcher of a component.
-type outMsg struct {
-	data []byte
-	pm   *websocket.PreparedMessage
-}
-
 // reply queues msg for this connection alone. Only the message handler
 // replies, and it writes its replies itself when it is done (handlePending).
-func (c *wsConn) reply(msg []byte) { c.enqueue(outMsg{data: msg}, false) }
+func (c *wsConn) reply(msg []byte) { c.send(frame{data: msg}, false) }
 
-// enqueue queues m without waiting and, with kick, has the writer send it.
-// A client whose queue is full is closed with 1013: it falls behind, and
-// catches up when it reconnects.
-func (c *wsConn) enqueue(m outMsg, kick bool) {
+// send implements peer: it queues f without waiting and, with kick, has
+// the writer send it. A client whose queue is full (in messages, or in
+// bytes: four times the write limit) is closed with 1013: it falls behind,
+// and catches up when it reconnects.
+func (c *wsConn) send(f frame, kick bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dead || c.closeCode != 0 {
 		return
 	}
-	if len(c.queue) >= c.h.sendQueue {
+	if len(c.queue) >= c.h.sendQueue || c.queued+len(f.data) > 4*c.h.writeLimit {
 		c.closeLocked(websocket.CloseTryAgainLater)
 		return
 	}
-	c.queue = append(c.queue, m)
+	c.queue = append(c.queue, f)
+	c.queued += len(f.data)
 	if kick {
 		c.kickLocked()
 	}
@@ -58,7 +53,7 @@ func (c *wsConn) closeLocked(code int) {
 		return
 	}
 	c.closeCode = int32(code)
-	c.queue = nil
+	c.queue, c.queued = nil, 0
 	c.kickLocked()
 }
 
@@ -96,7 +91,7 @@ func (c *wsConn) writeLoop() {
 		case c.pingDue:
 			c.pingDue = false
 			c.mu.Unlock()
-			if !c.write(outMsg{}) {
+			if !c.write(frame{}) {
 				return
 			}
 			continue
@@ -106,7 +101,7 @@ func (c *wsConn) writeLoop() {
 			return
 		}
 		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
+		c.queue, c.spare, c.queued = c.spare[:0], nil, 0
 		c.mu.Unlock()
 		for _, msg := range batch {
 			if !c.write(msg) {
@@ -120,19 +115,24 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-// write writes one message, or a ping when m is empty. A prepared message
-// goes out with one write call and no allocation. On failure write drops
-// the connection (the reader then ends) and reports false.
-func (c *wsConn) write(m outMsg) bool {
+// write writes one message, or a ping when f is empty. A message for many
+// connections is framed once for all of them (by the first writer to need
+// it), and goes out with one write call and no allocation. On failure
+// write drops the connection (the reader then ends) and reports false.
+func (c *wsConn) write(f frame) bool {
 	deadline := time.Now().Add(c.h.writeTimeout)
 	var err error
 	switch {
-	case m.pm != nil:
+	case f.shared != nil:
 		c.ws.SetWriteDeadline(deadline)
-		err = c.ws.WritePreparedMessage(m.pm)
-	case m.data != nil:
+		if pm := f.prepared(); pm != nil {
+			err = c.ws.WritePreparedMessage(pm)
+		} else {
+			err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+		}
+	case f.data != nil:
 		c.ws.SetWriteDeadline(deadline)
-		err = c.ws.WriteMessage(websocket.TextMessage, m.data)
+		err = c.ws.WriteMessage(websocket.TextMessage, f.data)
 	default:
 		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
 	}
@@ -148,7 +148,19 @@ func (c *wsConn) write(m outMsg) bool {
 func (c *wsConn) drop() {
 	c.mu.Lock()
 	c.dead = true
-	c.queue = nil
+	c.queue, c.queued = nil, 0
 	c.mu.Unlock()
 	c.ws.Close()
+}
+
+// prepared returns f framed once for every connection it goes to, or nil
+// when framing fails (each connection then frames it).
+func (f frame) prepared() *websocket.PreparedMessage {
+	f.shared.once.Do(func() {
+		if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, f.data); err == nil {
+			f.shared.prepared = pm
+		}
+	})
+	pm, _ := f.shared.prepared.(*websocket.PreparedMessage)
+	return pm
 }

@@ -1,0 +1,274 @@
+package liveflux
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// DefaultTopicBacklog is how many messages of one topic a subscriber may
+// fall behind by default (see WithTopicBacklog): a subscriber further
+// behind skips the oldest and is told how many it missed
+// (TopicMessage.Missed).
+const DefaultTopicBacklog = 10_000
+
+// topicIndex is who subscribes to what on this node, and the messages on
+// their way to them. Each topic keeps one log of its messages, shared by
+// its subscribers, each of which reads it from where it stands: publishing
+// costs the same whatever the subscribers' queues, and a burst to a topic
+// costs each subscriber one wake-up, not one queue entry per message.
+type topicIndex struct {
+	backlog int // how far a subscriber may fall behind (WithTopicBacklog)
+
+	mu   sync.RWMutex
+	logs map[string]*topicLog       // topic → its log and subscribers
+	byID map[string][]*subscription // instance ID → its subscriptions
+}
+
+func newTopicIndex() *topicIndex {
+	return &topicIndex{backlog: DefaultTopicBacklog, logs: make(map[string]*topicLog), byID: make(map[string][]*subscription)}
+}
+
+// topicLog is one topic on this node: its subscribers, and the messages
+// some of them have not read yet.
+type topicLog struct {
+	name    string
+	backlog int
+
+	mu   sync.Mutex
+	subs map[string]*subscription // instance ID → its subscription
+	// idle are the subscriptions that have read every message; the others
+	// are pending: their instance's mailbox will read them.
+	idle    []*subscription
+	pending int
+	msgs    []*TopicMessage // the messages from sequence number base on
+	base    uint64
+	// open: the last message is a presence change nobody has read yet,
+	// into which further changes merge (see appendPresence).
+	open bool
+	// joins locates the joins of that open change by entry key.
+	joins map[presenceKey]int
+}
+
+// subscription is one instance subscribed to one topic on this node.
+type subscription struct {
+	id   string
+	log  *topicLog
+	next uint64 // sequence number of the next message to read; guarded by log.mu
+	idle int    // index in log.idle, or -1 while pending; guarded by log.mu
+	gone bool   // unsubscribed; guarded by log.mu
+}
+
+func (x *topicIndex) subscribe(id string, topics []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, t := range topics {
+		l := x.logs[t]
+		if l == nil {
+			l = &topicLog{name: t, backlog: x.backlog, subs: make(map[string]*subscription)}
+			x.logs[t] = l
+		}
+		l.mu.Lock()
+		if l.subs[id] == nil {
+			s := &subscription{id: id, log: l, next: l.base + uint64(len(l.msgs))}
+			l.subs[id] = s
+			s.idle = len(l.idle)
+			l.idle = append(l.idle, s)
+			x.byID[id] = append(x.byID[id], s)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// unsubscribe ends id's subscriptions to topics, or to all with none.
+func (x *topicIndex) unsubscribe(id string, topics []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	kept := x.byID[id][:0]
+	for _, s := range x.byID[id] {
+		drop := len(topics) == 0
+		for _, t := range topics {
+			drop = drop || t == s.log.name
+		}
+		if !drop {
+			kept = append(kept, s)
+			continue
+		}
+		l := s.log
+		l.mu.Lock()
+		s.gone = true
+		delete(l.subs, id)
+		if s.idle >= 0 {
+			l.removeIdle(s)
+		} else {
+			l.pending--
+		}
+		empty := len(l.subs) == 0
+		l.settleLocked()
+		l.mu.Unlock()
+		if empty {
+			delete(x.logs, l.name)
+		}
+	}
+	clear(x.byID[id][len(kept):])
+	if len(kept) == 0 {
+		delete(x.byID, id)
+	} else {
+		x.byID[id] = kept
+	}
+}
+
+// removeIdle takes s out of l.idle; l.mu is held.
+func (l *topicLog) removeIdle(s *subscription) {
+	last := len(l.idle) - 1
+	l.idle[s.idle] = l.idle[last]
+	l.idle[s.idle].idle = s.idle
+	l.idle[last] = nil
+	l.idle = l.idle[:last]
+	s.idle = -1
+}
+
+// log returns topic's log on this node, or nil when nobody here
+// subscribes to it.
+func (x *topicIndex) log(topic string) *topicLog {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.logs[topic]
+}
+
+// each calls fn for every topic with subscribers on this node.
+func (x *topicIndex) each(fn func(*topicLog)) {
+	x.mu.RLock()
+	logs := make([]*topicLog, 0, len(x.logs))
+	for _, l := range x.logs {
+		logs = append(logs, l)
+	}
+	x.mu.RUnlock()
+	for _, l := range logs {
+		fn(l)
+	}
+}
+
+// Subscriptions returns the topics the instance id subscribes to on this
+// node, for tests and diagnostics.
+func (h *Handler) Subscriptions(id string) []string {
+	h.topics.mu.RLock()
+	defer h.topics.mu.RUnlock()
+	var out []string
+	for _, s := range h.topics.byID[id] {
+		out = append(out, s.log.name)
+	}
+	return out
+}
+
+// append adds msg to the log and returns the subscriptions it woke: those
+// that had read everything before. The caller hands them to the mailboxes.
+func (l *topicLog) append(msg *TopicMessage) []*subscription {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.push(msg)
+	l.open = false
+	return l.wakeLocked()
+}
+
+// appendPresence adds a presence change to the log: into its last message
+// while nobody has read that one yet and it is a presence change too (so a
+// thousand joins while the subscribers are busy make one message), else as
+// a new message.
+func (l *topicLog) appendPresence(ch PresenceChange) []*subscription {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open {
+		last := l.msgs[len(l.msgs)-1].Presence
+		for _, e := range ch.Leaves {
+			last.leave(e, l.joins)
+		}
+		for _, e := range ch.Joins {
+			last.join(e, l.joins)
+		}
+		return nil // whoever it would wake is pending already
+	}
+	merged := &PresenceChange{}
+	l.joins = make(map[presenceKey]int, len(ch.Joins))
+	for _, e := range ch.Leaves {
+		merged.leave(e, l.joins)
+	}
+	for _, e := range ch.Joins {
+		merged.join(e, l.joins)
+	}
+	l.push(&TopicMessage{Topic: l.name, Data: jsonNull, Presence: merged})
+	l.open = true
+	return l.wakeLocked()
+}
+
+var jsonNull = json.RawMessage("null")
+
+// push appends msg, dropping the oldest message beyond the backlog.
+func (l *topicLog) push(msg *TopicMessage) {
+	if len(l.msgs) >= l.backlog {
+		l.msgs[0] = nil
+		l.msgs = l.msgs[1:]
+		l.base++
+	}
+	l.msgs = append(l.msgs, msg)
+}
+
+// wakeLocked marks every idle subscription pending and returns them.
+func (l *topicLog) wakeLocked() []*subscription {
+	woken := l.idle
+	if len(woken) == 0 {
+		return nil
+	}
+	for _, s := range woken {
+		s.idle = -1
+	}
+	l.pending += len(woken)
+	l.idle = nil
+	return woken
+}
+
+// read appends to buf the messages s has not read yet, at most max, and
+// reports how many older ones it missed (they were dropped beyond the
+// backlog) and whether more wait. When it read the last message, s is idle
+// again: the next message wakes it.
+func (l *topicLog) read(s *subscription, buf []*TopicMessage, max int) (_ []*TopicMessage, missed uint64, more bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.gone || s.idle >= 0 {
+		return buf, 0, false
+	}
+	if s.next < l.base {
+		missed = l.base - s.next
+		s.next = l.base
+	}
+	end := l.base + uint64(len(l.msgs))
+	n := min(end-s.next, uint64(max))
+	from := s.next - l.base
+	buf = append(buf, l.msgs[from:from+n]...)
+	s.next += n
+	if s.next < end {
+		return buf, missed, true
+	}
+	l.open = false // its last message is read: it changes no more
+	s.idle = len(l.idle)
+	l.idle = append(l.idle, s)
+	l.pending--
+	l.settleLocked()
+	return buf, missed, false
+}
+
+// settleLocked lets go of the messages once every subscriber has read
+// them.
+func (l *topicLog) settleLocked() {
+	if l.pending > 0 || len(l.msgs) == 0 {
+		return
+	}
+	l.base += uint64(len(l.msgs))
+	clear(l.msgs)
+	if cap(l.msgs) > 64 {
+		l.msgs = nil // a burst's array goes
+	} else {
+		l.msgs = l.msgs[:0]
+	}
+	l.open = false
+	l.joins = nil
+}
