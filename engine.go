@@ -145,6 +145,8 @@ type updateSink interface {
 	// publishTopic hands msg, a topic message published on this node, to
 	// the other nodes.
 	publishTopic(msg *TopicMessage)
+	// gone forgets instance id, which the store no longer has.
+	gone(id string)
 }
 
 // nobodyWatches is the updateSink of an HTTP-only Handler: one process,
@@ -153,6 +155,7 @@ type nobodyWatches struct{}
 
 func (nobodyWatches) rendered(context.Context, result) {}
 func (nobodyWatches) publishTopic(*TopicMessage)       {}
+func (nobodyWatches) gone(string)                      {}
 
 // publish hands what an action produced (a rendering, and the events of a
 // topic message) to the update sink.

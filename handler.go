@@ -140,6 +140,9 @@ func newHandler(store Store) *Handler {
 	}
 	h.mailboxes = newMailboxes(h)
 	h.presence = newPresence(h)
+	if s, ok := store.(interface{ onRemove(func(string)) }); ok {
+		s.onRemove(h.gone) // what it keeps for an instance goes with it
+	}
 	return h
 }
 

@@ -1,6 +1,9 @@
 package liveflux
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // hub is who watches which component on this node: the peers watching
 // each component ID, and the IDs each peer watches. It knows peers only
@@ -146,18 +149,7 @@ func (x *hub) watch(p peer, c Component) bool {
 func (x *hub) unwatch(p peer, id string) {
 	x.mu.Lock()
 	gone := x.unwatchLocked(p, id)
-	ids := x.peers[p]
-	for i, w := range ids {
-		if w == id {
-			ids = append(ids[:i], ids[i+1:]...)
-			break
-		}
-	}
-	if len(ids) == 0 {
-		delete(x.peers, p)
-	} else {
-		x.peers[p] = ids
-	}
+	x.untrackLocked(p, id)
 	x.mu.Unlock()
 	if gone != nil && gone.hook {
 		x.h.watchedChanged(id, false)
@@ -192,6 +184,35 @@ func (x *hub) forget(p peer) {
 	x.mu.Unlock()
 	for _, id := range hooked {
 		x.h.watchedChanged(id, false)
+	}
+}
+
+// gone forgets the watchers of instance id, which the store no longer has,
+// and takes it out of its presence lists. (Its clients learn that it is
+// gone when they next act on it, and mount it again.)
+func (h *WebSocketHandler) gone(id string) {
+	x := h.hub
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	w := x.clients[id]
+	if w == nil {
+		return
+	}
+	delete(x.clients, id)
+	w.each(func(p peer) { x.untrackLocked(p, id) })
+	x.h.presence.watched(id, w.quota, w.tracks, false)
+}
+
+// untrackLocked takes id out of what p watches; x.mu is held.
+func (x *hub) untrackLocked(p peer, id string) {
+	ids := x.peers[p]
+	if i := slices.Index(ids, id); i >= 0 {
+		ids = slices.Delete(ids, i, i+1)
+	}
+	if len(ids) == 0 {
+		delete(x.peers, p)
+	} else {
+		x.peers[p] = ids
 	}
 }
 

@@ -93,6 +93,10 @@ type MemoryStore struct {
 	lru     list.List                // front: most recently used
 	bytes   int64                    // sum of the entries' sizes
 	quotas  map[string]*memQuota     // by quota key; only non-empty ones
+	// listeners are told the ID of every instance removed (onRemove);
+	// removed holds the IDs not told yet.
+	listeners []func(id string)
+	removed   []string
 }
 
 type memEntry struct {
@@ -230,11 +234,11 @@ func (s *MemoryStore) Set(ctx context.Context, c Component) error {
 	}
 	e := &memEntry{id: id, c: c, size: size, lock: make(chan struct{}, 1)}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	now := s.now()
 	s.expireLocked(now)
 	if old, ok := s.entries[id]; ok {
-		s.removeLocked(old)
+		s.dropLocked(old) // replaced, not gone
 	}
 	e.lastUsed = now
 	s.entries[id] = s.lru.PushFront(e)
@@ -351,7 +355,7 @@ func (s *MemoryStore) updateEntry(ctx context.Context, id string, use, resize, w
 		return tooLarge(limit)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if e.gone.Load() {
 		return nil // removed meanwhile: its bytes are no longer counted
 	}
@@ -370,7 +374,7 @@ func (s *MemoryStore) updateEntry(ctx context.Context, id string, use, resize, w
 // Delete implements Store.
 func (s *MemoryStore) Delete(ctx context.Context, id string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if el, ok := s.entries[id]; ok {
 		s.removeLocked(el)
 	}
@@ -380,7 +384,7 @@ func (s *MemoryStore) Delete(ctx context.Context, id string) error {
 // touch finds a live entry and marks it used.
 func (s *MemoryStore) touch(id string, use bool) (*memEntry, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	now := s.now()
 	s.expireLocked(now)
 	el, ok := s.entries[id]
@@ -412,10 +416,19 @@ func (s *MemoryStore) expireLocked(now time.Time) {
 	}
 }
 
-// removeLocked drops an entry. An Update already running on it completes
-// (as if the removal came just after it); Updates waiting for it then find
-// it gone.
+// removeLocked drops an entry: evicted, expired or deleted. An Update
+// already running on it completes (as if the removal came just after it);
+// Updates waiting for it then find it gone. Whoever watches removals
+// (onRemove) is told once s.mu is released (see unlock).
 func (s *MemoryStore) removeLocked(el *list.Element) {
+	s.dropLocked(el)
+	if len(s.listeners) > 0 {
+		s.removed = append(s.removed, el.Value.(*memEntry).id)
+	}
+}
+
+// dropLocked drops an entry from the maps and counts.
+func (s *MemoryStore) dropLocked(el *list.Element) {
 	e := el.Value.(*memEntry)
 	e.gone.Store(true)
 	s.lru.Remove(el)
@@ -426,6 +439,28 @@ func (s *MemoryStore) removeLocked(el *list.Element) {
 		q.bytes -= e.size
 		if q.lru.Len() == 0 {
 			delete(s.quotas, q.key)
+		}
+	}
+}
+
+// onRemove has fn told the ID of every instance the store evicts, expires
+// or deletes, after the fact and holding none of the store's locks. The
+// handlers over the store call it, so that what they keep for an instance
+// (its subscriptions, its presence entries) goes with it.
+func (s *MemoryStore) onRemove(fn func(id string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners = append(s.listeners, fn)
+}
+
+// unlock releases s.mu and tells the listeners what was removed meanwhile.
+func (s *MemoryStore) unlock() {
+	ids, listeners := s.removed, s.listeners
+	s.removed = nil
+	s.mu.Unlock()
+	for _, id := range ids {
+		for _, fn := range listeners {
+			fn(id)
 		}
 	}
 }

@@ -382,7 +382,7 @@ type topicChange struct {
 // and, when it happened here, to the other nodes.
 func (p *presence) announce(topic string, change PresenceChange, here bool) {
 	if l := p.h.topics.log(topic); l != nil {
-		p.h.mailboxes.wake(l.appendPresence(change))
+		p.h.appendTo(l, nil, &change)
 	}
 	if here {
 		p.h.updates.publishTopic(&TopicMessage{Topic: topic, Data: jsonNull, Presence: &change})

@@ -45,6 +45,9 @@ type topicLog struct {
 	// open: the last message is a presence change nobody has read yet,
 	// into which further changes merge (see appendPresence).
 	open bool
+	// overflowing: a message was dropped beyond the backlog since every
+	// subscriber last caught up (logged once).
+	overflowing bool
 	// joins locates the joins of that open change by entry key.
 	joins map[presenceKey]int
 }
@@ -162,19 +165,21 @@ func (h *Handler) Subscriptions(id string) []string {
 
 // append adds msg to the log and returns the subscriptions it woke: those
 // that had read everything before. The caller hands them to the mailboxes.
-func (l *topicLog) append(msg *TopicMessage) []*subscription {
+// overflow reports that a subscriber fell behind the backlog, the first
+// time since they all last caught up.
+func (l *topicLog) append(msg *TopicMessage) (woken []*subscription, overflow bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.push(msg)
+	overflow = l.push(msg)
 	l.open = false
-	return l.wakeLocked()
+	return l.wakeLocked(), overflow
 }
 
 // appendPresence adds a presence change to the log: into its last message
 // while nobody has read that one yet and it is a presence change too (so a
 // thousand joins while the subscribers are busy make one message), else as
 // a new message.
-func (l *topicLog) appendPresence(ch PresenceChange) []*subscription {
+func (l *topicLog) appendPresence(ch PresenceChange) (woken []*subscription, overflow bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.open {
@@ -185,7 +190,7 @@ func (l *topicLog) appendPresence(ch PresenceChange) []*subscription {
 		for _, e := range ch.Joins {
 			last.join(e, l.joins)
 		}
-		return nil // whoever it would wake is pending already
+		return nil, false // whoever it would wake is pending already
 	}
 	merged := &PresenceChange{}
 	l.joins = make(map[presenceKey]int, len(ch.Joins))
@@ -195,21 +200,25 @@ func (l *topicLog) appendPresence(ch PresenceChange) []*subscription {
 	for _, e := range ch.Joins {
 		merged.join(e, l.joins)
 	}
-	l.push(&TopicMessage{Topic: l.name, Data: jsonNull, Presence: merged})
+	overflow = l.push(&TopicMessage{Topic: l.name, Data: jsonNull, Presence: merged})
 	l.open = true
-	return l.wakeLocked()
+	return l.wakeLocked(), overflow
 }
 
 var jsonNull = json.RawMessage("null")
 
-// push appends msg, dropping the oldest message beyond the backlog.
-func (l *topicLog) push(msg *TopicMessage) {
+// push appends msg, dropping the oldest message beyond the backlog, and
+// reports whether that began an overflow.
+func (l *topicLog) push(msg *TopicMessage) (overflow bool) {
 	if len(l.msgs) >= l.backlog {
 		l.msgs[0] = nil
 		l.msgs = l.msgs[1:]
 		l.base++
+		overflow = !l.overflowing
+		l.overflowing = true
 	}
 	l.msgs = append(l.msgs, msg)
+	return overflow
 }
 
 // wakeLocked marks every idle subscription pending and returns them.
@@ -271,4 +280,22 @@ func (l *topicLog) settleLocked() {
 	}
 	l.open = false
 	l.joins = nil
+	l.overflowing = false
+}
+
+// appendTo appends msg to l (a presence change when presence is set) and
+// hands the subscriptions that woke to the mailboxes.
+func (h *Handler) appendTo(l *topicLog, msg *TopicMessage, presence *PresenceChange) {
+	var woken []*subscription
+	var overflow bool
+	if presence != nil {
+		woken, overflow = l.appendPresence(*presence)
+	} else {
+		woken, overflow = l.append(msg)
+	}
+	if overflow {
+		h.logger.Warn("liveflux: a subscriber fell further behind than the topic's backlog; it skips the oldest messages and is told how many (TopicMessage.Missed); logged once until every subscriber catches up",
+			"topic", l.name, "backlog", l.backlog)
+	}
+	h.mailboxes.wake(woken)
 }

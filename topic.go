@@ -151,7 +151,7 @@ type topicEnvelope struct {
 // deliverTopic hands msg to every subscriber of its topic on this node.
 func (h *Handler) deliverTopic(msg *TopicMessage) {
 	if l := h.topics.log(msg.Topic); l != nil {
-		h.mailboxes.wake(l.append(msg))
+		h.appendTo(l, msg, nil)
 	}
 }
 
@@ -282,8 +282,9 @@ type WatchComponent interface {
 func (h *Handler) watchedChanged(id string, on bool) { h.mailboxes.watching(id, on) }
 
 // gone forgets instance id, which the store no longer has: its
-// subscriptions and what waits for it.
+// subscriptions, what waits for it, its watchers and presence entries.
 func (h *Handler) gone(id string) {
 	h.topics.unsubscribe(id, nil)
 	h.mailboxes.forget(id)
+	h.updates.gone(id)
 }

@@ -203,7 +203,7 @@ func (h *WebSocketHandler) reached(id string, rev uint64) bool {
 func (h *WebSocketHandler) missedFrom(node string, n uint64) {
 	h.logger.Warn("liveflux: messages from another node were lost; topic subscribers are told and watched components rendered again", "node", node, "missed", n)
 	h.topics.each(func(l *topicLog) {
-		h.mailboxes.wake(l.append(&TopicMessage{Topic: l.name, Data: jsonNull, Missed: int(min(n, 1<<31-1))}))
+		h.appendTo(l, &TopicMessage{Topic: l.name, Data: jsonNull, Missed: int(min(n, 1<<31-1))}, nil)
 	})
 	x := h.hub
 	x.mu.RLock()
