@@ -2,7 +2,14 @@ package liveflux_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
 	"net/http"
+	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,4 +80,284 @@ func TestPublishingDoesNotHoldRequests(t *testing.T) {
 	assertEqual(t, bp.published.Load(), 0, "publishes that returned while the gate was shut")
 	c.nextUpdate(id) // the Refresh's
 	assertEqual(t, countOf(t, c.nextUpdate(id)), 1, "count after the action")
+}
+
+// memBackplane joins the handlers of one test as the nodes of an
+// application, in memory: each node's Subscribe delivers, in order, what
+// the others published. drop, when set, decides which published messages
+// are lost on the way (as Redis pub/sub may lose them).
+type memBackplane struct {
+	mu    sync.Mutex
+	nodes []*memNode
+	drop  func(n int) bool // n counts the messages published so far
+	sent  int
+}
+
+type memNode struct {
+	bp    *memBackplane
+	mu    sync.Mutex
+	queue []memMsg
+	wake  chan struct{}
+}
+
+type memMsg struct {
+	channel string
+	msg     []byte
+}
+
+func (b *memBackplane) node() *memNode {
+	n := &memNode{bp: b, wake: make(chan struct{}, 1)}
+	b.mu.Lock()
+	b.nodes = append(b.nodes, n)
+	b.mu.Unlock()
+	return n
+}
+
+// inject delivers msg on channel to every node, as if a node that is not
+// one of them (a forger, or an older version) had published it.
+func (b *memBackplane) inject(channel string, msg []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, o := range b.nodes {
+		o.push(memMsg{channel, append([]byte(nil), msg...)})
+	}
+}
+
+func (n *memNode) push(m memMsg) {
+	n.mu.Lock()
+	n.queue = append(n.queue, m)
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *memNode) Publish(_ context.Context, channel string, msg []byte) error {
+	b := n.bp
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sent++
+	if b.drop != nil && b.drop(b.sent) {
+		return nil
+	}
+	for _, o := range b.nodes {
+		if o != n {
+			o.push(memMsg{channel, append([]byte(nil), msg...)})
+		}
+	}
+	return nil
+}
+
+func (n *memNode) Subscribe(ctx context.Context, deliver func(string, []byte)) error {
+	for {
+		n.mu.Lock()
+		q := n.queue
+		n.queue = nil
+		n.mu.Unlock()
+		for _, m := range q {
+			deliver(m.channel, m.msg)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.wake:
+		}
+	}
+}
+
+// twoNodes starts two handlers (nodes) over one store, joined by bp, each
+// with the test kinds and kind "room" registered; topics counts the rooms'
+// HandleTopic calls on both.
+func twoNodes(tb testing.TB, bp *memBackplane, opts ...liveflux.WebSocketOption) (a, b *fixture, topics *atomic.Int32) {
+	tb.Helper()
+	store := liveflux.NewMemoryStore()
+	topics = new(atomic.Int32)
+	start := func() *fixture {
+		f := startFixture(tb, fixtureConfig{store: store}, append([]liveflux.WebSocketOption{liveflux.WithWebSocketBackplane(bp.node())}, opts...)...)
+		assertNoError(tb, f.reg.Register("room", func() liveflux.Component { return &room{topics: topics} }))
+		return f
+	}
+	return start(), start(), topics
+}
+
+// batch encodes a backplane batch as PROTOCOL.md describes it: from node,
+// its messages numbered from first, signed with key unless nil. entries
+// are channel, message pairs.
+func batch(node string, first uint64, key []byte, entries ...string) []byte {
+	field := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+	b := field([]byte{1, 0}, node)
+	b = binary.AppendUvarint(b, first)
+	for i := 0; i+1 < len(entries); i += 2 {
+		b = field(field(b, entries[i]), entries[i+1])
+	}
+	if key != nil {
+		b[1] |= 1
+		mac := hmac.New(sha256.New, key)
+		mac.Write(b)
+		b = mac.Sum(b)
+	}
+	return b
+}
+
+// Guards against: every topic shared one outbox of 64 messages to the
+// other nodes, emptied when it overflowed: of a burst of 1,000 messages
+// published on one node, a subscriber on another handled 40 (of 10,000,
+// 80). Now the outbox is one ordered queue published in batches.
+func TestTopicBurstReachesOtherNodes(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1000, 10_000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			a, b, _ := twoNodes(t, &memBackplane{})
+			ledger, _ := registerTally(t, b, nil)
+			assertNoError(t, a.reg.Register("tally", func() liveflux.Component { return &tally{ledger: ledger, calls: new(atomic.Int32)} }))
+			id := b.mount(t, "tally", nil) // subscribed on node B
+			publishNumbers(t, a.h, ledger, n)
+			waitFor(t, "every message handled on the other node", func() bool { return tallyOf(t, b, id).Last == n })
+			got := tallyOf(t, b, id)
+			assertEqual(t, got.Count, n, "messages handled")
+			assertEqual(t, got.Order, 0, "messages out of order")
+			assertEqual(t, got.Missed, 0, "messages missed")
+		})
+	}
+}
+
+// Guards against: an update with a huge revision published on the
+// backplane channel reached the browsers, and after it no real update of
+// that component reached any watcher on that node (every one looked
+// older). The old per-component form of message is no longer taken at
+// all; a rendering in a batch whose revision the store has not reached is
+// refused.
+func TestForgedRevisionDoesNotFreezeAComponent(t *testing.T) {
+	t.Parallel()
+	bp := &memBackplane{}
+	a, b, _ := twoNodes(t, bp)
+	id := a.mount(t, "counter", nil)
+	c := b.dial(t)
+	c.init(id)
+	forged := fmt.Sprintf(`{"type":"update","componentID":%q,"data":{"html":"<div data-flux-component-kind=\"counter\" data-flux-component-id=\"%s\" data-flux-rev=\"1000000000000\"><span>count=666</span> FORGED</div>"}}`, id, id)
+	bp.inject(id, []byte(forged)) // as the nodes of the last version published
+	bp.inject("\x00nodes", batch("forger", 0, nil, id, forged))
+	// A real action on node A reaches node B's client.
+	a.post(t, "counter", id, "inc")
+	c.awaitCount(id, 1)
+	for _, m := range c.before() {
+		if strings.Contains(string(m.raw), "FORGED") {
+			t.Fatalf("the forged rendering reached the client: %s", m.raw)
+		}
+	}
+}
+
+// With WithBackplaneKey, a node takes only batches signed with one of its
+// keys: what the other nodes send still arrives, a forger's batch does
+// not, whatever its revision; and a node may list an old key after its
+// new one while keys change.
+func TestBackplaneKey(t *testing.T) {
+	t.Parallel()
+	bp := &memBackplane{}
+	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	store := liveflux.NewMemoryStore()
+	a := startFixture(t, fixtureConfig{store: store}, liveflux.WithWebSocketBackplane(bp.node()), liveflux.WithBackplaneKey(oldKey))
+	b := startFixture(t, fixtureConfig{store: store}, liveflux.WithWebSocketBackplane(bp.node()), liveflux.WithBackplaneKey(newKey, oldKey))
+	id := a.mount(t, "counter", nil)
+	c := b.dial(t)
+	c.init(id)
+	a.post(t, "counter", id, "inc") // signed with the old key, which B still takes
+	c.awaitCount(id, 1)
+	next := func(rev int) string {
+		return fmt.Sprintf(`{"type":"update","componentID":%q,"data":{"html":"<div data-flux-component-kind=\"counter\" data-flux-component-id=\"%s\" data-flux-rev=\"%d\"><span>count=1</span> FORGED</div>"}}`, id, id, rev)
+	}
+	rev := c.views[id].rev + 1
+	bp.inject("\x00nodes", batch("forger", 0, nil, id, next(rev)))                                        // unsigned
+	bp.inject("\x00nodes", batch("forger", 1, []byte("not the key at all, not at all!!"), id, next(rev))) // signed with another key
+	a.post(t, "counter", id, "inc")
+	c.awaitCount(id, 2)
+	for _, m := range c.before() {
+		if strings.Contains(string(m.raw), "FORGED") {
+			t.Fatalf("an unsigned or wrongly signed batch reached the client: %s", m.raw)
+		}
+	}
+	// B signs with its new key, which A does not have: A refuses it. A
+	// batch signed with the old key, injected after it, shows when A got
+	// that far.
+	cb := a.dial(t)
+	cb.init(id)
+	sent := func() int { bp.mu.Lock(); defer bp.mu.Unlock(); return bp.sent }
+	before := sent()
+	b.post(t, "counter", id, "inc")
+	waitFor(t, "B to publish", func() bool { return sent() > before })
+	bp.inject("\x00nodes", batch("marker", 0, oldKey, id, `{"type":"marker"}`))
+	for {
+		m := cb.nextMsg()
+		if m.Type == "marker" {
+			break
+		}
+		if m.Type == liveflux.MessageUpdate {
+			t.Fatalf("A took a batch signed with a key it does not have: %s", m.raw)
+		}
+	}
+}
+
+// When batches from another node are lost on the way (as Redis pub/sub
+// loses what it cannot deliver), the node that notices the gap in their
+// numbers tells its topic subscribers how many messages they may have
+// missed, and renders its watched components again: its clients end on the
+// truth.
+func TestLostBatchesAreNoticed(t *testing.T) {
+	t.Parallel()
+	var losing atomic.Bool
+	bp := &memBackplane{drop: func(int) bool { return losing.Load() }}
+	a, b, _ := twoNodes(t, bp)
+	ledger, _ := registerTally(t, b, nil)
+	assertNoError(t, a.reg.Register("tally", func() liveflux.Component { return &tally{ledger: ledger, calls: new(atomic.Int32)} }))
+	sub := b.mount(t, "tally", nil)
+	id := a.mount(t, "counter", nil)
+	c := b.dial(t)
+	c.init(id)
+	publishNumbers(t, a.h, ledger, 3)
+	waitFor(t, "the first messages", func() bool { return tallyOf(t, b, sub).Last == 3 })
+
+	losing.Store(true)
+	a.post(t, "counter", id, "inc") // its rendering is lost on the way to B
+	ledger.Add(4)
+	assertNoError(t, a.h.Publish(context.Background(), "tally", 4)) // and so is this
+	waitFor(t, "both lost", func() bool { bp.mu.Lock(); defer bp.mu.Unlock(); return bp.sent >= 3 })
+	losing.Store(false)
+	ledger.Add(5)
+	assertNoError(t, a.h.Publish(context.Background(), "tally", 5)) // arrives: the gap shows
+
+	waitFor(t, "the subscriber told", func() bool { return tallyOf(t, b, sub).Last == 5 })
+	got := tallyOf(t, b, sub)
+	if got.Notices == 0 || got.Missed == 0 {
+		t.Fatalf("the subscriber was not told of the lost messages: %+v", got)
+	}
+	assertEqual(t, got.Total, 15, "total after reloading")
+	c.awaitCount(id, 1) // the lost rendering's change
+}
+
+// TestNodesLeaveNoGoroutines is not parallel: it counts the process's
+// goroutines. The goroutines that publish to and receive from the other
+// nodes, and those that bring a node back to the truth after a gap, end
+// with the handlers.
+func TestNodesLeaveNoGoroutines(t *testing.T) {
+	baseline := runtime.NumGoroutine()
+	var losing atomic.Bool
+	bp := &memBackplane{drop: func(int) bool { return losing.Load() }}
+	a, b, _ := twoNodes(t, bp)
+	ledger, _ := registerTally(t, b, nil)
+	assertNoError(t, a.reg.Register("tally", func() liveflux.Component { return &tally{ledger: ledger, calls: new(atomic.Int32)} }))
+	sub := b.mount(t, "tally", nil)
+	id := a.mount(t, "counter", nil)
+	b.dial(t).init(id)
+	losing.Store(true)
+	publishNumbers(t, a.h, ledger, 1000)
+	losing.Store(false)
+	publishNumbers(t, a.h, ledger, 1)
+	waitFor(t, "the last message", func() bool { return tallyOf(t, b, sub).Last == 1 })
+	for _, f := range []*fixture{a, b} {
+		assertNoError(t, f.h.Close())
+		f.srv.Close()
+	}
+	waitGoroutines(t, baseline)
 }

@@ -1031,6 +1031,19 @@ func watching(h *liveflux.WebSocketHandler, id string) bool {
 	return slices.Contains(h.Watched(), id)
 }
 
+// receive waits for a value from ch, failing the test after waitTimeout.
+func receive[T any](tb testing.TB, ch <-chan T, what string) T {
+	tb.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitTimeout):
+		tb.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
 // waitGoroutines waits until the process runs at most n goroutines. Only
 // tests that do not run in parallel may use it.
 func waitGoroutines(tb testing.TB, n int) {

@@ -2,7 +2,9 @@ package liveflux_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,4 +108,79 @@ func TestPresenceMassChangesSettle(t *testing.T) {
 	many.close() // all n leave at once
 	s.awaitShowing(sub, "here=0;")
 	assertEqual(t, len(f.h.Presence("room:slow")), 0, "present after the mass leave")
+}
+
+// Guards against: presence changes waiting for a subscriber were merged by
+// copying the lists into every subscriber's waiting message (N joins × N
+// subscribers × growing lists): 1,000 members joining a room whose members
+// all subscribe took 15 s to show everywhere, and 2,500 never did. Now the
+// changes merge once, in the topic's log, however many subscribers wait:
+// what the joins allocate grows with the joins and the subscribers, not
+// with their product. Not parallel: it reads the process's allocations.
+func TestPresenceChangesCostTheirSize(t *testing.T) {
+	gate := make(chan struct{})
+	const subs, joins = 200, 200
+	f, topics := roomFixture(t, gate, liveflux.WithMaxPresencePerSession(joins))
+	watcher := f.dial(t)
+	ids := make([]string, subs)
+	for i := range ids {
+		ids[i] = f.mount(t, "room", map[string]string{"room": "slow"}) // HandleTopic waits for the gate
+		watcher.sendInit(ids[i])
+	}
+	members := make([]string, joins)
+	for i := range members {
+		members[i] = f.mount(t, "room", map[string]string{"room": "slow", "who": fmt.Sprint("m", i), "listen": "no"})
+	}
+	page := f.dial(t)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, id := range members {
+		page.sendInit(id)
+	}
+	waitFor(t, "every member present", func() bool { return f.h.PresenceCount("room:slow") == joins })
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d joins with %d waiting subscribers allocated %d KB", joins, subs, allocated>>10)
+	if allocated > 32<<20 {
+		t.Fatalf("%d joins with %d waiting subscribers allocated %d MB, want under 32 MB", joins, subs, allocated>>20)
+	}
+	close(gate)
+	watcher.awaitAllShowing(ids, fmt.Sprintf("here=%d;", joins))
+	// Each subscriber handled the first join, then one message for the
+	// others (it may have read the first few joins before the gate held
+	// it, but never one message per join).
+	if calls := int(topics.Load()); calls > 3*subs {
+		t.Fatalf("%d HandleTopic calls for %d subscribers of %d joins, want at most 3 each", calls, subs, joins)
+	}
+}
+
+// Track refuses one more entry past the caps, with ErrPresenceFull, and
+// an instance that finds the list full only when watched stays out of it.
+func TestPresenceCaps(t *testing.T) {
+	t.Parallel()
+	f, _ := roomFixture(t, nil, liveflux.WithMaxPresencePerTopic(2))
+	var ids []string
+	for _, who := range []string{"ann", "bob", "cy"} {
+		ids = append(ids, f.mount(t, "room", map[string]string{"room": "cap", "who": who, "listen": "no"}))
+	}
+	c := f.dial(t)
+	for _, id := range ids {
+		c.sendInit(id)
+	}
+	waitFor(t, "two present", func() bool { return f.h.PresenceCount("room:cap") == 2 })
+	_, err := f.h.Mount(sessionRequest(""), "room", map[string]string{"room": "cap", "who": "dee"})
+	if !errors.Is(err, liveflux.ErrPresenceFull) {
+		t.Fatalf("Track into a full list: %v, want ErrPresenceFull", err)
+	}
+	assertEqual(t, f.h.PresenceCount("room:cap"), 2, "present")
+
+	g, _ := roomFixture(t, nil, liveflux.WithMaxPresencePerSession(1))
+	g.mount(t, "room", map[string]string{"room": "a", "who": "ann", "listen": "no"})
+	first := g.mount(t, "room", map[string]string{"room": "b", "who": "ann", "listen": "no"})
+	g.dial(t).sendInit(first)
+	waitFor(t, "one present", func() bool { return g.h.PresenceCount("room:b") == 1 })
+	if _, err := g.h.Mount(sessionRequest(""), "room", map[string]string{"room": "c", "who": "ann"}); !errors.Is(err, liveflux.ErrPresenceFull) {
+		t.Fatalf("Track past the session's share: %v, want ErrPresenceFull", err)
+	}
 }

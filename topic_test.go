@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -133,6 +134,35 @@ func (c *wsClient) awaitShowing(id, text string) string {
 			}
 		case <-deadline.C:
 			c.tb.Fatalf("no update of %s showing %q within %v", id, text, waitTimeout)
+		}
+	}
+}
+
+// awaitAllShowing applies updates until the renderings of every one of
+// ids contain text.
+func (c *wsClient) awaitAllShowing(ids []string, text string) {
+	c.tb.Helper()
+	waiting := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		waiting[id] = true
+	}
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for len(waiting) > 0 {
+		select {
+		case b, ok := <-c.msgs:
+			if !ok {
+				c.tb.Fatalf("connection ended while waiting for %q: %v", text, c.err)
+			}
+			m := parseMsg(c.tb, b)
+			if m.Type != liveflux.MessageUpdate || !waiting[m.ComponentID] {
+				continue
+			}
+			if html := c.update(m, m.ComponentID); strings.Contains(html, text) {
+				delete(waiting, m.ComponentID)
+			}
+		case <-deadline.C:
+			c.tb.Fatalf("%d of %d components do not show %q after %v", len(waiting), len(ids), text, waitTimeout)
 		}
 	}
 }
@@ -342,5 +372,222 @@ func TestTopicMessagesDoNotKeepInstancesAlive(t *testing.T) {
 	}
 	if _, err := store.Get(context.Background(), id); !errors.Is(err, liveflux.ErrNotFound) {
 		t.Fatalf("Get = %v, want ErrNotFound", err)
+	}
+}
+
+// tally subscribes to topic "tally" and keeps a running total of the
+// numbers published there, as a counter fed by events would. When told it
+// missed messages it reloads the total from the source of truth (ledger),
+// as a real component reloads from its database. Order counts the messages
+// that came out of order. When gate is set, its first message waits for it.
+type tally struct {
+	liveflux.Base
+	Total, Count, Last, Order, Missed, Notices int
+	ledger                                     *atomic.Int64 // the true total of what was published
+	gate                                       chan struct{}
+	calls                                      *atomic.Int32
+}
+
+func (t *tally) Mount(ctx context.Context, _ map[string]string) error {
+	return liveflux.Subscribe(ctx, "tally")
+}
+func (t *tally) Handle(context.Context, string, url.Values) error { return nil }
+func (t *tally) HandleTopic(_ context.Context, msg *liveflux.TopicMessage) error {
+	if t.calls.Add(1) == 1 && t.gate != nil {
+		<-t.gate
+	}
+	if msg.Missed > 0 {
+		t.Missed += msg.Missed
+		t.Notices++
+		t.Total = int(t.ledger.Load()) // reload: the numbers missed are in it
+		return nil
+	}
+	var n int
+	if err := msg.Decode(&n); err != nil {
+		return err
+	}
+	if n != t.Last+1 && t.Notices == 0 {
+		t.Order++
+	}
+	t.Count++
+	t.Last = n
+	if t.Notices == 0 {
+		t.Total += n
+	} else {
+		t.Total = int(t.ledger.Load())
+	}
+	return nil
+}
+func (t *tally) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, "total=%d count=%d last=%d", t.Total, t.Count, t.Last)
+	return err
+}
+
+// registerTally registers kind "tally" with f; ledger holds what the test
+// publishes in all, calls counts HandleTopic calls.
+func registerTally(tb testing.TB, f *fixture, gate chan struct{}) (ledger *atomic.Int64, calls *atomic.Int32) {
+	tb.Helper()
+	ledger, calls = new(atomic.Int64), new(atomic.Int32)
+	assertNoError(tb, f.reg.Register("tally", func() liveflux.Component {
+		return &tally{ledger: ledger, gate: gate, calls: calls}
+	}))
+	return ledger, calls
+}
+
+// publishNumbers publishes 1 … n to topic "tally" through h, recording each
+// in ledger first.
+func publishNumbers(tb testing.TB, h *liveflux.WebSocketHandler, ledger *atomic.Int64, n int) {
+	tb.Helper()
+	for i := 1; i <= n; i++ {
+		ledger.Add(int64(i))
+		assertNoError(tb, h.Publish(context.Background(), "tally", i))
+	}
+}
+
+// tallyOf reads the stored tally id.
+func tallyOf(tb testing.TB, f *fixture, id string) *tally {
+	tb.Helper()
+	c, err := f.h.Store().Get(context.Background(), id)
+	assertNoError(tb, err)
+	return c.(*tally)
+}
+
+// recordingLogger records the messages logged at level Warn and above.
+type recordingLogger struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *recordingLogger) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (r *recordingLogger) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, rec.Message)
+	return nil
+}
+func (r *recordingLogger) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *recordingLogger) WithGroup(string) slog.Handler      { return r }
+
+// count returns how many messages containing s were logged.
+func (r *recordingLogger) count(s string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if strings.Contains(m, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// Guards against: a subscriber whose queue overflowed lost messages
+// without being told (a running total fed by 2,000 messages was left at a
+// third of the truth, for good), and the log had one line per message
+// lost. Now it is told how many it missed, reloads, and ends on the truth;
+// the log says so once.
+func TestSubscriberThatFallsBehindIsTold(t *testing.T) {
+	t.Parallel()
+	logs := &recordingLogger{}
+	gate := make(chan struct{})
+	f := newFixture(t, liveflux.WithTopicBacklog(100), liveflux.WithLogger(slog.New(logs)))
+	ledger, calls := registerTally(t, f, gate)
+	id := f.mount(t, "tally", nil)
+	c := f.dial(t)
+	c.init(id)
+	const n = 2000
+	publishNumbers(t, f.h, ledger, 1)
+	waitFor(t, "the first message to be handled", func() bool { return calls.Load() == 1 })
+	publishNumbers(t, f.h, ledger, n) // a ledger of 1 + (1 … 2,000), the subscriber stuck on the first
+	close(gate)
+	want := fmt.Sprintf("total=%d ", 1+n*(n+1)/2)
+	c.awaitShowing(id, want)
+	got := tallyOf(t, f, id)
+	if got.Notices == 0 || got.Missed < n-100 {
+		t.Fatalf("told of %d missed messages in %d notices, want at least %d", got.Missed, got.Notices, n-100)
+	}
+	assertEqual(t, got.Count+got.Missed, n+1, "messages handled and missed")
+	assertEqual(t, logs.count("fell further behind"), 1, "log lines about it")
+}
+
+// Topic messages of a burst are all handled, in order, by a subscriber
+// that keeps up, however many: they wait in the topic's log, read in
+// batches, not in a queue of 256 per subscriber.
+func TestBurstIsHandledInOrder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ledger, calls := registerTally(t, f, nil)
+	id := f.mount(t, "tally", nil)
+	const n = 10_000
+	publishNumbers(t, f.h, ledger, n)
+	waitFor(t, "every message handled", func() bool { return tallyOf(t, f, id).Last == n })
+	got := tallyOf(t, f, id)
+	assertEqual(t, got.Count, n, "messages handled")
+	assertEqual(t, got.Order, 0, "messages out of order")
+	assertEqual(t, got.Missed, 0, "messages missed")
+	assertEqual(t, got.Total, n*(n+1)/2, "total")
+	if c := int(calls.Load()); c != n {
+		t.Fatalf("%d HandleTopic calls, want %d", c, n)
+	}
+}
+
+// echoer shows the number of its "inc" actions, and publishes each to
+// topic "echoes", to which it is subscribed itself (as examples/websocket
+// does to keep instances in sync); a message "-1" marks it done.
+type echoer struct {
+	liveflux.Base
+	N    int
+	Done bool
+}
+
+func (e *echoer) Mount(ctx context.Context, _ map[string]string) error {
+	return liveflux.Subscribe(ctx, "echoes")
+}
+func (e *echoer) Handle(ctx context.Context, _ string, _ url.Values) error {
+	e.N++
+	return liveflux.Publish(ctx, "echoes", e.N)
+}
+func (e *echoer) HandleTopic(_ context.Context, msg *liveflux.TopicMessage) error {
+	var n int
+	if err := msg.Decode(&n); err != nil {
+		return err
+	}
+	if n < 0 {
+		e.Done = true
+	} else {
+		e.N = max(e.N, n) // its own change: nothing new
+	}
+	return nil
+}
+func (e *echoer) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, "n=%d done=%v", e.N, e.Done)
+	return err
+}
+
+// Guards against: a component that shows its change in the answer to an
+// action and publishes it to a topic it is subscribed to sent each watcher
+// two updates with the same HTML (the re-render after the topic message
+// did not know the rendering after the action).
+func TestActThenPublishToSelfSendsOneUpdate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	assertNoError(t, f.reg.Register("echoer", func() liveflux.Component { return &echoer{} }))
+	id := f.mount(t, "echoer", nil)
+	c := f.dial(t)
+	c.init(id)
+	c.sendAction(id, "inc", nil)
+	if html := c.nextUpdate(id); !strings.Contains(html, "n=1 done=false") {
+		t.Fatalf("the action's update shows %s", html)
+	}
+	// The topic's messages reach the instance in order: "done" is handled
+	// after the echo of the action, and the next update must be its.
+	assertNoError(t, f.h.Publish(context.Background(), "echoes", -1))
+	if html := c.update(c.nextMsg(), id); !strings.Contains(html, "n=1 done=true") {
+		t.Fatalf("a second update before done's: %s", html)
+	}
+	for _, m := range c.before() {
+		if m.Type == liveflux.MessageUpdate {
+			t.Fatalf("an update after the last change: %s", m.raw)
+		}
 	}
 }

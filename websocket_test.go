@@ -423,3 +423,56 @@ func TestWebSocketClose(t *testing.T) {
 	f.srv.Close()
 	waitGoroutines(t, baseline)
 }
+
+// big renders as many bytes as its last "grow" action asked for.
+type big struct {
+	liveflux.Base
+	Size int
+}
+
+func (b *big) Mount(context.Context, map[string]string) error { return nil }
+func (b *big) Handle(_ context.Context, _ string, data url.Values) error {
+	n, err := strconv.Atoi(data.Get("n"))
+	b.Size = n
+	return err
+}
+func (b *big) Render(_ context.Context, w io.Writer) error {
+	_, err := io.WriteString(w, strings.Repeat("x", b.Size))
+	return err
+}
+
+// Guards against: a rendering, reply or payload of any size went out as
+// one frame (a 64 MiB rendering held up a 206-byte update of another
+// component on the same socket for 1.24 s). Past the write limit the
+// action fails and says why, and the instance keeps its state; Broadcast
+// refuses the payload.
+func TestWriteLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 64 << 10
+	f := newFixture(t, liveflux.WithWebSocketWriteLimit(limit))
+	assertNoError(t, f.reg.Register("big", func() liveflux.Component { return &big{} }))
+	id := f.mount(t, "big", nil)
+	c := f.dial(t)
+	c.init(id)
+	c.sendAction(id, "grow", map[string]string{"n": "1000"})
+	if html := c.nextUpdate(id); !strings.Contains(html, strings.Repeat("x", 1000)) {
+		t.Fatalf("a small rendering did not arrive: %.80s", html)
+	}
+	c.sendAction(id, "grow", map[string]string{"n": strconv.Itoa(2 * limit)})
+	m := c.nextMsg()
+	assertErrorMsg(t, m, id, http.StatusInternalServerError)
+	if !strings.Contains(m.Message, fmt.Sprintf("rendering over %d bytes", limit)) {
+		t.Fatalf("error %q does not say why", m.Message)
+	}
+	if html := bodyOf(c.init(id)); strings.Count(html, "x") != 1000 {
+		t.Fatalf("the instance changed: renders %d bytes", strings.Count(html, "x"))
+	}
+	err := f.h.Broadcast(id, strings.Repeat("y", 2*limit))
+	if !errors.Is(err, liveflux.ErrTooLarge) {
+		t.Fatalf("Broadcast over the limit: %v, want ErrTooLarge", err)
+	}
+	assertNoError(t, f.h.Broadcast(id, map[string]string{"type": "small"}))
+	if m := c.nextMsg(); m.Type != "small" {
+		t.Fatalf("got %s after the refused broadcast, want the small one", m.raw)
+	}
+}
