@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,6 +42,8 @@ type Handler struct {
 	presence  *presence        // presence lists
 	ctx       context.Context  // of the handler's own work; nil: Background
 	now       func() time.Time // its clock; tests replace it
+
+	storeFailing atomic.Bool // the store failed a topic delivery (logged)
 }
 
 // HandlerOption configures a Handler. Every HandlerOption is also a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,7 @@ func (m *mailboxes) scheduleLocked(b *mailbox) {
 
 // work delivers what waits until nothing does.
 func (m *mailboxes) work() {
-	var buf []*TopicMessage
+	var w scratch
 	for {
 		m.mu.Lock()
 		if len(m.ready) == 0 {
@@ -111,20 +112,30 @@ func (m *mailboxes) work() {
 		b.subs, b.watching = nil, 0
 		m.mu.Unlock()
 
-		buf = m.deliver(b, subs, watching, buf[:0])
+		m.deliver(b, subs, watching, &w)
 	}
+}
+
+// scratch is what a worker reuses from one delivery to the next.
+type scratch struct {
+	msgs  []*TopicMessage
+	reads []readCount
 }
 
 // deliver reads what subs have waiting and hands it, with the Watching
 // call, to the instance. When the instance is held it goes on on a
 // goroutine of its own and deliver returns at once.
-func (m *mailboxes) deliver(b *mailbox, subs []*subscription, watching int8, buf []*TopicMessage) []*TopicMessage {
+func (m *mailboxes) deliver(b *mailbox, subs []*subscription, watching int8, w *scratch) {
 	var again []*subscription
+	buf, reads := w.msgs[:0], w.reads[:0]
 	for _, s := range subs {
 		start := len(buf)
 		var missed uint64
 		var more bool
 		buf, missed, more = s.log.read(s, buf, maxBatch)
+		if n := uint64(len(buf)-start) + missed; n > 0 {
+			reads = append(reads, readCount{s, n})
+		}
 		if missed > 0 {
 			buf = append(buf, nil)
 			copy(buf[start+1:], buf[start:])
@@ -135,22 +146,55 @@ func (m *mailboxes) deliver(b *mailbox, subs []*subscription, watching int8, buf
 		}
 	}
 	msgs := mergeWaitingPresence(buf)
+	defer func() {
+		clear(buf)
+		clear(reads)
+		w.msgs, w.reads = buf[:0], reads[:0]
+	}()
 	if len(msgs) == 0 && watching == 0 {
 		m.done(b, again)
-		return buf
+		return
 	}
-	if m.h.handleTopics(b.id, msgs, watching, false) {
-		// The instance is held: wait for it elsewhere.
-		msgs = append([]*TopicMessage(nil), msgs...)
-		go func() {
-			m.h.handleTopics(b.id, msgs, watching, true)
-			m.done(b, again)
-		}()
-		return buf
+	busy, failed := m.h.handleTopics(b.id, msgs, watching, false)
+	if !busy {
+		m.finish(b, again, reads, failed)
+		return
+	}
+	// The instance is held: wait for it elsewhere.
+	held, heldReads := slices.Clone(msgs), slices.Clone(reads)
+	go func() {
+		_, failed := m.h.handleTopics(b.id, held, watching, true)
+		m.finish(b, again, heldReads, failed)
+	}()
+}
+
+// readCount is how many messages (missed ones included) a delivery read
+// from one subscription.
+type readCount struct {
+	s *subscription
+	n uint64
+}
+
+// retryAfter is how long a delivery the store failed waits to be tried
+// again (as a notice of what was missed).
+const retryAfter = 500 * time.Millisecond
+
+// finish ends a delivery: when the store failed it, what was read is
+// recorded as missed by its subscriptions, which are woken again a little
+// later, so that the instance is told once the store works.
+func (m *mailboxes) finish(b *mailbox, again []*subscription, read []readCount, failed bool) {
+	if failed {
+		var wake []*subscription
+		for _, r := range read {
+			if r.s.log.lose(r.s, r.n) {
+				wake = append(wake, r.s)
+			}
+		}
+		if len(wake) > 0 {
+			time.AfterFunc(retryAfter, func() { m.wake(wake) })
+		}
 	}
 	m.done(b, again)
-	clear(buf)
-	return buf
 }
 
 // done ends a delivery to b: what is left, or came meanwhile, is queued.

@@ -2,11 +2,14 @@ package liveflux_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-liveflux/liveflux"
@@ -75,4 +78,42 @@ func TestSlowActionsDoNotDelayOthersDeliveries(t *testing.T) {
 	assertNoError(t, f.h.Publish(context.Background(), "stall", "hello"))
 	// While every other instance is still held:
 	c.awaitShowing(bystander, "got=hello")
+}
+
+// flakyStore fails every Update while down.
+type flakyStore struct {
+	liveflux.Store
+	down atomic.Bool
+}
+
+func (s *flakyStore) Update(ctx context.Context, id string, fn func(liveflux.Component) error) error {
+	if s.down.Load() {
+		return errors.New("store unreachable")
+	}
+	return s.Store.Update(ctx, id, fn)
+}
+
+// Messages a delivery read but could not hand over, because the store
+// failed, are not lost silently: once the store works again the subscriber
+// is told it missed them, and ends on the truth; the log says so once.
+func TestStoreFailureIsToldToSubscribers(t *testing.T) {
+	t.Parallel()
+	logs := &recordingLogger{}
+	store := &flakyStore{Store: liveflux.NewMemoryStore()}
+	f := startFixture(t, fixtureConfig{store: store}, liveflux.WithLogger(slog.New(logs)))
+	ledger, _ := registerTally(t, f, nil)
+	id := f.mount(t, "tally", nil)
+	publishNumbers(t, f.h, ledger, 2)
+	waitFor(t, "the first messages", func() bool { return tallyOf(t, f, id).Last == 2 })
+	store.down.Store(true)
+	for i := 3; i <= 10; i++ {
+		ledger.Add(int64(i))
+		assertNoError(t, f.h.Publish(context.Background(), "tally", i))
+	}
+	waitFor(t, "the failure logged", func() bool { return logs.count("store failed topic deliveries") > 0 })
+	store.down.Store(false)
+	waitFor(t, "the subscriber told", func() bool { return tallyOf(t, f, id).Notices > 0 })
+	got := tallyOf(t, f, id)
+	assertEqual(t, got.Total, 55, "total after reloading")
+	assertEqual(t, logs.count("store failed topic deliveries"), 1, "log lines about it")
 }

@@ -59,6 +59,7 @@ type subscription struct {
 	next uint64 // sequence number of the next message to read; guarded by log.mu
 	idle int    // index in log.idle, or -1 while pending; guarded by log.mu
 	gone bool   // unsubscribed; guarded by log.mu
+	lost uint64 // messages read but not delivered (the store failed); guarded by log.mu
 }
 
 func (x *topicIndex) subscribe(id string, topics []string) {
@@ -249,6 +250,8 @@ func (l *topicLog) read(s *subscription, buf []*TopicMessage, max int) (_ []*Top
 		missed = l.base - s.next
 		s.next = l.base
 	}
+	missed += s.lost
+	s.lost = 0
 	end := l.base + uint64(len(l.msgs))
 	n := min(end-s.next, uint64(max))
 	from := s.next - l.base
@@ -263,6 +266,24 @@ func (l *topicLog) read(s *subscription, buf []*TopicMessage, max int) (_ []*Top
 	l.pending--
 	l.settleLocked()
 	return buf, missed, false
+}
+
+// lose records that n messages s read were not delivered, to be told to
+// it (as missed) with its next read, and reports whether s was idle: then
+// it is pending again and the caller wakes it.
+func (l *topicLog) lose(s *subscription, n uint64) (wake bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.gone {
+		return false
+	}
+	s.lost += n
+	if s.idle < 0 {
+		return false
+	}
+	l.removeIdle(s)
+	l.pending++
+	return true
 }
 
 // settleLocked lets go of the messages once every subscriber has read

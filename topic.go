@@ -177,30 +177,37 @@ var errNothingHandled = errors.New("liveflux: nothing handled")
 
 // handleTopics runs the Watching call and msgs on instance id, and sends
 // the new rendering to its watchers when it changed. Unless wait, it gives
-// up when an action holds the instance, and reports busy.
-func (h *Handler) handleTopics(id string, msgs []*TopicMessage, watching int8, wait bool) (busy bool) {
+// up when an action holds the instance, and reports busy. It reports
+// failed when the store failed, so that nothing ran or what ran was not
+// stored; the log says so once until a delivery succeeds again.
+func (h *Handler) handleTopics(id string, msgs []*TopicMessage, watching int8, wait bool) (busy, failed bool) {
 	ctx := h.background()
 	var res result
-	ran := false
+	var ranErr error
 	busy, err := h.updatePushed(ctx, id, wait, func(c Component) (err error) {
-		ran = true
 		res, err = h.runPushed(ctx, c, msgs, watching)
+		ranErr = err
 		return err
 	})
 	switch {
 	case busy:
-		return true
+		return true, false
 	case errors.Is(err, ErrNotFound):
 		h.gone(id) // expired or deleted
+	case err != nil && err == ranErr:
+		// The component failed; that was logged when it happened.
 	case err != nil:
-		// The component's failures were logged when they happened.
-		if !ran && ctx.Err() == nil {
-			h.logger.Warn("liveflux: topic messages not handled", "id", id, "messages", len(msgs), "err", err)
+		if ctx.Err() == nil && h.storeFailing.CompareAndSwap(false, true) {
+			h.logger.Error("liveflux: the store failed topic deliveries; the subscribers will be told what they missed (logged once until one succeeds)", "id", id, "err", err)
 		}
+		return false, true
 	default:
+		if h.storeFailing.CompareAndSwap(true, false) {
+			h.logger.Info("liveflux: topic deliveries succeed again")
+		}
 		h.publish(ctx, res)
 	}
-	return false
+	return false, false
 }
 
 // runPushed runs, on c, what the server calls on its own (the Watching
