@@ -2,9 +2,6 @@ package liveflux_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/wire"
 )
 
 // gateBackplane's Publish waits until its gate is closed (or the
@@ -181,25 +179,6 @@ func twoNodes(tb testing.TB, bp *memBackplane, opts ...liveflux.WebSocketOption)
 	return start(), start(), topics
 }
 
-// batch encodes a backplane batch as PROTOCOL.md describes it: from node,
-// its messages numbered from first, signed with key unless nil. entries
-// are channel, message pairs.
-func batch(node string, first uint64, key []byte, entries ...string) []byte {
-	field := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
-	b := field([]byte{1, 0}, node)
-	b = binary.AppendUvarint(b, first)
-	for i := 0; i+1 < len(entries); i += 2 {
-		b = field(field(b, entries[i]), entries[i+1])
-	}
-	if key != nil {
-		b[1] |= 1
-		mac := hmac.New(sha256.New, key)
-		mac.Write(b)
-		b = mac.Sum(b)
-	}
-	return b
-}
-
 // Guards against: every topic shared one outbox of 64 messages to the
 // other nodes, emptied when it overflowed: of a burst of 1,000 messages
 // published on one node, a subscriber on another handled 40 (of 10,000,
@@ -238,7 +217,7 @@ func TestForgedRevisionDoesNotFreezeAComponent(t *testing.T) {
 	c.init(id)
 	forged := fmt.Sprintf(`{"type":"update","componentID":%q,"data":{"html":"<div data-flux-component-kind=\"counter\" data-flux-component-id=\"%s\" data-flux-rev=\"1000000000000\"><span>count=666</span> FORGED</div>"}}`, id, id)
 	bp.inject(id, []byte(forged)) // as the nodes of the last version published
-	bp.inject("\x00nodes", batch("forger", 0, nil, id, forged))
+	bp.inject("\x00nodes", wire.Batch("forger", 0, nil, id, forged))
 	// A real action on node A reaches node B's client.
 	a.post(t, "counter", id, "inc")
 	c.awaitCount(id, 1)
@@ -265,12 +244,12 @@ func TestBackplaneKey(t *testing.T) {
 	c.init(id)
 	a.post(t, "counter", id, "inc") // signed with the old key, which B still takes
 	c.awaitCount(id, 1)
-	next := func(rev int) string {
+	next := func(rev uint64) string {
 		return fmt.Sprintf(`{"type":"update","componentID":%q,"data":{"html":"<div data-flux-component-kind=\"counter\" data-flux-component-id=\"%s\" data-flux-rev=\"%d\"><span>count=1</span> FORGED</div>"}}`, id, id, rev)
 	}
-	rev := c.views[id].rev + 1
-	bp.inject("\x00nodes", batch("forger", 0, nil, id, next(rev)))                                        // unsigned
-	bp.inject("\x00nodes", batch("forger", 1, []byte("not the key at all, not at all!!"), id, next(rev))) // signed with another key
+	rev := c.views[id].Rev + 1
+	bp.inject("\x00nodes", wire.Batch("forger", 0, nil, id, next(rev)))                                        // unsigned
+	bp.inject("\x00nodes", wire.Batch("forger", 1, []byte("not the key at all, not at all!!"), id, next(rev))) // signed with another key
 	a.post(t, "counter", id, "inc")
 	c.awaitCount(id, 2)
 	for _, m := range c.before() {
@@ -287,7 +266,7 @@ func TestBackplaneKey(t *testing.T) {
 	before := sent()
 	b.post(t, "counter", id, "inc")
 	waitFor(t, "B to publish", func() bool { return sent() > before })
-	bp.inject("\x00nodes", batch("marker", 0, oldKey, id, `{"type":"marker"}`))
+	bp.inject("\x00nodes", wire.Batch("marker", 0, oldKey, id, `{"type":"marker"}`))
 	for {
 		m := cb.nextMsg()
 		if m.Type == "marker" {

@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/wire"
 )
 
-// diffOf is the data of the diff update msg.
-func diffOf(tb testing.TB, msg []byte) diffData {
+// diffOf is the diff of the diff update msg.
+func diffOf(tb testing.TB, msg []byte) wire.Diff {
 	tb.Helper()
 	d, ok := parseDiff(parseMsg(tb, msg))
 	if !ok {
@@ -40,7 +41,7 @@ func TestDiffUpdateRoundTrips(t *testing.T) {
 			if !json.Valid(msg) {
 				t.Fatalf("invalid JSON: %s", msg)
 			}
-			if got := applyDiff(t, tt.prev, diffOf(t, msg).Diff); got != tt.next {
+			if got := applyDiff(t, tt.prev, diffOf(t, msg)); got != tt.next {
 				t.Fatalf("diff applied gives\n%q\nwant\n%q", got, tt.next)
 			}
 			if !strings.HasPrefix(string(msg), `{"type":"update","componentID":"ID","data":{"rev":8,"base":7,"diff":[`) {
@@ -85,7 +86,7 @@ func TestDiffOfInvalidUTF8RebuildsTheRendering(t *testing.T) {
 			client = full(steps[i])
 			continue
 		}
-		client = applyDiff(t, client, diffOf(t, msg).Diff)
+		client = applyDiff(t, client, diffOf(t, msg))
 		if want := full(steps[i]); client != want {
 			t.Errorf("step %d: client body %q, full rendering %q", i, client, want)
 		}
@@ -101,7 +102,7 @@ func TestUpdatesAreDiffs(t *testing.T) {
 	id := f.mount(t, "rows", nil)
 	cs := f.watchers(t, id, 2)
 	a, b := cs[0], cs[1]
-	full := a.views[id].body
+	full := a.views[id].Body
 	if len(full) < 5000 {
 		t.Fatalf("rendering only %d bytes", len(full))
 	}

@@ -24,9 +24,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/wire"
 	"github.com/gorilla/websocket"
 )
 
@@ -853,68 +853,61 @@ func parseMsg(tb testing.TB, b []byte) serverMsg {
 
 // clientView is the last rendering a client applied, as the JS client
 // keeps it.
-type clientView struct {
-	rev  int
-	body string
+type clientView = wire.View
+
+// parseDiff returns the diff of m when m is a diff update.
+func parseDiff(m serverMsg) (wire.Diff, bool) {
+	if m.Type != liveflux.MessageUpdate {
+		return wire.Diff{}, false
+	}
+	u, err := wire.ParseUpdate(m.Data)
+	if err != nil || u.Diff == nil {
+		return wire.Diff{}, false
+	}
+	return *u.Diff, true
 }
 
-// diffData is the data of a diff update.
-type diffData struct {
-	Rev  int               `json:"rev"`
-	Base int               `json:"base"`
-	Diff []json.RawMessage `json:"diff"`
-}
-
-// parseDiff returns the data of m when m is a diff update.
-func parseDiff(m serverMsg) (diffData, bool) {
-	var d diffData
-	ok := m.Type == liveflux.MessageUpdate && json.Unmarshal(m.Data, &d) == nil && d.Diff != nil
-	return d, ok
-}
-
-// applyDiff does what the JS client does with the diff [prefix, suffix,
-// text] of body: it keeps prefix and suffix UTF-16 code units (JavaScript
-// strings are UTF-16) and puts text between them.
-func applyDiff(tb testing.TB, body string, diff []json.RawMessage) string {
+// applyDiff does what the JS client does with diff d of body: it keeps its
+// prefix and suffix UTF-16 code units (JavaScript strings are UTF-16) and
+// puts its text between them.
+func applyDiff(tb testing.TB, body string, d wire.Diff) string {
 	tb.Helper()
-	var p, s int
-	var text string
-	if len(diff) != 3 || json.Unmarshal(diff[0], &p) != nil || json.Unmarshal(diff[1], &s) != nil || json.Unmarshal(diff[2], &text) != nil {
-		tb.Fatalf("malformed diff %s", diff)
+	out, ok := wire.ApplyDiff(body, d)
+	if !ok {
+		tb.Fatalf("diff %+v does not fit a body of %q", d, body)
 	}
-	u := utf16.Encode([]rune(body))
-	if p < 0 || s < 0 || p+s > len(u) {
-		tb.Fatalf("diff %s does not fit a body of %d code units", diff, len(u))
-	}
-	out := append(append(append([]uint16{}, u[:p]...), utf16.Encode([]rune(text))...), u[len(u)-s:]...)
-	return string(utf16.Decode(out))
+	return out
 }
 
 // update turns an update message (full or diff) into the rendering it
 // describes, as the JS client does, and records it unless it is older
-// than the one held.
+// than the one held (a diff must apply to the rendering held).
 func (c *wsClient) update(m serverMsg, id string) string {
 	c.tb.Helper()
-	if d, ok := parseDiff(m); ok {
-		v, ok := c.views[id]
-		if !ok || v.rev != d.Base {
-			c.tb.Fatalf("diff %s does not apply to the rendering held (rev %d)", m.raw, v.rev)
-		}
-		body := applyDiff(c.tb, v.body, d.Diff)
-		c.views[id] = clientView{d.Rev, body}
-		return fmt.Sprintf(`<div data-flux-component-kind="?" data-flux-component-id="%s" data-flux-rev="%d">%s</div>`, id, d.Rev, body)
+	if m.Type != liveflux.MessageUpdate || m.ComponentID != id {
+		c.tb.Fatalf("got %s, want an update of %s", m.raw, id)
 	}
-	html := assertUpdate(c.tb, m, id)
+	u, err := wire.ParseUpdate(m.Data)
+	if err != nil {
+		c.tb.Fatalf("update %s: %v", m.raw, err)
+	}
 	if c.views == nil {
 		c.views = make(map[string]clientView)
 	}
-	// A rendering older than the one held is stale (two renderings
-	// crossed on the wire): the JS client ignores it, and so keeps the
-	// base of the next diff.
-	if rev := revOf(c.tb, html); rev == 0 || rev >= c.views[id].rev {
-		c.views[id] = clientView{rev, bodyOf(html)}
+	v, held := c.views[id]
+	next, outcome, err := wire.Apply(v, held, id, u)
+	switch {
+	case err != nil:
+		c.tb.Fatal(err)
+	case outcome == wire.NeedsInit:
+		c.tb.Fatalf("diff %s does not apply to the rendering held (rev %d)", m.raw, v.Rev)
+	case outcome == wire.Applied:
+		c.views[id] = next
 	}
-	return html
+	if u.HTML != nil {
+		return *u.HTML // a stale one too: the tests look at what came
+	}
+	return next.HTML(id)
 }
 
 // bodyOf is what a component's root element holds.

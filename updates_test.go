@@ -20,7 +20,7 @@ func TestWebSocketUpdatesEveryWatcher(t *testing.T) {
 	f, id := counterFixture(t)
 	cs := f.watchers(t, id, 2)
 	a, b := cs[0], cs[1]
-	rev := max(a.views[id].rev, b.views[id].rev)
+	rev := int(max(a.views[id].Rev, b.views[id].Rev))
 
 	a.sendAction(id, "inc", nil)
 	ma, mb := a.nextMsg(), b.nextMsg()

@@ -310,7 +310,7 @@ func TestWebSocketRefresh(t *testing.T) {
 	id := f.mount(t, "gauge", nil)
 	cs := f.watchers(t, id, 2)
 	a, b := cs[0], cs[1]
-	rev := max(a.views[id].rev, b.views[id].rev)
+	rev := int(max(a.views[id].Rev, b.views[id].Rev))
 
 	value.Store(42)
 	assertNoError(t, f.h.Refresh(context.Background(), id))

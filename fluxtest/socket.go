@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf16"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/wire"
 	"github.com/gorilla/websocket"
 )
 
@@ -137,45 +137,31 @@ func (c *Client) receive(s *socket, raw []byte) {
 	id, v := m.ComponentID, c.views[m.ComponentID]
 	switch m.Type {
 	case liveflux.MessageUpdate:
-		var d struct {
-			HTML *string          `json:"html"`
-			Rev  uint64           `json:"rev"`
-			Base uint64           `json:"base"`
-			Diff *json.RawMessage `json:"diff"`
-		}
-		if err := json.Unmarshal(m.Data, &d); err != nil {
-			c.problems = append(c.problems, fmt.Sprintf("an update with malformed data: %.200q", raw))
+		u, err := wire.ParseUpdate(m.Data)
+		if err != nil {
+			c.problems = append(c.problems, fmt.Sprintf("an update with malformed data (%v): %.200q", err, raw))
 			return
 		}
 		var own *ownValue
 		if v != nil {
 			own, v.own = v.own, nil
 		}
-		if d.Diff == nil {
+		if u.Diff == nil {
 			delete(c.awaiting, id)
-			if d.HTML != nil {
-				c.apply(id, *d.HTML, own)
-			}
-			return
-		}
-		var diff []json.RawMessage
-		var p, sfx int
-		var text string
-		if json.Unmarshal(*d.Diff, &diff) != nil || len(diff) != 3 || json.Unmarshal(diff[0], &p) != nil ||
-			json.Unmarshal(diff[1], &sfx) != nil || json.Unmarshal(diff[2], &text) != nil {
-			c.problems = append(c.problems, fmt.Sprintf("an update with a malformed diff: %.200q", raw))
+			c.apply(id, *u.HTML, own)
 			return
 		}
 		root := c.findRoot(id)
-		if root == nil || v == nil || d.Rev <= v.rev {
+		if root == nil || v == nil || u.Rev <= v.rev {
 			return // stale
 		}
-		if d.Base != v.rev { // missed one: ask for the full rendering
+		body, fits := wire.ApplyDiff(v.body, *u.Diff)
+		if u.Base != v.rev || !fits { // missed one: ask for the full rendering
 			c.awaiting[id] = true
 			c.write(s, map[string]string{"type": liveflux.MessageInit, "componentID": id})
 			return
 		}
-		c.apply(id, rootHTML(v.kind, id, d.Rev, applyDiff(v.body, p, sfx, text)), own)
+		c.apply(id, wire.RootHTML(v.kind, id, u.Rev, body), own)
 	case liveflux.MessageRedirect:
 		var d struct {
 			URL string `json:"url"`
@@ -187,22 +173,6 @@ func (c *Client) receive(s *socket, raw []byte) {
 		delete(c.awaiting, id)
 		c.lostQ = append(c.lostQ, lostInstance{id: id, status: m.Code, message: m.Message})
 	}
-}
-
-// applyDiff applies diff [p, s, text] to body: its first p and last s
-// UTF-16 code units with text between them (PROTOCOL.md).
-func applyDiff(body string, p, s int, text string) string {
-	u := utf16.Encode([]rune(body))
-	clamp := func(i int) int { return max(0, min(i, len(u))) }
-	head, tail := u[:clamp(p)], u[clamp(len(u)-s):]
-	return string(utf16.Decode(head)) + text + string(utf16.Decode(tail))
-}
-
-// rootHTML returns a rendering with the given root and body (js/rules.js
-// rootHTML).
-func rootHTML(kind, id string, rev uint64, body string) string {
-	q := strings.NewReplacer("&", "&amp;", `"`, "&quot;", "<", "&lt;", ">", "&gt;")
-	return fmt.Sprintf(`<div %s="%s" %s="%s" %s="%d">%s</div>`, attrKind, q.Replace(kind), attrID, q.Replace(id), attrRev, rev, body)
 }
 
 // write sends msg on s. Writes are serialized by s.writeMu; a failure

@@ -9,28 +9,8 @@ import (
 	"testing"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/wire"
 )
-
-// Diffs count UTF-16 code units, as JavaScript strings do.
-func TestApplyDiff(t *testing.T) {
-	for _, tc := range []struct {
-		body string
-		p, s int
-		text string
-		want string
-	}{
-		{"<b>41</b>", 3, 4, "42", "<b>42</b>"},
-		{"abc", 0, 0, "xyz", "xyz"},
-		{"abc", 3, 0, "d", "abcd"},
-		{"abc", 1, 1, "", "ac"},
-		{"a😀b", 3, 1, "!", "a😀!b"}, // 😀 is two code units
-		{"é😀", 1, 2, "-", "é-😀"},
-	} {
-		if got := applyDiff(tc.body, tc.p, tc.s, tc.text); got != tc.want {
-			t.Errorf("applyDiff(%q, %d, %d, %q) = %q, want %q", tc.body, tc.p, tc.s, tc.text, got, tc.want)
-		}
-	}
-}
 
 type tally struct {
 	liveflux.Base
@@ -89,7 +69,7 @@ func TestStaleRenderingIsIgnored(t *testing.T) {
 	v.Click("button")
 	id, rev := v.ID(), v.Rev()
 	c.mu.Lock()
-	applied := c.apply(id, rootHTML("tally", id, rev-1, `<button data-flux-action="inc">old</button>`), nil)
+	applied := c.apply(id, wire.RootHTML("tally", id, rev-1, `<button data-flux-action="inc">old</button>`), nil)
 	c.mu.Unlock()
 	if applied {
 		t.Error("an older rendering was applied")

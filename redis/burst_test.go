@@ -2,9 +2,6 @@ package fluxredis_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/wire"
 	fluxredis "github.com/go-liveflux/liveflux/redis"
 )
 
@@ -157,25 +155,6 @@ func TestRedisRestartMidBurst(t *testing.T) {
 	}
 }
 
-// batch encodes a backplane batch as PROTOCOL.md describes it: from node,
-// its messages numbered from first, signed with key unless nil; entries
-// are channel, message pairs.
-func batch(node string, first uint64, key []byte, entries ...string) []byte {
-	field := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
-	b := field([]byte{1, 0}, node)
-	b = binary.AppendUvarint(b, first)
-	for i := 0; i+1 < len(entries); i += 2 {
-		b = field(field(b, entries[i]), entries[i+1])
-	}
-	if key != nil {
-		b[1] |= 1
-		mac := hmac.New(sha256.New, key)
-		mac.Write(b)
-		b = mac.Sum(b)
-	}
-	return b
-}
-
 // Guards against: anything that could PUBLISH on the Redis channel pushed
 // raw frames to browsers, and an update with a huge revision froze the
 // component on that node. A forger publishing on the channel: without a
@@ -210,11 +189,11 @@ func TestForgedEnvelopes(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			publish(id, []byte(forged(1e12)))                               // the old form
-			publish("\x00nodes", batch("forger", 0, nil, id, forged(1e12))) // an impossible revision
+			publish(id, []byte(forged(1e12)))                                    // the old form
+			publish("\x00nodes", wire.Batch("forger", 0, nil, id, forged(1e12))) // an impossible revision
 			if keyed {
-				publish("\x00nodes", batch("forger2", 0, nil, id, forged(rev+1)))             // plausible, unsigned
-				publish("\x00nodes", batch("forger3", 0, []byte("guess"), id, forged(rev+1))) // signed with a guess
+				publish("\x00nodes", wire.Batch("forger2", 0, nil, id, forged(rev+1)))             // plausible, unsigned
+				publish("\x00nodes", wire.Batch("forger3", 0, []byte("guess"), id, forged(rev+1))) // signed with a guess
 			}
 			if status, body := a.act(id, "inc"); status != http.StatusOK {
 				t.Fatalf("act: %d %s", status, body)

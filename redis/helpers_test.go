@@ -17,9 +17,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/wire"
 	fluxredis "github.com/go-liveflux/liveflux/redis"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
@@ -228,13 +228,8 @@ type wsClient struct {
 	stats clientStats
 }
 
-// view is what the client shows of one component: the revision and body
-// (the markup inside the root element) of the last rendering it applied.
-type view struct {
-	kind string
-	rev  int
-	body string
-}
+// view is what the client shows of one component.
+type view = wire.View
 
 // clientStats counts what the client did with the updates it received.
 type clientStats struct {
@@ -302,80 +297,39 @@ func (c *wsClient) write(v any) error {
 	return c.conn.WriteJSON(v)
 }
 
-var (
-	kindRE = regexp.MustCompile(`^<div [^>]*` + liveflux.AttrKind + `="([^"]*)"`)
-	revRE  = regexp.MustCompile(`^<div [^>]*` + liveflux.AttrRev + `="(\d+)"`)
-)
-
-// apply applies an update as the JS client does (morphRoot and patchHTML
-// in js/morph.js) and sets m.HTML to the rendering shown after it, if
-// the client applied it.
+// apply applies an update as the JS client does (wire.Apply) and sets
+// m.HTML to the rendering shown after it, if the client applied it.
 func (c *wsClient) apply(m *serverMsg) {
 	id := m.ComponentID
-	var d struct {
-		HTML string            `json:"html"`
-		Rev  int               `json:"rev"`
-		Base int               `json:"base"`
-		Diff []json.RawMessage `json:"diff"`
-	}
-	if err := json.Unmarshal(m.Data, &d); err != nil {
+	u, err := wire.ParseUpdate(m.Data)
+	if err != nil {
 		c.t.Errorf("client of %s: update %s: %v", c.node, m.raw, err)
 		return
 	}
 	v, held := c.views[id]
-	if d.Diff == nil {
-		html := d.HTML
-		if got := idRE.FindStringSubmatch(html); got == nil || got[1] != id || !strings.HasSuffix(html, "</div>") {
-			c.t.Errorf("client of %s: update of %s is not a rendering of it: %s", c.node, id, m.raw)
-			return
-		}
-		rev := 0
-		if sm := revRE.FindStringSubmatch(html); sm != nil {
-			rev, _ = strconv.Atoi(sm[1])
-		}
-		if held && rev != 0 && rev < v.rev {
-			c.stats.stale.Add(1)
-			return
-		}
-		kind := ""
-		if sm := kindRE.FindStringSubmatch(html); sm != nil {
-			kind = sm[1]
-		}
-		body := html[strings.IndexByte(html, '>')+1 : len(html)-len("</div>")]
-		c.views[id] = view{kind, rev, body}
-		c.stats.full.Add(1)
-		c.record(id, rev, body, func() string { return "a full update" })
-		m.HTML = html
-		return
-	}
-	var p, s int
-	var text string
-	if len(d.Diff) != 3 || json.Unmarshal(d.Diff[0], &p) != nil || json.Unmarshal(d.Diff[1], &s) != nil || json.Unmarshal(d.Diff[2], &text) != nil {
-		c.t.Errorf("client of %s: malformed diff update: %s", c.node, m.raw)
-		return
-	}
-	if held && d.Rev <= v.rev {
+	next, outcome, err := wire.Apply(v, held, id, u)
+	switch {
+	case err != nil:
+		c.t.Errorf("client of %s: %v", c.node, err)
+	case outcome == wire.Stale:
 		c.stats.stale.Add(1)
-		return
-	}
-	if !held || v.rev != d.Base {
+	case outcome == wire.NeedsInit:
 		// It lacks the rendering the diff is based on: ask for a full one.
 		c.stats.resyncs.Add(1)
 		c.write(map[string]string{"type": liveflux.MessageInit, "componentID": id})
-		return
+	default:
+		c.views[id] = next
+		how := func() string { return "a full update" }
+		if u.Diff != nil {
+			c.stats.diffs.Add(1)
+			base, data := v.Body, m.Data
+			how = func() string { return fmt.Sprintf("diff %s applied to %q", data, base) }
+		} else {
+			c.stats.full.Add(1)
+		}
+		c.record(id, next.Rev, next.Body, how)
+		m.HTML = next.HTML(id)
 	}
-	u := utf16.Encode([]rune(v.body))
-	if p < 0 || s < 0 || p+s > len(u) {
-		c.t.Errorf("client of %s: diff %s does not fit the body of revision %d (%d UTF-16 units): %q", c.node, m.raw, v.rev, len(u), v.body)
-		return
-	}
-	body := string(utf16.Decode(u[:p])) + text + string(utf16.Decode(u[len(u)-s:]))
-	c.views[id] = view{v.kind, d.Rev, body}
-	c.stats.diffs.Add(1)
-	base, data := v.body, m.Data
-	c.record(id, d.Rev, body, func() string { return fmt.Sprintf("diff %s applied to %q", data, base) })
-	m.HTML = fmt.Sprintf(`<div %s="%s" %s="%s" %s="%d">%s</div>`,
-		liveflux.AttrKind, v.kind, liveflux.AttrID, id, liveflux.AttrRev, d.Rev, body)
 }
 
 // shown holds, for every component revision any client of this process
@@ -394,14 +348,14 @@ type shownBody struct {
 // record checks that body, which the client got as how says, is what every
 // other client showed as revision rev of id, and a rendering of a test
 // component.
-func (c *wsClient) record(id string, rev int, body string, how func() string) {
+func (c *wsClient) record(id string, rev uint64, body string, how func() string) {
 	if !bodyRE.MatchString(body) {
 		c.t.Errorf("client of %s shows %s revision %d as %q (from %s): not a rendering of a test component", c.node, id, rev, body, how())
 	}
 	if rev == 0 {
 		return
 	}
-	key := id + "@" + strconv.Itoa(rev)
+	key := id + "@" + strconv.FormatUint(rev, 10)
 	shown.Lock()
 	defer shown.Unlock()
 	prev, ok := shown.m[key]

@@ -1,0 +1,191 @@
+// Package wire is the Liveflux wire protocol (PROTOCOL.md) as a Go client
+// reads it: the frames a server sends, and how a client applies an update
+// to what it shows, by the rules the JS client follows. The tests of every
+// module, fluxtest and the load program read the protocol through it, so
+// that there is one Go reading of it; each keeps its own transport.
+package wire
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/go-liveflux/liveflux"
+)
+
+// Frame is the envelope of a frame the server sends.
+type Frame struct {
+	Type        string          `json:"type"`
+	ComponentID string          `json:"componentID"`
+	Action      string          `json:"action,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+	Message     string          `json:"message,omitempty"`
+	Code        int             `json:"code,omitempty"`
+}
+
+// Parse decodes a frame's envelope.
+func Parse(raw []byte) (Frame, error) {
+	var f Frame
+	err := json.Unmarshal(raw, &f)
+	return f, err
+}
+
+// Update is the data of an update frame: a full rendering (HTML) or a diff
+// of revision Base into revision Rev.
+type Update struct {
+	HTML *string `json:"html"`
+	Rev  uint64  `json:"rev"`
+	Base uint64  `json:"base"`
+	Diff *Diff   `json:"diff"`
+}
+
+// Diff is [p, s, text]: the new body is the first P and the last S UTF-16
+// code units of the old one with Text between them.
+type Diff struct {
+	P, S int
+	Text string
+}
+
+// UnmarshalJSON decodes the array form of a diff.
+func (d *Diff) UnmarshalJSON(b []byte) error {
+	var parts []json.RawMessage
+	if err := json.Unmarshal(b, &parts); err != nil || len(parts) != 3 {
+		return errors.New("a diff is [prefix, suffix, text]")
+	}
+	if json.Unmarshal(parts[0], &d.P) != nil || json.Unmarshal(parts[1], &d.S) != nil || json.Unmarshal(parts[2], &d.Text) != nil {
+		return errors.New("a diff is [prefix, suffix, text]")
+	}
+	return nil
+}
+
+// ParseUpdate decodes the data of an update frame.
+func ParseUpdate(data json.RawMessage) (Update, error) {
+	var u Update
+	if err := json.Unmarshal(data, &u); err != nil {
+		return u, err
+	}
+	if u.HTML == nil && u.Diff == nil {
+		return u, errors.New("an update without html or diff")
+	}
+	return u, nil
+}
+
+// View is what a client shows of one component: the kind, revision and
+// body (the markup inside the root element) of the rendering it applied.
+type View struct {
+	Kind string
+	Rev  uint64
+	Body string
+}
+
+// HTML is the rendering v shows of component id, root element included.
+func (v View) HTML(id string) string { return RootHTML(v.Kind, id, v.Rev, v.Body) }
+
+// Outcome says what a client did with an update.
+type Outcome int
+
+const (
+	// Applied: the client shows the update's rendering now.
+	Applied Outcome = iota
+	// Stale: the update is older than what the client shows; ignored.
+	Stale
+	// NeedsInit: a diff against a rendering the client does not hold; it
+	// asks for the full rendering (init) instead.
+	NeedsInit
+)
+
+// Apply applies the update u of component id to v, what the client shows
+// (held: whether it shows anything yet), as js/rules.js does, and returns
+// what it shows after.
+func Apply(v View, held bool, id string, u Update) (View, Outcome, error) {
+	if u.Diff == nil {
+		kind, rootID, rev, body, ok := Root(*u.HTML)
+		if !ok || rootID != id {
+			return v, 0, fmt.Errorf("update of %s is not a rendering of it: %.120q", id, *u.HTML)
+		}
+		if held && rev != 0 && rev < v.Rev {
+			return v, Stale, nil
+		}
+		return View{kind, rev, body}, Applied, nil
+	}
+	if held && u.Rev <= v.Rev {
+		return v, Stale, nil
+	}
+	if !held || v.Rev != u.Base {
+		return v, NeedsInit, nil
+	}
+	body, ok := ApplyDiff(v.Body, *u.Diff)
+	if !ok {
+		return v, 0, fmt.Errorf("diff [%d %d …] of %s does not fit the body of revision %d", u.Diff.P, u.Diff.S, id, v.Rev)
+	}
+	return View{v.Kind, u.Rev, body}, Applied, nil
+}
+
+// ApplyDiff applies d to body, or reports false when d does not fit it.
+func ApplyDiff(body string, d Diff) (string, bool) {
+	u := utf16.Encode([]rune(body))
+	if d.P < 0 || d.S < 0 || d.P+d.S > len(u) {
+		return body, false
+	}
+	return string(utf16.Decode(u[:d.P])) + d.Text + string(utf16.Decode(u[len(u)-d.S:])), true
+}
+
+// Root takes a rendering apart: the kind, ID and revision its root element
+// carries, and its body.
+func Root(s string) (kind, id string, rev uint64, body string, ok bool) {
+	end := strings.IndexByte(s, '>')
+	if !strings.HasPrefix(s, "<div ") || end < 0 || !strings.HasSuffix(s, "</div>") || len(s) < end+1+len("</div>") {
+		return "", "", 0, "", false
+	}
+	tag := s[:end]
+	kind, id = attr(tag, liveflux.AttrKind), attr(tag, liveflux.AttrID)
+	rev, _ = strconv.ParseUint(attr(tag, liveflux.AttrRev), 10, 64)
+	return kind, id, rev, s[end+1 : len(s)-len("</div>")], id != ""
+}
+
+// attr returns the value of attribute name in an opening tag written by
+// the server (values in double quotes, escaped).
+func attr(tag, name string) string {
+	i := strings.Index(tag, " "+name+`="`)
+	if i < 0 {
+		return ""
+	}
+	v := tag[i+len(name)+3:]
+	if j := strings.IndexByte(v, '"'); j >= 0 {
+		v = v[:j]
+	}
+	return html.UnescapeString(v)
+}
+
+// RootHTML returns a rendering with the given root and body (js/rules.js
+// rootHTML).
+func RootHTML(kind, id string, rev uint64, body string) string {
+	q := html.EscapeString
+	return fmt.Sprintf(`<div %s="%s" %s="%s" %s="%d">%s</div>`, liveflux.AttrKind, q(kind), liveflux.AttrID, q(id), liveflux.AttrRev, rev, body)
+}
+
+// Batch encodes what a node publishes on the backplane (PROTOCOL.md,
+// "Between nodes"): from node, its messages numbered from first, signed
+// with key unless it is nil. entries are channel, message pairs.
+func Batch(node string, first uint64, key []byte, entries ...string) []byte {
+	field := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+	b := field([]byte{1, 0}, node)
+	b = binary.AppendUvarint(b, first)
+	for i := 0; i+1 < len(entries); i += 2 {
+		b = field(field(b, entries[i]), entries[i+1])
+	}
+	if key != nil {
+		b[1] |= 1
+		mac := hmac.New(sha256.New, key)
+		mac.Write(b)
+		b = mac.Sum(b)
+	}
+	return b
+}
