@@ -1,0 +1,236 @@
+// Package room is the chat example's component: one tab's view of the
+// room, with its messages and who is online. The example's server (the
+// package above) registers it and serves its page; the load program
+// (bench/) mounts a thousand of it.
+package room
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-liveflux/liveflux"
+)
+
+// Register registers kind "chat" in r: the tabs of one room.
+func Register(r *liveflux.Registry) error {
+	log := &roomLog{}
+	return r.Register(Kind, func() liveflux.Component { return &Chat{room: log} })
+}
+
+// Kind is the kind Register registers.
+const Kind = "chat"
+
+const (
+	// Topic is the room's topic: its messages and its presence list.
+	Topic = "chat:lobby"
+	// historySize is how many messages the room keeps, and shows.
+	historySize = 50
+	// maxText and maxName bound what one visitor may send and be called,
+	// in characters.
+	maxText = 500
+	maxName = 24
+)
+
+// Message is one message of the room.
+type Message struct {
+	Seq  int64     `json:"seq"` // its place in the room, from 1
+	From string    `json:"from"`
+	Text string    `json:"text"`
+	At   time.Time `json:"at"`
+}
+
+// roomLog keeps the room's last historySize messages, and numbers them.
+//
+// The history lives here, once for the room, rather than only in each
+// component: a tab opened later starts with the recent conversation, and
+// the memory the room holds does not grow with the number of tabs or of
+// messages. Each component keeps a copy of what it shows (at most
+// historySize messages too), so that rendering needs no lock. The room
+// also numbers the messages, under its lock: two messages sent at once may
+// reach two components in different orders, and the numbers put them back
+// in one order everywhere.
+type roomLog struct {
+	mu   sync.Mutex
+	seq  int64
+	msgs []Message
+}
+
+// add numbers a new message and keeps it.
+func (l *roomLog) add(from, text string, at time.Time) Message {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	m := Message{Seq: l.seq, From: from, Text: text, At: at}
+	l.msgs = appendBounded(l.msgs, m)
+	return m
+}
+
+// recent returns a copy of the messages kept.
+func (l *roomLog) recent() []Message {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Message(nil), l.msgs...)
+}
+
+// appendBounded returns msgs with m added, sorted by Seq, once, keeping
+// the last historySize. It leaves msgs as they were: the store puts back
+// an instance's fields when its action fails, and a slice changed in place
+// would not be put back.
+func appendBounded(msgs []Message, m Message) []Message {
+	i := len(msgs)
+	for i > 0 && msgs[i-1].Seq >= m.Seq {
+		if msgs[i-1].Seq == m.Seq {
+			return msgs // known already
+		}
+		i--
+	}
+	out := make([]Message, 0, min(len(msgs)+1, historySize))
+	start := max(len(msgs)+1-historySize, 0)
+	for j := start; j < len(msgs)+1; j++ {
+		switch {
+		case j < i:
+			out = append(out, msgs[j])
+		case j == i:
+			out = append(out, m)
+		default:
+			out = append(out, msgs[j-1])
+		}
+	}
+	return out
+}
+
+// member is what the presence list says of a visitor.
+type member struct {
+	Name string `json:"name"`
+}
+
+// Online is one entry of the presence list, as the component shows it.
+type Online struct {
+	Name string
+	You  bool // this tab
+}
+
+// Chat is one tab's view of the room.
+type Chat struct {
+	liveflux.Base
+	Name   string
+	Msgs   []Message
+	Online []Online
+	room   *roomLog
+}
+
+func (c *Chat) Mount(ctx context.Context, params map[string]string) error {
+	// The parameters come from the page, or from any client that mounts
+	// a chat itself: the name is cleaned here.
+	c.Name = visitorName(params["name"])
+	// Subscribe before reading the history: a message sent in between is
+	// then both read and received (appendBounded keeps it once), never
+	// missed.
+	if err := liveflux.Subscribe(ctx, Topic); err != nil {
+		return err
+	}
+	// In the presence list while a tab watches this component: from when
+	// its page connects until it closes.
+	if err := liveflux.Track(ctx, Topic, member{Name: c.Name}); err != nil {
+		return err
+	}
+	c.Msgs = c.room.recent()
+	c.setOnline(liveflux.HandlerOf(ctx))
+	return nil
+}
+
+func (c *Chat) Handle(ctx context.Context, action string, data url.Values) error {
+	if action != "send" {
+		return liveflux.NewError(http.StatusBadRequest, "unknown action "+action)
+	}
+	text := strings.TrimSpace(data.Get("text"))
+	if text == "" {
+		return nil
+	}
+	if utf8.RuneCountInString(text) > maxText {
+		return liveflux.NewError(http.StatusBadRequest, fmt.Sprintf("a message has at most %d characters", maxText))
+	}
+	m := c.room.add(c.Name, text, time.Now())
+	// The sender sees its message in the answer to its action (which also
+	// empties its text box); the others get it through the topic.
+	c.Msgs = appendBounded(c.Msgs, m)
+	return liveflux.Publish(ctx, Topic, m)
+}
+
+func (c *Chat) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) error {
+	if msg.Presence != nil { // someone joined or left
+		c.setOnline(liveflux.HandlerOf(ctx))
+		return nil
+	}
+	var m Message
+	if err := msg.Decode(&m); err != nil {
+		return err
+	}
+	c.Msgs = appendBounded(c.Msgs, m)
+	return nil
+}
+
+// setOnline reads who is online from the room's presence list.
+func (c *Chat) setOnline(h *liveflux.Handler) {
+	entries := h.Presence(Topic)
+	c.Online = make([]Online, 0, len(entries))
+	for _, e := range entries {
+		var m member
+		if json.Unmarshal(e.Meta, &m) == nil {
+			c.Online = append(c.Online, Online{Name: m.Name, You: e.ID == c.GetID()})
+		}
+	}
+}
+
+// The text box keeps its name and id through every rendering, and is
+// always rendered empty: the client keeps what the user is typing in it
+// through updates, and empties it once its message is sent.
+var chatView = template.Must(template.New("chat").Funcs(template.FuncMap{
+	"clock": func(t time.Time) string { return t.Format("15:04") },
+}).Parse(`
+<div class="chat">
+  <aside class="people">
+    <h2 class="online-count">{{len .Online}} online</h2>
+    <ul class="online">{{range .Online}}
+      <li{{if .You}} class="you"{{end}}>{{.Name}}{{if .You}} (you){{end}}</li>{{end}}
+    </ul>
+  </aside>
+  <div class="room">
+    <div class="log" role="log" aria-live="polite"><ol class="messages">{{range .Msgs}}
+      <li class="msg{{if eq .From $.Name}} mine{{end}}" data-seq="{{.Seq}}" title="{{clock .At}}"><b class="from">{{.From}}</b> <span class="text">{{.Text}}</span></li>{{else}}
+      <li class="empty">No messages yet. Say hello!</li>{{end}}
+    </ol></div>
+    <form class="compose" data-flux-action="send">
+      <label for="{{.GetID}}-text">{{.Name}}</label>
+      <input id="{{.GetID}}-text" name="text" value="" autocomplete="off" maxlength="500" placeholder="Write a message…">
+      <button type="submit">Send</button>
+    </form>
+  </div>
+</div>`))
+
+func (c *Chat) Render(ctx context.Context, w io.Writer) error {
+	return chatView.Execute(w, c)
+}
+
+// visitorName returns name with its blanks collapsed, cut to maxName
+// characters; a guest name when that leaves nothing.
+func visitorName(name string) string {
+	name = strings.Join(strings.Fields(name), " ")
+	if utf8.RuneCountInString(name) > maxName {
+		name = strings.TrimSpace(string([]rune(name)[:maxName]))
+	}
+	if name == "" {
+		name = "guest-" + strings.ToLower(rand.Text()[:4])
+	}
+	return name
+}
