@@ -59,6 +59,16 @@
 // that runs while there is something to publish, so no request waits for
 // the network. No lock is held across network I/O or a component's code.
 //
+// Topic messages, presence changes and Watching calls reach an instance
+// through its mailbox: one delivery at a time per instance, under its lock
+// like an action, on a few workers that run while something waits. A
+// worker never waits for an instance an action holds; that delivery moves
+// to a goroutine of its own. Each topic keeps one log of its messages for
+// all its subscribers, each read from where it stands; a subscriber that
+// cannot be handed its messages (it fell behind the backlog, the store
+// failed, messages were lost between nodes) is told how many it missed
+// (TopicMessage.Missed): nothing is dropped silently.
+//
 // Refresh waits for the instance like an action does. Calling Refresh on a
 // component from within an action on that same component deadlocks;
 // refreshing other components from within an action should happen in a
@@ -75,32 +85,41 @@
 //	registry.go    kinds → factories; DefaultRegistry, RegisterByKind
 //	engine.go      mount, act, render: the transport-neutral core; the
 //	               update sink it hands every rendering to
+//	scope.go       the context a component's method is given (HandlerOf)
 //	handler.go     Handler: the HTTP transport and its options
 //	upload.go      files of multipart actions (FormFiles) and their limits
 //	validation.go  Trigger and Touched: which field sent an action
 //	session.go     binding instances to the session that mounted them
 //	limits.go      per-client limits: quotas, parameter size, HTTP rate
+//	size.go        how many bytes an instance holds (for the store's caps)
 //	ratelimit.go   token buckets per client address
 //	render.go      the root element, placeholders, buffers
 //	errors.go      Error, sentinel errors, what a client is told
 //	protocol.go    the WebSocket envelope and the server's messages
 //	protocol_gen.go names shared with the JS client (from protocol.json)
+//	peer.go        a client that watches components, whatever its
+//	               transport: what the hub and the updates talk to
 //	websocket.go   WebSocketHandler: handshake, Broadcast, Refresh, Close
 //	options.go     the WebSocketHandler's options and defaults
-//	conn.go        one connection: set-up, dispatch of init/action/leave
+//	conn.go        one connection (a peer): set-up, init/action/leave
 //	read.go        its reader; write.go its write queue and writer
 //	liveness.go    pings and the pong wait
 //	hub.go         who watches which component
 //	updates.go     renderings to watchers: revisions, diff baseline
 //	diff.go        the diff of two renderings
-//	topic.go       Subscribe, Publish, HandleTopic, the Watching hook;
-//	               mailbox.go delivers topic messages to subscribers
+//	topic.go       Subscribe, Publish, HandleTopic, the Watching hook
+//	subscriptions.go who subscribes to what: each topic's log of messages
+//	mailbox.go     delivering them (and Watching calls) to each instance
 //	event.go       Emit: events for the page
 //	presence.go    Track and Presence: who is here, on every node
 //	backplane.go   Backplane, and the outbox to the other nodes
+//	batch.go       the numbered, signed batches between nodes
 //	store.go       Store; memstore.go MemoryStore; codec.go encodes
 //	               instances for stores outside the process
 //	script.go      the client runtime bundle (js/) and Script
+//
+// internal/wire is the protocol as a Go client reads it, for the tests of
+// every module, fluxtest and the load program.
 package liveflux
 
 //go:generate go run ./internal/protocolgen

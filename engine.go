@@ -147,6 +147,9 @@ type updateSink interface {
 	publishTopic(msg *TopicMessage)
 	// gone forgets instance id, which the store no longer has.
 	gone(id string)
+	// watched reports whether any client may be watching instance id, on
+	// this node or another.
+	watched(id string) bool
 }
 
 // nobodyWatches is the updateSink of an HTTP-only Handler: one process,
@@ -156,6 +159,7 @@ type nobodyWatches struct{}
 func (nobodyWatches) rendered(context.Context, result) {}
 func (nobodyWatches) publishTopic(*TopicMessage)       {}
 func (nobodyWatches) gone(string)                      {}
+func (nobodyWatches) watched(string) bool              { return false }
 
 // publish hands what an action produced (a rendering, and the events of a
 // topic message) to the update sink.

@@ -216,6 +216,18 @@ func (x *hub) untrackLocked(p peer, id string) {
 	}
 }
 
+// watched reports whether a client of this node watches instance id, or,
+// with a backplane, whether one may anywhere: the other nodes' clients are
+// not known here.
+func (h *WebSocketHandler) watched(id string) bool {
+	if h.backplane != nil {
+		return true
+	}
+	h.hub.mu.RLock()
+	defer h.hub.mu.RUnlock()
+	return h.hub.clients[id] != nil
+}
+
 // close stops every delivery: nobody is sent anything more.
 func (x *hub) close() {
 	x.mu.Lock()

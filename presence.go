@@ -90,8 +90,9 @@ const (
 	DefaultMaxPresencePerTopic = 100_000
 	// DefaultMaxPresencePerSession is how many entries the instances of
 	// one session, or of one client address without a session, may hold
-	// in presence lists on one node (see WithMaxPresencePerSession).
-	DefaultMaxPresencePerSession = 100
+	// in presence lists on one node (see WithMaxPresencePerSession): as
+	// many as the instances a session keeps in a MemoryStore by default.
+	DefaultMaxPresencePerSession = DefaultMaxInstancesPerSession
 )
 
 // ErrPresenceFull is returned by Track when the topic's presence list, or
@@ -210,16 +211,120 @@ type presenceTopic struct {
 	local  map[string]PresenceEntry            // instance ID → entry, on this node
 	remote map[string]map[string]PresenceEntry // node → instance ID → entry
 	count  int
-	// sorted is the list, sorted, as of version (nil: not made since the
-	// list last changed).
-	sorted  []PresenceEntry
-	version uint64
+	// sorted is the list, sorted (nil until first asked for); adds and
+	// dels are what changed since it was made: list merges them in, at a
+	// cost proportional to the list, not a sort of it.
+	sorted []PresenceEntry
+	adds   []PresenceEntry
+	addAt  map[presenceKey]int // index in adds
+	dels   map[presenceKey]bool
 }
 
-// changed records that t's list changed; t.mu is held.
-func (t *presenceTopic) changed() {
-	t.version++
-	t.sorted = nil
+// put adds e to es, one of t's entry maps, or replaces the entry of its
+// instance there.
+func (t *presenceTopic) put(es map[string]PresenceEntry, e PresenceEntry) {
+	if old, ok := es[e.ID]; ok {
+		t.unlist(old)
+	} else {
+		t.count++
+	}
+	es[e.ID] = e
+	t.list(e)
+}
+
+// drop removes instance id from es, one of t's entry maps, and returns its
+// entry.
+func (t *presenceTopic) drop(es map[string]PresenceEntry, id string) (PresenceEntry, bool) {
+	e, ok := es[id]
+	if ok {
+		delete(es, id)
+		t.count--
+		t.unlist(e)
+	}
+	return e, ok
+}
+
+// list records that e joined, for the sorted list.
+func (t *presenceTopic) list(e PresenceEntry) {
+	if t.sorted == nil {
+		return
+	}
+	if t.addAt == nil {
+		t.addAt, t.dels = make(map[presenceKey]int), make(map[presenceKey]bool)
+	}
+	t.addAt[keyOf(e)] = len(t.adds)
+	t.adds = append(t.adds, e)
+}
+
+// unlist records that e left, for the sorted list.
+func (t *presenceTopic) unlist(e PresenceEntry) {
+	if t.sorted == nil {
+		return
+	}
+	k := keyOf(e)
+	if i, ok := t.addAt[k]; ok { // joined since: it was never in sorted
+		last := len(t.adds) - 1
+		t.adds[i] = t.adds[last]
+		t.addAt[keyOf(t.adds[i])] = i
+		t.adds[last] = PresenceEntry{}
+		t.adds = t.adds[:last]
+		delete(t.addAt, k)
+		return
+	}
+	if t.dels == nil {
+		t.addAt, t.dels = make(map[presenceKey]int), make(map[presenceKey]bool)
+	}
+	t.dels[k] = true
+}
+
+// sortedLocked returns the list, sorted; t.mu is held. It is made anew
+// from the entries the first time, and later from the last one and what
+// changed since.
+func (t *presenceTopic) sortedLocked() []PresenceEntry {
+	switch {
+	case t.sorted == nil:
+		out := make([]PresenceEntry, 0, t.count)
+		for _, e := range t.local {
+			out = append(out, e)
+		}
+		for _, es := range t.remote {
+			for _, e := range es {
+				out = append(out, e)
+			}
+		}
+		slices.SortFunc(out, compareEntries)
+		t.sorted = out
+	case len(t.adds)+len(t.dels) > 0:
+		slices.SortFunc(t.adds, compareEntries)
+		out := make([]PresenceEntry, 0, t.count)
+		adds := t.adds
+		for _, e := range t.sorted {
+			if t.dels[keyOf(e)] {
+				continue
+			}
+			for len(adds) > 0 && compareEntries(adds[0], e) < 0 {
+				out, adds = append(out, adds[0]), adds[1:]
+			}
+			out = append(out, e)
+		}
+		t.sorted = append(out, adds...)
+		clear(t.adds)
+		t.adds = t.adds[:0]
+		clear(t.addAt)
+		clear(t.dels)
+	}
+	return t.sorted
+}
+
+// compareEntries orders a presence list: by meta, then ID, then node.
+func compareEntries(a, b PresenceEntry) int {
+	if c := bytes.Compare(a.Meta, b.Meta); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.ID, b.ID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Node, b.Node)
 }
 
 type remoteNode struct {
@@ -301,14 +406,10 @@ func (p *presence) watched(id, quota string, tracks []tracking, on bool) {
 			}
 			t := p.topicLocked(tr.Topic, true)
 			t.mu.Lock()
-			if _, ok := t.local[id]; !ok {
-				t.count++
-				if quota != "" {
-					p.sessions[quota]++
-				}
+			if _, ok := t.local[id]; !ok && quota != "" {
+				p.sessions[quota]++
 			}
-			t.local[id] = e
-			t.changed()
+			t.put(t.local, e)
 			t.mu.Unlock()
 			changes = append(changes, topicChange{tr.Topic, PresenceChange{Joins: []PresenceEntry{e}}})
 			continue
@@ -318,12 +419,7 @@ func (p *presence) watched(id, quota string, tracks []tracking, on bool) {
 			continue
 		}
 		t.mu.Lock()
-		_, ok := t.local[id]
-		if ok {
-			delete(t.local, id)
-			t.count--
-			t.changed()
-		}
+		_, ok := t.drop(t.local, id)
 		empty := t.count == 0
 		t.mu.Unlock()
 		if !ok {
@@ -398,10 +494,7 @@ func (p *presence) received(topic string, change *PresenceChange) {
 	t.mu.Lock()
 	for _, e := range change.Leaves {
 		if es := t.remote[e.Node]; es != nil {
-			if _, ok := es[e.ID]; ok {
-				delete(es, e.ID)
-				t.count--
-			}
+			t.drop(es, e.ID)
 		}
 	}
 	for _, e := range change.Joins {
@@ -411,12 +504,8 @@ func (p *presence) received(topic string, change *PresenceChange) {
 			es = make(map[string]PresenceEntry)
 			t.remote[e.Node] = es
 		}
-		if _, ok := es[e.ID]; !ok {
-			t.count++
-		}
-		es[e.ID] = e
+		t.put(es, e)
 	}
-	t.changed()
 	empty := t.count == 0
 	t.mu.Unlock()
 	if empty {
@@ -500,29 +589,30 @@ func (p *presence) replaceLocked(topic, node string, fresh map[string]PresenceEn
 		return nil
 	}
 	t.mu.Lock()
-	prev := t.remote[node]
+	es := t.remote[node]
+	if es == nil {
+		es = make(map[string]PresenceEntry)
+	}
 	var c PresenceChange
 	for id, e := range fresh {
-		if old, ok := prev[id]; !ok || !bytes.Equal(old.Meta, e.Meta) {
+		if old, ok := es[id]; !ok || !bytes.Equal(old.Meta, e.Meta) {
 			if ok {
 				c.Leaves = append(c.Leaves, old)
 			}
 			c.Joins = append(c.Joins, e)
+			t.put(es, e)
 		}
 	}
-	for id, e := range prev {
+	for id := range es {
 		if _, ok := fresh[id]; !ok {
+			e, _ := t.drop(es, id)
 			c.Leaves = append(c.Leaves, e)
 		}
 	}
-	t.count += len(fresh) - len(prev)
-	if len(fresh) > 0 {
-		t.remote[node] = fresh
+	if len(es) > 0 {
+		t.remote[node] = es
 	} else {
 		delete(t.remote, node)
-	}
-	if len(c.Joins)+len(c.Leaves) > 0 {
-		t.changed()
 	}
 	empty := t.count == 0
 	t.mu.Unlock()
@@ -555,45 +645,16 @@ func (p *presence) sweep(before time.Time) {
 	}
 }
 
-// list returns topic's presence list, merged from every node. The sorted
-// list is kept until the list changes; it is sorted holding no lock.
+// list returns topic's presence list, merged from every node, as a copy.
 func (p *presence) list(topic string) []PresenceEntry {
 	t := p.get(topic)
 	if t == nil {
 		return []PresenceEntry{}
 	}
 	t.mu.Lock()
-	if t.sorted != nil {
-		sorted := t.sorted
-		t.mu.Unlock()
-		return slices.Clone(sorted)
-	}
-	version := t.version
-	out := make([]PresenceEntry, 0, t.count)
-	for _, e := range t.local {
-		out = append(out, e)
-	}
-	for _, es := range t.remote {
-		for _, e := range es {
-			out = append(out, e)
-		}
-	}
+	sorted := t.sortedLocked()
 	t.mu.Unlock()
-	slices.SortFunc(out, func(a, b PresenceEntry) int {
-		if c := bytes.Compare(a.Meta, b.Meta); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.ID, b.ID); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Node, b.Node)
-	})
-	t.mu.Lock()
-	if t.version == version {
-		t.sorted = out
-	}
-	t.mu.Unlock()
-	return slices.Clone(out)
+	return slices.Clone(sorted) // never changed in place: a new one replaces it
 }
 
 // count returns how many are in topic's presence list, on every node.

@@ -184,3 +184,28 @@ func TestPresenceCaps(t *testing.T) {
 		t.Fatalf("Track past the session's share: %v, want ErrPresenceFull", err)
 	}
 }
+
+// Guards against: subscribers that count from the changes went wrong when
+// hundreds joined and left while they kept up (a change merged into the
+// topic's last message after some had read it, or messages let go while
+// others had yet to read them). Twenty such subscribers, 900 members
+// joining at once, then leaving at once: every one counts right.
+func TestPresenceCountsStayRight(t *testing.T) {
+	t.Parallel()
+	const members = 900
+	f, _ := roomFixture(t, nil, liveflux.WithMaxPresencePerSession(members))
+	watcher := f.dial(t)
+	var subs []string
+	for range 20 {
+		id := f.mount(t, "room", map[string]string{"room": "busy"})
+		subs = append(subs, id)
+		watcher.sendInit(id)
+	}
+	page := f.dial(t)
+	for i := range members {
+		page.sendInit(f.mount(t, "room", map[string]string{"room": "busy", "who": fmt.Sprint("m", i), "listen": "no"}))
+	}
+	watcher.awaitAllShowing(subs, fmt.Sprintf("here=%d;", members))
+	page.close()
+	watcher.awaitAllShowing(subs, "here=0;")
+}

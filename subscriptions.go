@@ -3,6 +3,7 @@ package liveflux
 import (
 	"encoding/json"
 	"sync"
+	"time"
 )
 
 // DefaultTopicBacklog is how many messages of one topic a subscriber may
@@ -48,6 +49,10 @@ type topicLog struct {
 	// overflowing: a message was dropped beyond the backlog since every
 	// subscriber last caught up (logged once).
 	overflowing bool
+	// woke is when presence changes last woke the subscribers; due, that
+	// a wake-up is scheduled (see appendPresence).
+	woke time.Time
+	due  bool
 	// joins locates the joins of that open change by entry key.
 	joins map[presenceKey]int
 }
@@ -176,11 +181,18 @@ func (l *topicLog) append(msg *TopicMessage) (woken []*subscription, overflow bo
 	return l.wakeLocked(), overflow
 }
 
+// presenceWindow is how often, at most, presence changes of one topic wake
+// its subscribers: the first change of a quiet topic at once, those that
+// follow within the window together at its end.
+const presenceWindow = 20 * time.Millisecond
+
 // appendPresence adds a presence change to the log: into its last message
 // while nobody has read that one yet and it is a presence change too (so a
-// thousand joins while the subscribers are busy make one message), else as
-// a new message.
-func (l *topicLog) appendPresence(ch PresenceChange) (woken []*subscription, overflow bool) {
+// thousand joins while the subscribers are busy, or within the window,
+// make one message), else as a new message. It wakes the idle
+// subscriptions at once, or reports how much later the caller should
+// (wakeDue).
+func (l *topicLog) appendPresence(ch PresenceChange, now time.Time) (woken []*subscription, overflow bool, later time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.open {
@@ -191,7 +203,7 @@ func (l *topicLog) appendPresence(ch PresenceChange) (woken []*subscription, ove
 		for _, e := range ch.Joins {
 			last.join(e, l.joins)
 		}
-		return nil, false // whoever it would wake is pending already
+		return nil, false, 0 // whoever it would wake is pending or due already
 	}
 	merged := &PresenceChange{}
 	l.joins = make(map[presenceKey]int, len(ch.Joins))
@@ -203,7 +215,26 @@ func (l *topicLog) appendPresence(ch PresenceChange) (woken []*subscription, ove
 	}
 	overflow = l.push(&TopicMessage{Topic: l.name, Data: jsonNull, Presence: merged})
 	l.open = true
-	return l.wakeLocked(), overflow
+	switch since := now.Sub(l.woke); {
+	case l.due:
+		return nil, overflow, 0
+	case since < presenceWindow:
+		l.due = true
+		return nil, overflow, presenceWindow - since
+	}
+	l.woke = now
+	return l.wakeLocked(), overflow, 0
+}
+
+// wakeDue wakes the idle subscriptions once presence changes' window is
+// over.
+func (l *topicLog) wakeDue(now time.Time) []*subscription {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.due, l.woke = false, now
+	woken := l.wakeLocked()
+	l.settleLocked() // nobody was idle behind: what they all read goes
+	return woken
 }
 
 var jsonNull = json.RawMessage("null")
@@ -287,9 +318,9 @@ func (l *topicLog) lose(s *subscription, n uint64) (wake bool) {
 }
 
 // settleLocked lets go of the messages once every subscriber has read
-// them.
+// them: none is pending, and none is due to be woken (see appendPresence).
 func (l *topicLog) settleLocked() {
-	if l.pending > 0 || len(l.msgs) == 0 {
+	if l.pending > 0 || l.due || len(l.msgs) == 0 {
 		return
 	}
 	l.base += uint64(len(l.msgs))
@@ -310,7 +341,11 @@ func (h *Handler) appendTo(l *topicLog, msg *TopicMessage, presence *PresenceCha
 	var woken []*subscription
 	var overflow bool
 	if presence != nil {
-		woken, overflow = l.appendPresence(*presence)
+		var later time.Duration
+		woken, overflow, later = l.appendPresence(*presence, time.Now())
+		if later > 0 {
+			time.AfterFunc(later, func() { h.mailboxes.wake(l.wakeDue(time.Now())) })
+		}
 	} else {
 		woken, overflow = l.append(msg)
 	}

@@ -253,11 +253,14 @@ func (h *Handler) runPushed(ctx context.Context, c Component, msgs []*TopicMessa
 	if handled == 0 {
 		return result{}, cmpOr(failed, errNothingHandled)
 	}
+	res := result{id: c.GetID(), topic: true, events: sc.events}
+	if !h.updates.watched(res.id) {
+		return res, nil // a rendering nobody would be sent; the next init makes one
+	}
 	html, changed, err := h.rerender(ctx, c)
 	if err != nil {
 		return result{}, err
 	}
-	res := result{id: c.GetID(), topic: true, events: sc.events}
 	if changed {
 		res.html, res.rev = html, revision(c)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/examples/chat/room"
 )
 
 // Counter is the README's counter: one button showing a number.
@@ -210,9 +211,51 @@ func (o *Online) Render(_ context.Context, w io.Writer) error {
 	return err
 }
 
-// newRegistry returns a registry holding the benchmark's components.
+// BurstTally subscribes to BurstTopic on the node that mounts it and
+// keeps what it received: how many messages, the last, how many came out
+// of order, and how many it was told it missed.
+type BurstTally struct {
+	liveflux.Base
+	Count, Last, Order, Missed int
+}
+
+// BurstTopic is the topic of phase 10.
+const BurstTopic = "burst"
+
+func (b *BurstTally) Mount(ctx context.Context, _ map[string]string) error {
+	return liveflux.Subscribe(ctx, BurstTopic)
+}
+
+func (b *BurstTally) Handle(context.Context, string, url.Values) error { return nil }
+
+func (b *BurstTally) HandleTopic(_ context.Context, msg *liveflux.TopicMessage) error {
+	if n := missedOf(msg); n > 0 {
+		b.Missed += n
+		return nil
+	}
+	var n int
+	if err := msg.Decode(&n); err != nil {
+		return err
+	}
+	if n != b.Last+1 && b.Missed == 0 {
+		b.Order++
+	}
+	b.Count++
+	b.Last = n
+	return nil
+}
+
+func (b *BurstTally) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, `<p>count=%d last=%d missed=%d</p>`, b.Count, b.Last, b.Missed)
+	return err
+}
+
+// newRegistry returns a registry holding the benchmark's components, the
+// chat example's among them.
 func newRegistry() *liveflux.Registry {
 	r := liveflux.NewRegistry()
+	room.Register(r)
+	r.Register("bursttally", func() liveflux.Component { return &BurstTally{} })
 	r.Register("counter", func() liveflux.Component { return &Counter{} })
 	r.Register("list", func() liveflux.Component { return &List{} })
 	r.Register("feed", func() liveflux.Component { return &Counter{} })

@@ -28,6 +28,9 @@ type session struct {
 	// topicRef, when set, starts the update messages of the topic
 	// subscriber this session watches: they count for l.topic.
 	topicRef atomic.Pointer[[]byte]
+	// shows, when set, applies the updates of one component it watches
+	// (phase 9).
+	shows atomic.Pointer[shows]
 }
 
 // fanState tracks one Broadcast round: how many watchers still miss it.
@@ -236,6 +239,9 @@ func (l *load) readLoop(s *session) {
 		case bytes.HasPrefix(msg, benchPrefix):
 			l.fan.hitBytes(parseSeq(msg[len(benchPrefix):]), len(msg))
 		case bytes.HasPrefix(msg, updatePrefix):
+			if sh := s.shows.Load(); sh != nil && sh.take(msg) {
+				continue
+			}
 			if ref := s.topicRef.Load(); ref != nil && bytes.HasPrefix(msg, *ref) {
 				l.topic.hitBytes(l.topic.seq.Load(), len(msg))
 				continue

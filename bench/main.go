@@ -42,6 +42,8 @@ type config struct {
 	presenceSubs   int
 	presenceRounds int
 	massWait       time.Duration
+	room           int   // members of the chat room (phase 9)
+	bursts         []int // sizes of the bursts across nodes (phase 10)
 }
 
 func main() {
@@ -63,7 +65,9 @@ func main() {
 	present := flag.Int("present", 10_000, "instances present in the presence topic")
 	presenceSubs := flag.Int("presence-subs", 10, "instances subscribed to the presence topic, each watched by one client")
 	presenceRounds := flag.Int("presence-rounds", 10, "measured joins (and leaves)")
-	massWait := flag.Duration("mass-wait", 30*time.Second, "how long to wait for the presence subscribers to settle after every present member left at once")
+	massWait := flag.Duration("mass-wait", 30*time.Second, "how long to wait for every client to show the right count after members join or leave at once")
+	room := flag.Int("room", 1000, "members of the chat room, each rendering who is online (phase 9)")
+	bursts := flag.String("bursts", "1000,10000", "sizes of the bursts of topic messages from one node to another (phase 10), comma separated")
 	flag.Parse()
 
 	if *role == "server" {
@@ -86,6 +90,7 @@ func main() {
 		timeout: *timeout, quick: *quick,
 		only: *only, topicRounds: *topicRounds, present: *present,
 		presenceSubs: *presenceSubs, presenceRounds: *presenceRounds, massWait: *massWait,
+		room: *room,
 	}
 	if *only != "" && !set["out"] {
 		cfg.out = ""
@@ -106,29 +111,19 @@ func main() {
 		if !set["out"] {
 			cfg.out = ""
 		}
-	}
-	for _, f := range strings.Split(*watchers, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			fmt.Fprintln(os.Stderr, "bad -watchers:", *watchers)
-			os.Exit(2)
+		if !set["bursts"] {
+			*bursts = "1000"
 		}
-		cfg.watchers = append(cfg.watchers, n)
 	}
-	for _, f := range strings.Split(*topicSubs, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			fmt.Fprintln(os.Stderr, "bad -topic-subs:", *topicSubs)
-			os.Exit(2)
-		}
-		cfg.topicSubs = append(cfg.topicSubs, n)
-	}
+	cfg.watchers = sizes("watchers", *watchers)
+	cfg.topicSubs = sizes("topic-subs", *topicSubs)
+	cfg.bursts = sizes("bursts", *bursts)
 	if cfg.only != "" && cfg.only != "topics" {
 		fmt.Fprintln(os.Stderr, `-only takes "topics"`)
 		os.Exit(2)
 	}
-	if cfg.topicRounds <= 0 || cfg.present <= 0 || cfg.presenceSubs <= 0 || cfg.presenceRounds <= 0 {
-		fmt.Fprintln(os.Stderr, "-topic-rounds, -present, -presence-subs and -presence-rounds must be positive")
+	if cfg.topicRounds <= 0 || cfg.present <= 0 || cfg.presenceSubs <= 0 || cfg.presenceRounds <= 0 || cfg.room <= 0 {
+		fmt.Fprintln(os.Stderr, "-topic-rounds, -present, -presence-subs, -presence-rounds and -room must be positive")
 		os.Exit(2)
 	}
 	if cfg.sessions <= 0 || cfg.rounds <= 0 || cfg.rtt < 10 {
@@ -279,4 +274,18 @@ func runLoad(cfg config) error {
 		fmt.Fprintln(os.Stderr, "bench: wrote", cfg.out)
 	}
 	return nil
+}
+
+// sizes parses the comma-separated positive numbers of flag name, or exits.
+func sizes(name, v string) []int {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bad -%s: %s\n", name, v)
+			os.Exit(2)
+		}
+		out = append(out, n)
+	}
+	return out
 }

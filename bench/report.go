@@ -462,41 +462,60 @@ func topicRows(row func(num, measure, result, goal, v string), tr *topicsResults
 					fmtNs(medianF(x.s.cpu)*float64(k)), x.what)+timeoutNote(x.s),
 				"—", "info")
 		}
-		if m := p.mass; m.subscribers > 0 {
-			zero := func(v []int) bool { return len(v) == 0 || slices.Min(v) == 0 && slices.Max(v) == 0 }
-			var why []string
-			if !zero(m.inc) {
-				why = append(why, "counts from the changes wrong")
-			}
-			if m.unsettled {
-				why = append(why, "not settled")
-			} else if !zero(m.pres) {
-				why = append(why, "counts with Presence wrong")
-			}
-			v := "met"
-			if len(why) > 0 {
-				v = "**missed** (" + strings.Join(why, "; ") + ")"
-			}
-			rng := func(v []int) string {
-				if len(v) == 0 {
-					return "none"
-				}
-				return fmt.Sprintf("%s–%s", fmtCount(slices.Min(v)), fmtCount(slices.Max(v)))
-			}
-			settled := fmt.Sprintf("settled %s after the first close", fmtDur(m.settled))
-			if m.unsettled {
-				settled = fmt.Sprintf("**still handling %s after the first close** (the wait's end: `-mass-wait`)", fmtDur(m.wait))
-			}
-			row("8", fmt.Sprintf("All %s present leave at once: %d subscribers counting from the changes, %d with Presence", n, m.subscribers/2, m.subscribers/2),
-				fmt.Sprintf("%s (server CPU %s); %s HandleTopic calls for %s changes; %s messages dropped (one warning each); counts shown then: from the changes %s, with Presence %s; %s present",
-					settled, fmtDur(m.cpu), fmtCount(int(m.calls)), fmtCount(p.present*m.subscribers), fmtCount(int(m.dropped)),
-					rng(m.inc), rng(m.pres), fmtCount(m.presentAfter)),
-				"every count 0 once settled", v)
-		}
 		row("8", fmt.Sprintf("Presence change a subscriber receives; Presence(topic) with %s entries", fmtCount(p.listed)),
 			fmt.Sprintf("%s B of JSON (one entry, whatever the list's size); Presence %s per call", fmtCount(int(p.changeBytes)), fmtNs(p.presenceNs)),
 			"—", "info")
 	}
+	if r := tr.room; r != nil {
+		n := fmtCount(r.members)
+		row("9", fmt.Sprintf("Room of %s (the chat example's component: every member renders who is online from Presence): all join at once → every member and the observer show %s online", n, fmtCount(r.members+1)),
+			stepResult(r.join), "≤ 2 s", stepVerdict(r.join, 2*time.Second))
+		row("9", fmt.Sprintf("Same room: all %s leave at once → the observer shows 1 online", n),
+			stepResult(r.leave), "—", stepVerdict(r.leave, 0))
+	}
+	if m := tr.mass; m != nil {
+		for _, st := range m.steps {
+			how := map[string]string{"join": "join (init)", "leave": "leave (leave)", "close": "leave (their connections close)"}[st.what]
+			goal, limit := "—", time.Duration(0)
+			if st.what != "join" && st.n >= 10_000 {
+				goal, limit = "≤ 1 s", time.Second
+			}
+			row("9", fmt.Sprintf("Presence: %s members %s at once → every one of %d observers (%d counting from the changes, %d with Presence) shows %s",
+				fmtCount(st.n), how, st.observers, m.observers, m.observers, fmtCount(int(st.want))),
+				stepResult(st)+fmt.Sprintf("; %s HandleTopic calls of the observers for %s changes", fmtCount(int(st.calls)), fmtCount(st.n*st.observers)),
+				goal, stepVerdict(st, limit))
+		}
+	}
+	for _, b := range tr.bursts {
+		v := "met"
+		if !b.converged || b.count != b.n || b.order != 0 || b.missed != 0 {
+			v = "**missed**"
+		}
+		row("10", fmt.Sprintf("Burst of %s topic messages published on node A → the subscriber's client on node B shows the last", fmtCount(b.n)),
+			fmt.Sprintf("%s in %s (the %s Publish calls %s; server CPU %s): %s handled, %d out of order, %d missed",
+				map[bool]string{true: "shown", false: "**not shown**"}[b.converged], fmtDur(b.lat), fmtCount(b.n), fmtDur(b.publish), fmtDur(b.cpu),
+				fmtCount(b.count), b.order, b.missed),
+			"all handled, in order", v)
+	}
+}
+
+// stepResult formats a phase 9 step.
+func stepResult(st sizeStep) string {
+	if !st.converged {
+		return fmt.Sprintf("**%d of %d show it after %s** (server CPU %s)", st.showing, st.observers, fmtDur(st.lat), fmtDur(st.cpu))
+	}
+	return fmt.Sprintf("%s (server CPU %s)", fmtDur(st.lat), fmtDur(st.cpu))
+}
+
+// stepVerdict judges a phase 9 step against limit (0: none).
+func stepVerdict(st sizeStep, limit time.Duration) string {
+	switch {
+	case !st.converged:
+		return "**missed** (not settled)"
+	case limit == 0:
+		return "info"
+	}
+	return verdict(float64(st.lat), float64(limit), false, func(v float64) string { return fmtDur(time.Duration(v)) })
 }
 
 func minF(v []float64) float64 {

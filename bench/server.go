@@ -51,9 +51,12 @@ func payloadFor(seq, size int) broadcastPayload {
 var padding = strings.Repeat("x", 64<<10)
 
 type server struct {
-	ws       *liveflux.WebSocketHandler
-	profPath string // prefix of per-phase CPU profiles; "" for none
-	memPath  string // prefix of heap profiles; "" for none
+	ws *liveflux.WebSocketHandler
+	// nodeA and nodeB are two more handlers, joined as nodes by a
+	// backplane in memory, over a store of their own (phase 10).
+	nodeA, nodeB *liveflux.WebSocketHandler
+	profPath     string // prefix of per-phase CPU profiles; "" for none
+	memPath      string // prefix of heap profiles; "" for none
 
 	profMu   sync.Mutex
 	profFile *os.File
@@ -74,12 +77,19 @@ func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64)
 	logger := slog.New(countDrops{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})})
 	// One control request mounts every session: its share is the whole store.
 	store := liveflux.NewMemoryStore(liveflux.WithMaxInstances(1_000_000), liveflux.WithMaxInstancesPerSession(1_000_000), liveflux.WithMaxBytesPerSession(1<<30))
+	// Every session comes from one address, without a session: its share
+	// of presence entries is every entry too.
+	opts := []liveflux.WebSocketOption{
+		liveflux.WithRegistry(newRegistry()),
+		liveflux.WithLogger(logger),
+		liveflux.WithWebSocketPingInterval(ping),
+		liveflux.WithMaxPresencePerSession(1_000_000),
+	}
+	nodes, nodeStore := &memoryBackplane{}, liveflux.NewMemoryStore()
 	s := &server{
-		ws: liveflux.NewWebSocketHandler(store,
-			liveflux.WithRegistry(newRegistry()),
-			liveflux.WithLogger(logger),
-			liveflux.WithWebSocketPingInterval(ping),
-		),
+		ws:       liveflux.NewWebSocketHandler(store, opts...),
+		nodeA:    liveflux.NewWebSocketHandler(nodeStore, append(opts, liveflux.WithWebSocketBackplane(nodes.node()))...),
+		nodeB:    liveflux.NewWebSocketHandler(nodeStore, append(opts, liveflux.WithWebSocketBackplane(nodes.node()))...),
 		profPath: cpuprofile,
 		memPath:  memprofile,
 		quit:     make(chan struct{}),
@@ -87,6 +97,9 @@ func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/liveflux", s.ws)
+	mux.Handle("/liveflux-b", s.nodeB)
+	mux.HandleFunc("POST /ctl/burst", s.burst)
+	mux.HandleFunc("GET /ctl/burst", s.burstState)
 	mux.HandleFunc("GET /ctl/mem", s.mem)
 	mux.HandleFunc("GET /ctl/stats", s.stats)
 	mux.HandleFunc("POST /ctl/mount", s.mount)
@@ -126,6 +139,8 @@ func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	s.ws.Shutdown(ctx)
+	s.nodeA.Shutdown(ctx)
+	s.nodeB.Shutdown(ctx)
 	srv.Shutdown(ctx)
 	return nil
 }
@@ -188,20 +203,28 @@ func (s *server) mem(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.re
 // stats answers without collecting.
 func (s *server) stats(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.report(false)) }
 
-// mount mounts n instances of kind, with the parameter topic when given,
-// and answers their IDs, one a line. With group, the IDs are kept under
-// that name for broadcast-each.
+// mount mounts n instances of kind, with the parameter topic when given
+// (and name: the i-th is named NAME-i), on node b with node=b, and answers
+// their IDs, one a line. With group, the IDs are kept under that name for
+// broadcast-each.
 func (s *server) mount(w http.ResponseWriter, r *http.Request) {
 	kind := r.FormValue("kind")
 	n, _ := strconv.Atoi(r.FormValue("n"))
-	var params map[string]string
-	if t := r.FormValue("topic"); t != "" {
-		params = map[string]string{"topic": t}
+	h := s.ws
+	if r.FormValue("node") == "b" {
+		h = s.nodeB
 	}
 	var out bytes.Buffer
 	ids := make([]string, 0, max(n, 1))
-	for range max(n, 1) {
-		html, err := s.ws.Mount(r, kind, params)
+	for i := range max(n, 1) {
+		params := map[string]string{}
+		if t := r.FormValue("topic"); t != "" {
+			params["topic"] = t
+		}
+		if name := r.FormValue("name"); name != "" {
+			params["name"] = name + "-" + strconv.Itoa(i)
+		}
+		html, err := h.Mount(r, kind, params)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -251,6 +274,31 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, time.Since(start).Nanoseconds())
 }
 
+// burst publishes the numbers from … from+n-1 to BurstTopic on node A, as
+// fast as Publish returns, and answers how long that took.
+func (s *server) burst(w http.ResponseWriter, r *http.Request) {
+	from, _ := strconv.Atoi(r.FormValue("from"))
+	n, _ := strconv.Atoi(r.FormValue("n"))
+	start := time.Now()
+	for i := from; i < from+n; i++ {
+		if err := s.nodeA.Publish(r.Context(), BurstTopic, i); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	fmt.Fprint(w, time.Since(start).Nanoseconds())
+}
+
+// burstState answers what the BurstTally id on node B received.
+func (s *server) burstState(w http.ResponseWriter, r *http.Request) {
+	c, err := s.nodeB.Store().Get(r.Context(), r.FormValue("id"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	writeJSON(w, c)
+}
+
 // topicReport is the answer of /ctl/topic.
 type topicReport struct {
 	Calls       int64    `json:"calls"`       // HandleTopic calls for the topic so far
@@ -261,15 +309,15 @@ type topicReport struct {
 	Counts      [2][]int `json:"counts"`      // what the Online instances last rendered: [from the changes, with Presence]
 }
 
-// dropped counts the handler's "topic message dropped" warnings, which
-// countDrops keeps out of the log: a burst of presence changes makes one
-// per message.
+// dropped counts the handler's warnings that a subscriber fell behind
+// (and, in the library before topic logs, "topic message dropped", one per
+// message), which countDrops keeps out of the log.
 var dropped atomic.Int64
 
 type countDrops struct{ slog.Handler }
 
 func (h countDrops) Handle(ctx context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "topic message dropped") {
+	if strings.Contains(r.Message, "fell further behind") || strings.Contains(r.Message, "topic message dropped") {
 		dropped.Add(1)
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -78,27 +77,16 @@ type presenceResult struct {
 	presenceNs                   float64   // one Presence call on the server
 	listed                       int       // entries Presence returned
 	firstBytes                   int       // an Online watcher's first rendering
-	mass                         massResult
-}
-
-// massResult is what the presence subscribers did when every present
-// member left at once.
-type massResult struct {
-	subscribers  int
-	settled      time.Duration // from the first close until the last HandleTopic call
-	calls        int64         // HandleTopic calls meanwhile
-	dropped      int64         // messages the subscribers' queues dropped
-	cpu          time.Duration // server CPU until settled (one second more)
-	inc, pres    []int         // the counts shown after: from the changes, with Presence
-	presentAfter int
-	unsettled    bool // still handling messages after cfg.massWait
-	wait         time.Duration
+	members                      []string  // the members, watched by the first sessions
 }
 
 type topicsResults struct {
 	sizes     []topicResult
 	bystander *bystanderResult
 	presence  *presenceResult
+	room      *roomResult
+	mass      *massResult
+	bursts    []burstResult
 }
 
 // roundResult is one timed delivery.
@@ -204,6 +192,16 @@ func (l *load) topics(ctx context.Context) (*topicsResults, error) {
 		return nil, fmt.Errorf("presence: %w", err)
 	}
 	out.presence = pr
+	l.logf("phase 9: a room of %d (the chat example's component)", l.cfg.room)
+	if out.room, err = l.room(ctx); err != nil {
+		return nil, fmt.Errorf("room: %w", err)
+	}
+	if out.mass, err = l.mass(ctx, pr.members); err != nil {
+		return nil, fmt.Errorf("presence at size: %w", err)
+	}
+	if out.bursts, err = l.bursts(ctx); err != nil {
+		return nil, fmt.Errorf("bursts: %w", err)
+	}
 	return out, nil
 }
 
@@ -424,89 +422,8 @@ func (l *load) presence(ctx context.Context) (*presenceResult, error) {
 		return nil, err
 	}
 	pr.changeBytes, pr.presenceNs, pr.listed = rep.ChangeBytes, rep.PresenceNs, rep.Present
-	l.logf("phase 8: the %d present leave at once", p)
-	if err := l.massLeave(ctx, pr); err != nil {
-		return nil, err
-	}
+	pr.members = ids
 	return pr, nil
-}
-
-// massLeave has cfg.presenceSubs subscribers of each kind (counting from
-// the changes, counting with Presence) watched, closes the connections of
-// every present member at once, and waits until no subscriber has handled
-// a message for a second.
-func (l *load) massLeave(ctx context.Context, pr *presenceResult) error {
-	w := l.cfg.presenceSubs
-	var all []string
-	for _, mode := range []string{"inc", ""} {
-		onlines, err := l.mountIn("online", w, mode, "")
-		if err != nil {
-			return err
-		}
-		all = append(all, onlines...)
-		for _, id := range onlines {
-			c, err := dialRetry(ctx, l.srv.addr, 0)
-			if err != nil {
-				return err
-			}
-			l.others = append(l.others, c)
-			if err := c.WriteText(initMsg(id)); err != nil {
-				return err
-			}
-			go func() {
-				for {
-					if _, err := c.ReadMessage(); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}
-	time.Sleep(500 * time.Millisecond)
-	m := &pr.mass
-	var rep topicReport
-	if err := l.getJSON("/ctl/topic?presence=once&topic="+PresenceTopic, &rep); err != nil {
-		return err
-	}
-	s0, err := l.stats()
-	if err != nil {
-		return err
-	}
-	calls0, dropped0 := rep.Calls, rep.Dropped
-	t0 := time.Now()
-	for _, s := range l.sessions[:pr.present] {
-		s.c.Close()
-	}
-	// Settled: nobody is present any more, and no subscriber handled a
-	// message for a second.
-	last, quiet, present := calls0, time.Now(), rep.Present
-	for present > 0 || time.Since(quiet) < time.Second {
-		if time.Since(t0) > l.cfg.massWait {
-			m.unsettled = true
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-		if err := l.getJSON("/ctl/topic?presence=once&topic="+PresenceTopic, &rep); err != nil {
-			return err
-		}
-		present = rep.Present
-		if rep.Calls != last {
-			last, quiet = rep.Calls, time.Now()
-		}
-	}
-	s1, err := l.stats()
-	if err != nil {
-		return err
-	}
-	if err := l.getJSON("/ctl/topic?presence=1&topic="+PresenceTopic+"&online="+strings.Join(all, ","), &rep); err != nil {
-		return err
-	}
-	m.subscribers, m.settled = 2*w, quiet.Sub(t0)
-	m.calls, m.dropped = last-calls0, rep.Dropped-dropped0
-	m.cpu = time.Duration(s1.CPUNs - s0.CPUNs)
-	m.inc, m.pres, m.presentAfter = rep.Counts[0], rep.Counts[1], rep.Present
-	m.wait = l.cfg.massWait
-	return nil
 }
 
 // presenceRounds mounts cfg.presenceSubs Online instances (mode "inc":
