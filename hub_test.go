@@ -69,3 +69,22 @@ func TestWebSocketLeave(t *testing.T) {
 	f.post(t, "counter", a, "inc")
 	assertEqual(t, countOf(t, c.init(b)), 0, "count") // no update of a came first
 }
+
+// Guards against: a page watching many components whose Watching hooks
+// all render when it connects was dropped as too slow (close 1013: the
+// burst overflowed its send queue of 256), reconnected, and was dropped
+// again. The queue holds four messages per component a connection may
+// watch.
+func TestManyComponentsConnectingAtOnce(t *testing.T) {
+	t.Parallel()
+	f, _ := roomFixture(t, nil)
+	const n = 900 // one session: within its share of the store (1,000)
+	c := f.dial(t)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = f.mount(t, "room", map[string]string{"room": "hooks", "listen": "no"})
+		c.sendInit(ids[i])
+	}
+	c.awaitAllShowing(ids, "seen=true")
+	assertEqual(t, len(f.h.Watched()), n, "components watched")
+}

@@ -16,10 +16,13 @@ const (
 	// DefaultWriteTimeout bounds the time one write to a client may take; a
 	// client that does not read for that long is disconnected.
 	DefaultWriteTimeout = 10 * time.Second
-	// DefaultSendQueue is how many messages may wait for one client; a
-	// client that falls further behind is disconnected (close 1013) and
-	// catches up when it reconnects.
-	DefaultSendQueue = 256
+	// DefaultSendQueue is how many messages may wait for one client: four
+	// for each component a connection may watch, so that the burst a page
+	// of many components causes when it connects never overflows it (what
+	// they hold is bounded apart: four times the write limit). A client
+	// that falls further behind is disconnected (close 1013) and catches
+	// up when it reconnects.
+	DefaultSendQueue = 4 * DefaultMaxWatched
 	// DefaultMaxWatched is how many components one connection may watch;
 	// an init or action for one more is answered with error 400.
 	DefaultMaxWatched = 1024

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -184,6 +185,75 @@ func tracksOf(c Component) []tracking {
 // the list changes.
 func (h *Handler) Presence(topic string) []PresenceEntry { return h.presence.list(topic) }
 
+// Present is an entry of a presence list with its meta decoded (see
+// PresenceOf).
+type Present[T any] struct {
+	ID   string // the instance's component ID
+	Node string // the process whose clients watch it
+	Meta T      // what Track was given, decoded
+}
+
+// PresenceOf returns the presence list of topic, sorted as Presence sorts
+// it, with each entry's meta decoded into a T as json.Unmarshal does. The
+// decoded list is kept until the list changes, so that the subscribers
+// that all render who is online after a change decode it once, not once
+// each: the slice is a copy, but what the T values point to (maps,
+// slices, pointers) is shared, and must not be changed.
+func PresenceOf[T any](h *Handler, topic string) ([]Present[T], error) {
+	t := h.presence.get(topic)
+	if t == nil {
+		return []Present[T]{}, nil
+	}
+	key := reflect.TypeFor[T]()
+	t.mu.Lock()
+	d, _ := t.decoded[key].(*decodedList[T])
+	if d == nil {
+		d = &decodedList[T]{byKey: make(map[presenceKey]decodedMeta[T])}
+		if t.decoded == nil {
+			t.decoded = make(map[reflect.Type]any)
+		}
+		t.decoded[key] = d
+	}
+	if d.list != nil && d.version == t.version {
+		list := d.list
+		t.mu.Unlock()
+		return slices.Clone(list), nil
+	}
+	sorted, version := t.sortedLocked(), t.version
+	out := make([]Present[T], len(sorted))
+	var todo []int // entries to decode
+	for i, e := range sorted {
+		out[i].ID, out[i].Node = e.ID, e.Node
+		if m, ok := d.byKey[keyOf(e)]; ok && bytes.Equal(m.meta, e.Meta) {
+			out[i].Meta = m.v
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	t.mu.Unlock()
+	// Decoding runs user code (an UnmarshalJSON): no lock is held.
+	for _, i := range todo {
+		if err := json.Unmarshal(sorted[i].Meta, &out[i].Meta); err != nil {
+			return nil, fmt.Errorf("liveflux: presence of %s: meta of %s: %w", topic, sorted[i].ID, err)
+		}
+	}
+	t.mu.Lock()
+	for _, i := range todo {
+		d.byKey[keyOf(sorted[i])] = decodedMeta[T]{sorted[i].Meta, out[i].Meta}
+	}
+	if len(d.byKey) > 2*len(out)+64 { // keep only those still present
+		clear(d.byKey)
+		for i, p := range out {
+			d.byKey[keyOf(sorted[i])] = decodedMeta[T]{sorted[i].Meta, p.Meta}
+		}
+	}
+	if t.version == version {
+		d.list, d.version = out, version
+	}
+	t.mu.Unlock()
+	return slices.Clone(out), nil
+}
+
 // PresenceCount returns how many are in the presence list of topic, on
 // every node, without copying it.
 func (h *Handler) PresenceCount(topic string) int { return h.presence.count(topic) }
@@ -218,11 +288,30 @@ type presenceTopic struct {
 	adds   []PresenceEntry
 	addAt  map[presenceKey]int // index in adds
 	dels   map[presenceKey]bool
+	// version counts the changes; decoded holds, by type of meta, what
+	// PresenceOf decoded (a *decodedList[T]).
+	version uint64
+	decoded map[reflect.Type]any
+}
+
+// decodedList is topic's list as PresenceOf decoded it into T: the list as
+// of version, and every entry's decoded meta, kept while the entry is in
+// the list, so that a change decodes only what joined.
+type decodedList[T any] struct {
+	version uint64
+	list    []Present[T] // nil: none made yet
+	byKey   map[presenceKey]decodedMeta[T]
+}
+
+type decodedMeta[T any] struct {
+	meta json.RawMessage
+	v    T
 }
 
 // put adds e to es, one of t's entry maps, or replaces the entry of its
 // instance there.
 func (t *presenceTopic) put(es map[string]PresenceEntry, e PresenceEntry) {
+	t.version++
 	if old, ok := es[e.ID]; ok {
 		t.unlist(old)
 	} else {
@@ -237,6 +326,7 @@ func (t *presenceTopic) put(es map[string]PresenceEntry, e PresenceEntry) {
 func (t *presenceTopic) drop(es map[string]PresenceEntry, id string) (PresenceEntry, bool) {
 	e, ok := es[id]
 	if ok {
+		t.version++
 		delete(es, id)
 		t.count--
 		t.unlist(e)

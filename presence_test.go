@@ -2,9 +2,11 @@ package liveflux_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,4 +210,53 @@ func TestPresenceCountsStayRight(t *testing.T) {
 	watcher.awaitAllShowing(subs, fmt.Sprintf("here=%d;", members))
 	page.close()
 	watcher.awaitAllShowing(subs, "here=0;")
+}
+
+// countedName decodes a member's meta, counting how often.
+type countedName struct{ Name string }
+
+var nameDecodes atomic.Int32
+
+func (n *countedName) UnmarshalJSON(b []byte) error {
+	nameDecodes.Add(1)
+	var v struct {
+		Name string `json:"name"`
+	}
+	err := json.Unmarshal(b, &v)
+	n.Name = v.Name
+	return err
+}
+
+// PresenceOf decodes the list once, and after a change only what joined:
+// a thousand subscribers rendering who is online after each join decode
+// one entry each time, not the list each. Not parallel: it counts decodes
+// in a package variable.
+func TestPresenceOfDecodesWhatChanged(t *testing.T) {
+	f, _ := roomFixture(t, nil)
+	c := f.dial(t)
+	for _, who := range []string{"cy", "ann", "bob"} {
+		c.sendInit(f.mount(t, "room", map[string]string{"room": "of", "who": who, "listen": "no"}))
+	}
+	waitFor(t, "three present", func() bool { return f.h.PresenceCount("room:of") == 3 })
+	nameDecodes.Store(0)
+	names := func() string {
+		t.Helper()
+		list, err := liveflux.PresenceOf[countedName](f.h.Handler, "room:of")
+		assertNoError(t, err)
+		var out []string
+		for _, p := range list {
+			out = append(out, p.Meta.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	assertEqual(t, names(), "ann,bob,cy", "names, sorted as Presence sorts them")
+	assertEqual(t, names(), "ann,bob,cy", "names again")
+	assertEqual(t, nameDecodes.Load(), 3, "decodes for two calls")
+	c.sendInit(f.mount(t, "room", map[string]string{"room": "of", "who": "dee", "listen": "no"}))
+	waitFor(t, "four present", func() bool { return f.h.PresenceCount("room:of") == 4 })
+	assertEqual(t, names(), "ann,bob,cy,dee", "names after a join")
+	assertEqual(t, nameDecodes.Load(), 4, "decodes after a join")
+	if _, err := liveflux.PresenceOf[int](f.h.Handler, "room:of"); err == nil {
+		t.Error("metas that are not numbers decoded into int")
+	}
 }

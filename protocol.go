@@ -28,10 +28,6 @@ func encodeJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }
 
-type htmlData struct {
-	HTML string `json:"html"`
-}
-
 type urlData struct {
 	URL string `json:"url"`
 }
@@ -54,8 +50,17 @@ func encodeMessage(m serverMessage) []byte {
 	return b
 }
 
+// encodeUpdate encodes the update message of a full rendering. It writes
+// the JSON itself, as encodeMessage would (a large rendering is sent to
+// every watcher that cannot take a diff, and encoding/json costs it
+// several times as much).
 func encodeUpdate(id string, html []byte) []byte {
-	return encodeMessage(serverMessage{Type: MessageUpdate, ComponentID: id, Data: htmlData{string(html)}})
+	b := make([]byte, 0, len(html)+len(id)+64)
+	b = append(b, `{"type":"`+MessageUpdate+`","componentID":`...)
+	b = appendJSONString(b, []byte(id))
+	b = append(b, `,"data":{"html":`...)
+	b = appendJSONString(b, html)
+	return append(b, "}}"...)
 }
 
 func encodeError(id string, code int, message string) []byte {

@@ -88,7 +88,21 @@ func (w *sizeWalker) walk(v reflect.Value) int64 {
 			}
 			et := v.Type().Elem()
 			n += int64(v.Cap()) * int64(et.Size())
-			if follows(et) {
+			switch {
+			case et.Kind() == reflect.String:
+				for i := range v.Len() {
+					n += int64(v.Index(i).Len())
+				}
+			case et.Kind() == reflect.Struct && infoOf(et).strings:
+				// The common list of records: only their strings to count.
+				fields := infoOf(et).fields
+				for i := range v.Len() {
+					e := v.Index(i)
+					for _, f := range fields {
+						n += int64(e.Field(f).Len())
+					}
+				}
+			case follows(et):
 				for i := range v.Len() {
 					w.stack = append(w.stack, v.Index(i))
 				}
@@ -133,12 +147,8 @@ func (w *sizeWalker) walk(v reflect.Value) int64 {
 			}
 			w.stack = append(w.stack, e)
 		case reflect.Struct:
-			t := v.Type()
-			for i := range t.NumField() {
-				f := t.Field(i)
-				if (f.IsExported() || f.Anonymous) && follows(f.Type) {
-					w.stack = append(w.stack, v.Field(i))
-				}
+			for _, f := range infoOf(v.Type()).fields {
+				w.stack = append(w.stack, v.Field(f))
 			}
 		}
 	}
@@ -165,6 +175,31 @@ func (w *sizeWalker) first(p uintptr) bool {
 	}
 	w.seen[p] = struct{}{}
 	return true
+}
+
+// structInfo is what sizeWalker needs to know of a struct type.
+type structInfo struct {
+	fields  []int // the exported (or embedded) fields that may reference memory
+	strings bool  // they are all strings
+}
+
+// structInfos memoizes infoOf by type.
+var structInfos sync.Map // reflect.Type → *structInfo
+
+func infoOf(t reflect.Type) *structInfo {
+	if info, ok := structInfos.Load(t); ok {
+		return info.(*structInfo)
+	}
+	info := &structInfo{strings: true}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if (f.IsExported() || f.Anonymous) && follows(f.Type) {
+			info.fields = append(info.fields, i)
+			info.strings = info.strings && f.Type.Kind() == reflect.String
+		}
+	}
+	structInfos.Store(t, info)
+	return info
 }
 
 // followsCache memoizes follows by type.

@@ -244,6 +244,7 @@ func (l *load) room(ctx context.Context) (*roomResult, error) {
 			s.shows.Store(nil)
 		}
 	}()
+	l.profile("room-join")
 	res.join, err = l.measure(ctx, &conv, members, int64(r+1), l.cfg.massWait, func() error {
 		for i, s := range l.sessions[:r] {
 			if err := s.c.WriteText(initMsg(ids[i])); err != nil {
@@ -252,6 +253,7 @@ func (l *load) room(ctx context.Context) (*roomResult, error) {
 		}
 		return nil
 	})
+	l.profile("")
 	if err != nil {
 		return nil, err
 	}

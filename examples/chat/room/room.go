@@ -7,8 +7,8 @@ package room
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
+	"html"
 	"html/template"
 	"io"
 	"net/http"
@@ -145,8 +145,7 @@ func (c *Chat) Mount(ctx context.Context, params map[string]string) error {
 		return err
 	}
 	c.Msgs = c.room.recent()
-	c.setOnline(liveflux.HandlerOf(ctx))
-	return nil
+	return c.setOnline(liveflux.HandlerOf(ctx))
 }
 
 func (c *Chat) Handle(ctx context.Context, action string, data url.Values) error {
@@ -168,9 +167,12 @@ func (c *Chat) Handle(ctx context.Context, action string, data url.Values) error
 }
 
 func (c *Chat) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) error {
-	if msg.Presence != nil { // someone joined or left
-		c.setOnline(liveflux.HandlerOf(ctx))
-		return nil
+	switch {
+	case msg.Missed > 0: // it fell behind: what it shows is reloaded
+		c.Msgs = c.room.recent()
+		return c.setOnline(liveflux.HandlerOf(ctx))
+	case msg.Presence != nil: // someone joined or left
+		return c.setOnline(liveflux.HandlerOf(ctx))
 	}
 	var m Message
 	if err := msg.Decode(&m); err != nil {
@@ -180,16 +182,41 @@ func (c *Chat) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) erro
 	return nil
 }
 
-// setOnline reads who is online from the room's presence list.
-func (c *Chat) setOnline(h *liveflux.Handler) {
-	entries := h.Presence(Topic)
-	c.Online = make([]Online, 0, len(entries))
-	for _, e := range entries {
-		var m member
-		if json.Unmarshal(e.Meta, &m) == nil {
-			c.Online = append(c.Online, Online{Name: m.Name, You: e.ID == c.GetID()})
-		}
+// setOnline reads who is online from the room's presence list. Every tab
+// does so after each join and leave: PresenceOf decodes the list once per
+// change for all of them.
+func (c *Chat) setOnline(h *liveflux.Handler) error {
+	present, err := liveflux.PresenceOf[member](h, Topic)
+	if err != nil {
+		return err
 	}
+	c.Online = make([]Online, len(present))
+	for i, p := range present {
+		c.Online[i] = Online{Name: p.Meta.Name, You: p.ID == c.GetID()}
+	}
+	return nil
+}
+
+// OnlineList is the list of who is online, as HTML. It is written here
+// rather than with a range in the template: with a thousand people online,
+// each of them rendering the list after every join, the template's
+// reflection on each item would be most of the server's work.
+func (c *Chat) OnlineList() template.HTML {
+	var b strings.Builder
+	b.Grow(len(c.Online) * 40)
+	for _, o := range c.Online {
+		if o.You {
+			b.WriteString("\n      <li class=\"you\">")
+		} else {
+			b.WriteString("\n      <li>")
+		}
+		b.WriteString(html.EscapeString(o.Name))
+		if o.You {
+			b.WriteString(" (you)")
+		}
+		b.WriteString("</li>")
+	}
+	return template.HTML(b.String())
 }
 
 // The text box keeps its name and id through every rendering, and is
@@ -201,8 +228,7 @@ var chatView = template.Must(template.New("chat").Funcs(template.FuncMap{
 <div class="chat">
   <aside class="people">
     <h2 class="online-count">{{len .Online}} online</h2>
-    <ul class="online">{{range .Online}}
-      <li{{if .You}} class="you"{{end}}>{{.Name}}{{if .You}} (you){{end}}</li>{{end}}
+    <ul class="online">{{.OnlineList}}
     </ul>
   </aside>
   <div class="room">
