@@ -45,7 +45,7 @@ func rootRevision(html []byte) (uint64, bool) {
 
 // appendDiffUpdate appends an update message that turns prev (the body
 // at revision base) into next (the body at revision rev), or reports false
-// when a diff would not be clearly smaller than the full rendering.
+// when a diff would hardly be smaller than the full rendering.
 func appendDiffUpdate(dst []byte, id string, rev, base uint64, prev, next []byte) ([]byte, bool) {
 	if !utf8.Valid(prev) || !utf8.Valid(next) {
 		// The client decodes the rendering with U+FFFD for invalid bytes,
@@ -55,8 +55,8 @@ func appendDiffUpdate(dst []byte, id string, rev, base uint64, prev, next []byte
 	p := commonPrefix(prev, next)
 	s := commonSuffix(prev[p:], next[p:])
 	text := next[p : len(next)-s]
-	if len(text) > len(next)/2 {
-		return dst, false
+	if len(text) > len(next)*9/10 {
+		return dst, false // hardly smaller than the rendering itself
 	}
 	dst = append(dst, `{"type":"update","componentID":`...)
 	dst = strconv.AppendQuote(dst, id)
@@ -118,10 +118,20 @@ func utf16Len(b []byte) int {
 
 // appendJSONString appends s as a JSON string. Like encoding/json it
 // writes invalid UTF-8 as U+FFFD; unlike it, it leaves <, > and & alone.
+// Runs of bytes that need no escape are copied at once.
 func appendJSONString(dst, s []byte) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	for len(s) > 0 {
+		i := 0
+		for i < len(s) && plainJSON[s[i]] {
+			i++
+		}
+		dst = append(dst, s[:i]...)
+		s = s[i:]
+		if len(s) == 0 {
+			break
+		}
 		c := s[0]
 		if c < utf8.RuneSelf {
 			switch {
@@ -133,10 +143,8 @@ func appendJSONString(dst, s []byte) []byte {
 				dst = append(dst, '\\', 'r')
 			case c == '\t':
 				dst = append(dst, '\\', 't')
-			case c < 0x20:
+			default: // other control characters
 				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
 			}
 			s = s[1:]
 			continue
@@ -154,3 +162,11 @@ func appendJSONString(dst, s []byte) []byte {
 	}
 	return append(dst, '"')
 }
+
+// plainJSON holds the ASCII bytes a JSON string takes as they are.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()

@@ -235,26 +235,59 @@ func mergeWaitingPresence(msgs []*TopicMessage) []*TopicMessage {
 	if n < 2 {
 		return msgs
 	}
-	changes := make(map[string][]*PresenceChange) // topic → its changes, in order
-	last := make(map[string]int)                  // topic → index of its last change
-	for i, msg := range msgs {
+	changes := make(map[string][]*TopicMessage) // topic → its presence messages, in order
+	for _, msg := range msgs {
 		if msg.Presence != nil {
-			changes[msg.Topic] = append(changes[msg.Topic], msg.Presence)
-			last[msg.Topic] = i
+			changes[msg.Topic] = append(changes[msg.Topic], msg)
 		}
 	}
 	out := msgs[:0]
-	for i, msg := range msgs {
-		cs := changes[msg.Topic]
+	for _, msg := range msgs {
+		ms := changes[msg.Topic]
 		switch {
-		case msg.Presence == nil || len(cs) < 2:
+		case msg.Presence == nil || len(ms) < 2:
 			out = append(out, msg)
-		case i == last[msg.Topic]:
-			out = append(out, &TopicMessage{Topic: msg.Topic, Data: jsonNull, Presence: mergePresence(cs)})
+		case msg == ms[len(ms)-1]:
+			out = append(out, mergedPresence(ms))
 		}
 	}
 	clear(msgs[len(out):])
 	return out
+}
+
+// presenceMerge is the last merge of a presence message with those after
+// it: the subscribers that read the same messages together share it.
+type presenceMerge struct {
+	mu   sync.Mutex
+	last *TopicMessage
+	n    int
+	msg  *TopicMessage
+}
+
+// mergedPresence returns one message saying what the presence messages
+// ms, of one topic, say in turn.
+func mergedPresence(ms []*TopicMessage) *TopicMessage {
+	first, last := ms[0], ms[len(ms)-1]
+	if c := first.merges; c != nil {
+		c.mu.Lock()
+		msg := c.msg
+		hit := c.last == last && c.n == len(ms)
+		c.mu.Unlock()
+		if hit {
+			return msg
+		}
+	}
+	changes := make([]*PresenceChange, len(ms))
+	for i, m := range ms {
+		changes[i] = m.Presence
+	}
+	msg := &TopicMessage{Topic: first.Topic, Data: jsonNull, Presence: mergePresence(changes)}
+	if c := first.merges; c != nil {
+		c.mu.Lock()
+		c.last, c.n, c.msg = last, len(ms), msg
+		c.mu.Unlock()
+	}
+	return msg
 }
 
 // errBusy reports an instance held by someone else.

@@ -49,10 +49,10 @@ type topicLog struct {
 	// overflowing: a message was dropped beyond the backlog since every
 	// subscriber last caught up (logged once).
 	overflowing bool
-	// woke is when presence changes last woke the subscribers; due, that
-	// a wake-up is scheduled (see appendPresence).
+	// woke is when presence changes last woke the subscribers; due, since
+	// when a wake-up is scheduled (zero: none; see appendPresence).
 	woke time.Time
-	due  bool
+	due  time.Time
 	// joins locates the joins of that open change by entry key.
 	joins map[presenceKey]int
 }
@@ -181,10 +181,18 @@ func (l *topicLog) append(msg *TopicMessage) (woken []*subscription, overflow bo
 	return l.wakeLocked(), overflow
 }
 
-// presenceWindow is how often, at most, presence changes of one topic wake
-// its subscribers: the first change of a quiet topic at once, those that
-// follow within the window together at its end.
-const presenceWindow = 20 * time.Millisecond
+// How presence changes of one topic wake its subscribers: the first change
+// of a quiet topic at once; those that follow within presenceWindow, or
+// while subscribers are still to read the last change, together, once
+// every subscriber has read it (checked every presenceWindow), or at the
+// latest presenceWait after the first of them. So a thousand joins while
+// a thousand subscribers render are rounds of one message each, not a
+// message per join, and a subscriber held by a slow action delays the
+// others' presence by presenceWait at most.
+const (
+	presenceWindow = 20 * time.Millisecond
+	presenceWait   = 250 * time.Millisecond
+)
 
 // appendPresence adds a presence change to the log: into its last message
 // while nobody has read that one yet and it is a presence change too (so a
@@ -213,28 +221,35 @@ func (l *topicLog) appendPresence(ch PresenceChange, now time.Time) (woken []*su
 	for _, e := range ch.Joins {
 		merged.join(e, l.joins)
 	}
-	overflow = l.push(&TopicMessage{Topic: l.name, Data: jsonNull, Presence: merged})
+	overflow = l.push(&TopicMessage{Topic: l.name, Data: jsonNull, Presence: merged, merges: new(presenceMerge)})
 	l.open = true
 	switch since := now.Sub(l.woke); {
-	case l.due:
+	case !l.due.IsZero():
 		return nil, overflow, 0
-	case since < presenceWindow:
-		l.due = true
-		return nil, overflow, presenceWindow - since
+	case since < presenceWindow || l.pending > 0:
+		l.due = now
+		return nil, overflow, max(presenceWindow-since, presenceWindow/4)
 	}
 	l.woke = now
 	return l.wakeLocked(), overflow, 0
 }
 
-// wakeDue wakes the idle subscriptions once presence changes' window is
-// over.
-func (l *topicLog) wakeDue(now time.Time) []*subscription {
+// wakeDue wakes the idle subscriptions when presence changes are due:
+// once no subscription is pending, or presenceWait after the first of
+// them. Until then it returns when to look again.
+func (l *topicLog) wakeDue(now time.Time) (woken []*subscription, again time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.due, l.woke = false, now
-	woken := l.wakeLocked()
+	if l.due.IsZero() {
+		return nil, 0
+	}
+	if waited := now.Sub(l.due); l.pending > 0 && waited < presenceWait {
+		return nil, min(presenceWindow, presenceWait-waited)
+	}
+	l.due, l.woke = time.Time{}, now
+	woken = l.wakeLocked()
 	l.settleLocked() // nobody was idle behind: what they all read goes
-	return woken
+	return woken, 0
 }
 
 var jsonNull = json.RawMessage("null")
@@ -320,7 +335,7 @@ func (l *topicLog) lose(s *subscription, n uint64) (wake bool) {
 // settleLocked lets go of the messages once every subscriber has read
 // them: none is pending, and none is due to be woken (see appendPresence).
 func (l *topicLog) settleLocked() {
-	if l.pending > 0 || l.due || len(l.msgs) == 0 {
+	if l.pending > 0 || !l.due.IsZero() || len(l.msgs) == 0 {
 		return
 	}
 	l.base += uint64(len(l.msgs))
@@ -344,7 +359,7 @@ func (h *Handler) appendTo(l *topicLog, msg *TopicMessage, presence *PresenceCha
 		var later time.Duration
 		woken, overflow, later = l.appendPresence(*presence, time.Now())
 		if later > 0 {
-			time.AfterFunc(later, func() { h.mailboxes.wake(l.wakeDue(time.Now())) })
+			h.wakeLater(l, later)
 		}
 	} else {
 		woken, overflow = l.append(msg)
@@ -354,4 +369,16 @@ func (h *Handler) appendTo(l *topicLog, msg *TopicMessage, presence *PresenceCha
 			"topic", l.name, "backlog", l.backlog)
 	}
 	h.mailboxes.wake(woken)
+}
+
+// wakeLater wakes l's idle subscriptions when its presence changes are
+// due, looking again after d.
+func (h *Handler) wakeLater(l *topicLog, d time.Duration) {
+	time.AfterFunc(d, func() {
+		woken, again := l.wakeDue(time.Now())
+		h.mailboxes.wake(woken)
+		if again > 0 {
+			h.wakeLater(l, again)
+		}
+	})
 }

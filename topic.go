@@ -47,6 +47,11 @@ type TopicMessage struct {
 	// Reload what you keep from the topic (Presence, PresenceCount, your
 	// database).
 	Missed int
+
+	// merges, on a presence message of a topic's log, keeps the last merge
+	// of it with the presence messages after it, which the subscribers
+	// that read them together all need.
+	merges *presenceMerge
 }
 
 // Decode decodes the message's payload into v, as json.Unmarshal does.

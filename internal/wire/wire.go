@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/go-liveflux/liveflux"
 )
@@ -129,12 +130,37 @@ func Apply(v View, held bool, id string, u Update) (View, Outcome, error) {
 }
 
 // ApplyDiff applies d to body, or reports false when d does not fit it.
+// It counts UTF-16 code units as JavaScript strings do, without converting
+// body (a client may apply thousands of diffs to long bodies).
 func ApplyDiff(body string, d Diff) (string, bool) {
-	u := utf16.Encode([]rune(body))
-	if d.P < 0 || d.S < 0 || d.P+d.S > len(u) {
+	if d.P < 0 || d.S < 0 {
 		return body, false
 	}
-	return string(utf16.Decode(u[:d.P])) + d.Text + string(utf16.Decode(u[len(u)-d.S:])), true
+	head := 0 // bytes of the first d.P units
+	for n := d.P; n > 0; {
+		if head >= len(body) {
+			return body, false
+		}
+		r, size := utf8.DecodeRuneInString(body[head:])
+		n -= utf16.RuneLen(r)
+		if n < 0 {
+			return body, false // splits a surrogate pair
+		}
+		head += size
+	}
+	tail := len(body) // where the last d.S units begin
+	for n := d.S; n > 0; {
+		if tail <= head {
+			return body, false
+		}
+		r, size := utf8.DecodeLastRuneInString(body[:tail])
+		n -= utf16.RuneLen(r)
+		if n < 0 {
+			return body, false
+		}
+		tail -= size
+	}
+	return body[:head] + d.Text + body[tail:], true
 }
 
 // Root takes a rendering apart: the kind, ID and revision its root element
