@@ -58,8 +58,11 @@ func appendDiffUpdate(dst []byte, id string, rev, base uint64, prev, next []byte
 	if len(text) > len(next)*9/10 {
 		return dst, false // hardly smaller than the rendering itself
 	}
+	if dst == nil {
+		dst = make([]byte, 0, len(`{"type":"update","componentID":"","data":{"rev":,"base":,"diff":[,,""]}}`)+len(id)+len(text)+64)
+	}
 	dst = append(dst, `{"type":"update","componentID":`...)
-	dst = strconv.AppendQuote(dst, id)
+	dst = appendJSONString(dst, []byte(id))
 	dst = append(dst, `,"data":{"rev":`...)
 	dst = strconv.AppendUint(dst, rev, 10)
 	dst = append(dst, `,"base":`...)

@@ -23,6 +23,7 @@ type mailboxes struct {
 	mu      sync.Mutex
 	boxes   map[string]*mailbox // instance ID → what waits for it
 	ready   []*mailbox          // boxes with something waiting and no worker on them
+	free    []*mailbox          // boxes to use again, so that a delivery allocates none
 	workers int
 }
 
@@ -49,11 +50,19 @@ func newMailboxes(h *Handler) *mailboxes {
 func (m *mailboxes) boxLocked(id string) *mailbox {
 	b := m.boxes[id]
 	if b == nil {
-		b = &mailbox{id: id}
+		if n := len(m.free); n > 0 {
+			b, m.free = m.free[n-1], m.free[:n-1]
+			b.id = id
+		} else {
+			b = &mailbox{id: id}
+		}
 		m.boxes[id] = b
 	}
 	return b
 }
+
+// maxFree bounds the mailboxes kept for use again.
+const maxFree = 4096
 
 // wake queues subscriptions that have messages to read.
 func (m *mailboxes) wake(subs []*subscription) {
@@ -95,7 +104,7 @@ func (m *mailboxes) scheduleLocked(b *mailbox) {
 
 // work delivers what waits until nothing does.
 func (m *mailboxes) work() {
-	var w scratch
+	w := scratch{pushed: newPushed(m.h)}
 	for {
 		m.mu.Lock()
 		if len(m.ready) == 0 {
@@ -109,17 +118,21 @@ func (m *mailboxes) work() {
 		m.ready = m.ready[1:]
 		b.queued, b.busy = false, true
 		subs, watching := b.subs, b.watching
-		b.subs, b.watching = nil, 0
+		b.subs, b.watching = w.subs[:0], 0 // the boxes trade lists with the worker
 		m.mu.Unlock()
 
+		w.subs = subs
 		m.deliver(b, subs, watching, &w)
+		clear(w.subs)
 	}
 }
 
 // scratch is what a worker reuses from one delivery to the next.
 type scratch struct {
-	msgs  []*TopicMessage
-	reads []readCount
+	msgs   []*TopicMessage
+	reads  []readCount
+	subs   []*subscription
+	pushed *pushed
 }
 
 // deliver reads what subs have waiting and hands it, with the Watching
@@ -155,15 +168,19 @@ func (m *mailboxes) deliver(b *mailbox, subs []*subscription, watching int8, w *
 		m.done(b, again)
 		return
 	}
-	busy, failed := m.h.handleTopics(b.id, msgs, watching, false)
+	p := w.pushed
+	p.id, p.msgs, p.watching = b.id, msgs, watching
+	busy, failed := m.h.handleTopics(p, false)
+	p.msgs = nil
 	if !busy {
 		m.finish(b, again, reads, failed)
 		return
 	}
 	// The instance is held: wait for it elsewhere.
-	held, heldReads := slices.Clone(msgs), slices.Clone(reads)
+	held, heldReads := newPushed(m.h), slices.Clone(reads)
+	held.id, held.msgs, held.watching = b.id, slices.Clone(msgs), watching
 	go func() {
-		_, failed := m.h.handleTopics(b.id, held, watching, true)
+		_, failed := m.h.handleTopics(held, true)
 		m.finish(b, again, heldReads, failed)
 	}()
 }
@@ -210,6 +227,10 @@ func (m *mailboxes) done(b *mailbox, again []*subscription) {
 		return
 	}
 	delete(m.boxes, b.id)
+	if len(m.free) < maxFree && cap(b.subs) <= 16 {
+		b.id, b.subs = "", b.subs[:0]
+		m.free = append(m.free, b)
+	}
 }
 
 // forget drops what waits for instance id, which is gone.

@@ -334,7 +334,8 @@ func (s *MemoryStore) updateEntry(ctx context.Context, id string, use, resize, w
 	if e.gone.Load() {
 		return notFound(id)
 	}
-	saved := shallowCopy(e.c)
+	saved := takeSnapshot(e.c)
+	defer releaseSnapshot(e.c, saved)
 	if err := fn(e.c); err != nil {
 		restore(e.c, saved)
 		return err
@@ -474,6 +475,43 @@ func shallowCopy(c Component) Component {
 	cp := reflect.New(v.Elem().Type())
 	cp.Elem().Set(v.Elem())
 	return cp.Interface().(Component)
+}
+
+// snapshots keeps, per component type, values to take an instance's
+// snapshot into (takeSnapshot), so that an Update allocates none.
+var snapshots sync.Map // reflect.Type → *sync.Pool
+
+// takeSnapshot is shallowCopy into a value kept for the purpose: give it
+// back with releaseSnapshot.
+func takeSnapshot(c Component) Component {
+	v := reflect.ValueOf(c)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return c
+	}
+	t := v.Elem().Type()
+	pool, _ := snapshots.Load(t)
+	if pool == nil {
+		pool, _ = snapshots.LoadOrStore(t, new(sync.Pool))
+	}
+	saved, _ := pool.(*sync.Pool).Get().(Component)
+	if saved == nil {
+		return shallowCopy(c)
+	}
+	reflect.ValueOf(saved).Elem().Set(v.Elem())
+	return saved
+}
+
+// releaseSnapshot gives back a snapshot of c, cleared so that it holds on
+// to nothing.
+func releaseSnapshot(c, saved Component) {
+	if c == saved {
+		return
+	}
+	v := reflect.ValueOf(saved).Elem()
+	v.SetZero()
+	if pool, ok := snapshots.Load(v.Type()); ok {
+		pool.(*sync.Pool).Put(saved)
+	}
 }
 
 // restore copies saved (from shallowCopy) back into c.

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -28,9 +29,9 @@ func Placeholder(kind string, params map[string]string) template.HTML {
 // writeRootOpen writes the opening tag of a component's root element.
 func writeRootOpen(buf *bytes.Buffer, kind, id string, rev uint64, params map[string]string) {
 	buf.WriteString(`<div ` + AttrKind + `="`)
-	template.HTMLEscape(buf, []byte(kind))
+	writeEscaped(buf, kind)
 	buf.WriteString(`" ` + AttrID + `="`)
-	template.HTMLEscape(buf, []byte(id))
+	writeEscaped(buf, id)
 	buf.WriteString(`" ` + AttrRev + `="`)
 	var num [20]byte
 	buf.Write(strconv.AppendUint(num[:0], rev, 10))
@@ -53,7 +54,7 @@ func writeParams(buf *bytes.Buffer, params map[string]string) {
 	sort.Strings(names)
 	for _, k := range names {
 		buf.WriteString(" " + AttrParamPrefix + k + `="`)
-		template.HTMLEscape(buf, []byte(params[k]))
+		writeEscaped(buf, params[k])
 		buf.WriteByte('"')
 	}
 }
@@ -69,6 +70,16 @@ func validParamName(s string) bool {
 		}
 	}
 	return true
+}
+
+// writeEscaped writes s as an attribute value: as template.HTMLEscape
+// does, without copying s when it needs no escape (an ID never does).
+func writeEscaped(buf *bytes.Buffer, s string) {
+	if strings.ContainsAny(s, "<>&'\"\x00") {
+		template.HTMLEscape(buf, []byte(s))
+		return
+	}
+	buf.WriteString(s)
 }
 
 var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

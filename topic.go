@@ -180,38 +180,60 @@ func (h *Handler) receivedTopic(env []byte) {
 // errNothingHandled reports a delivery none of whose calls succeeded.
 var errNothingHandled = errors.New("liveflux: nothing handled")
 
-// handleTopics runs the Watching call and msgs on instance id, and sends
-// the new rendering to its watchers when it changed. Unless wait, it gives
-// up when an action holds the instance, and reports busy. It reports
-// failed when the store failed, so that nothing ran or what ran was not
-// stored; the log says so once until a delivery succeeds again.
-func (h *Handler) handleTopics(id string, msgs []*TopicMessage, watching int8, wait bool) (busy, failed bool) {
+// pushed is one delivery to an instance: what runs, and what came of it.
+// A worker keeps one from delivery to delivery, its run method bound once,
+// so that a delivery allocates nothing of its own.
+type pushed struct {
+	h        *Handler
+	id       string
+	msgs     []*TopicMessage
+	watching int8
+	res      result
+	err      error // what runPushed returned
+	ran      bool
+	fn       func(Component) error // run
+}
+
+func newPushed(h *Handler) *pushed {
+	p := &pushed{h: h}
+	p.fn = p.run
+	return p
+}
+
+func (p *pushed) run(c Component) error {
+	p.ran = true
+	p.res, p.err = p.h.runPushed(p.h.background(), c, p.msgs, p.watching)
+	return p.err
+}
+
+// handleTopics runs the Watching call and messages of p on its instance,
+// and sends the new rendering to its watchers when it changed. Unless
+// wait, it gives up when an action holds the instance, and reports busy.
+// It reports failed when the store failed, so that nothing ran or what ran
+// was not stored; the log says so once until a delivery succeeds again.
+func (h *Handler) handleTopics(p *pushed, wait bool) (busy, failed bool) {
 	ctx := h.background()
-	var res result
-	var ranErr error
-	busy, err := h.updatePushed(ctx, id, wait, func(c Component) (err error) {
-		res, err = h.runPushed(ctx, c, msgs, watching)
-		ranErr = err
-		return err
-	})
+	p.ran, p.err, p.res = false, nil, result{}
+	busy, err := h.updatePushed(ctx, p.id, wait, p.fn)
 	switch {
 	case busy:
 		return true, false
 	case errors.Is(err, ErrNotFound):
-		h.gone(id) // expired or deleted
-	case err != nil && err == ranErr:
+		h.gone(p.id) // expired or deleted
+	case err != nil && p.ran && err == p.err:
 		// The component failed; that was logged when it happened.
 	case err != nil:
 		if ctx.Err() == nil && h.storeFailing.CompareAndSwap(false, true) {
-			h.logger.Error("liveflux: the store failed topic deliveries; the subscribers will be told what they missed (logged once until one succeeds)", "id", id, "err", err)
+			h.logger.Error("liveflux: the store failed topic deliveries; the subscribers will be told what they missed (logged once until one succeeds)", "id", p.id, "err", err)
 		}
 		return false, true
 	default:
 		if h.storeFailing.CompareAndSwap(true, false) {
 			h.logger.Info("liveflux: topic deliveries succeed again")
 		}
-		h.publish(ctx, res)
+		h.publish(ctx, p.res)
 	}
+	p.res = result{} // holds no rendering until the next delivery
 	return false, false
 }
 
@@ -228,15 +250,14 @@ func (h *Handler) runPushed(ctx context.Context, c Component, msgs []*TopicMessa
 	handled := 0
 	var failed error
 	run := func(method string, fn func() error) {
-		var saved Component
-		if calls > 1 { // else the store undoes a failure
-			saved = shallowCopy(c)
+		saved := c // a single call's failure the store undoes
+		if calls > 1 {
+			saved = takeSnapshot(c)
+			defer releaseSnapshot(c, saved)
 		}
 		events := len(sc.events)
 		if err := h.call(c, method, fn); err != nil {
-			if saved != nil {
-				restore(c, saved)
-			}
+			restore(c, saved)
 			sc.events = sc.events[:events]
 			failed = cmpOr(failed, err)
 			return
