@@ -235,9 +235,10 @@ func (x *hub) close() {
 	x.mu.Unlock()
 }
 
-// isClosed reports whether the hub was closed.
-func (x *hub) isClosed() bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.closed
+// clear forgets every watcher at once (Shutdown past its deadline).
+func (x *hub) clear() {
+	x.mu.Lock()
+	clear(x.clients)
+	clear(x.peers)
+	x.mu.Unlock()
 }

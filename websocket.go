@@ -277,6 +277,7 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 		for _, c := range conns {
 			c.drop()
 		}
+		h.hub.clear() // nobody is sent anything more
 		return ctx.Err()
 	}
 }
