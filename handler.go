@@ -27,9 +27,10 @@ type Handler struct {
 	cop      *http.CrossOriginProtection
 	session  func(*http.Request) string // nil: IDs are bearer capabilities
 
-	maxParams int          // bytes of mount parameters
-	posts     *ipLimiter   // nil without WithHTTPRateLimit
-	uploads   uploadLimits // WithMaxUploadBytes, WithMaxUploadFiles (upload.go)
+	maxParams int            // bytes of mount parameters
+	posts     *ipLimiter     // nil without WithHTTPRateLimit
+	uploads   uploadLimits   // WithMaxUploadBytes, WithMaxUploadFiles (upload.go)
+	proxies   trustedProxies // WithTrustedProxies (proxy.go)
 
 	// updates receives every rendering an action produced, whichever
 	// transport carried it.
@@ -92,9 +93,10 @@ func WithMaxParamBytes(n int) HandlerOption {
 
 // WithHTTPRateLimit allows each client at most max POSTs (mounts and
 // actions) per window, in bursts of up to max; more get 429 with
-// Retry-After. A client is an IP address, or an IPv6 /64, as the
-// connection gives it (X-Forwarded-For is not trusted: behind a proxy
-// every client shares the proxy's address). Off by default.
+// Retry-After. A client is an IP address, or an IPv6 /64: the
+// connection's, or behind a proxy listed in WithTrustedProxies the one it
+// forwards for (without that option every client behind a proxy shares
+// the proxy's address). Off by default.
 func WithHTTPRateLimit(max int, window time.Duration) HandlerOption {
 	return func(h *Handler) {
 		if max > 0 && window > 0 {
@@ -172,7 +174,7 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if h.cop != nil {
-		if err := h.cop.Check(r); err != nil {
+		if err := h.cop.Check(h.asSent(r)); err != nil {
 			http.Error(w, "cross-origin request refused", http.StatusForbidden)
 			return
 		}
