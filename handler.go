@@ -2,14 +2,12 @@ package liveflux
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -27,10 +25,12 @@ type Handler struct {
 	cop      *http.CrossOriginProtection
 	session  func(*http.Request) string // nil: IDs are bearer capabilities
 
-	maxParams int            // bytes of mount parameters
-	posts     *ipLimiter     // nil without WithHTTPRateLimit
-	uploads   uploadLimits   // WithMaxUploadBytes, WithMaxUploadFiles (upload.go)
-	proxies   trustedProxies // WithTrustedProxies (proxy.go)
+	maxParams   int            // bytes of mount parameters
+	posts       *ipLimiter     // nil without WithHTTPRateLimit
+	uploads     uploadLimits   // WithMaxUploadBytes, WithMaxUploadFiles (upload.go)
+	bodyTimeout time.Duration  // WithBodyReadTimeout (body.go)
+	noDeadline  sync.Once      // warns once that bodies cannot get a deadline
+	proxies     trustedProxies // WithTrustedProxies (proxy.go)
 
 	// updates receives every rendering an action produced, whichever
 	// transport carried it.
@@ -129,15 +129,16 @@ func newHandler(store Store) *Handler {
 		store = NewMemoryStore()
 	}
 	h := &Handler{
-		store:     store,
-		registry:  DefaultRegistry,
-		logger:    slog.Default(),
-		maxBody:   DefaultMaxBodyBytes,
-		cop:       http.NewCrossOriginProtection(),
-		maxParams: DefaultMaxParamBytes,
-		updates:   nobodyWatches{},
-		topics:    newTopicIndex(),
-		now:       time.Now,
+		store:       store,
+		registry:    DefaultRegistry,
+		logger:      slog.Default(),
+		maxBody:     DefaultMaxBodyBytes,
+		cop:         http.NewCrossOriginProtection(),
+		maxParams:   DefaultMaxParamBytes,
+		bodyTimeout: DefaultBodyReadTimeout,
+		updates:     nobodyWatches{},
+		topics:      newTopicIndex(),
+		now:         time.Now,
 	}
 	h.mailboxes = newMailboxes(h)
 	h.presence = newPresence(h)
@@ -183,17 +184,11 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form, err := h.readForm(w, r)
+	if r.MultipartForm != nil {
+		defer r.MultipartForm.RemoveAll()
+	}
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("request body over %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
-			return
-		}
-		if status, msg, ok := uploadRefused(err); ok {
-			http.Error(w, msg, status)
-			return
-		}
-		http.Error(w, "malformed form body", http.StatusBadRequest)
+		refuseBody(w, err)
 		return
 	}
 	kind := form.Get(FieldKind)
@@ -240,26 +235,6 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		hdr.Set(HeaderEvents, encodeEvents(res.events))
 	}
 	w.Write(res.html)
-}
-
-// readForm parses a url-encoded body of at most maxBody bytes, or a
-// multipart one within the upload limits, and returns its fields (not those
-// of the URL query).
-func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	r.Body = http.MaxBytesReader(w, r.Body, h.bodyLimit(ct))
-	var err error
-	if ct == "multipart/form-data" {
-		if err = r.ParseMultipartForm(h.maxBody); err == nil {
-			err = h.checkFiles(r.MultipartForm)
-		}
-	} else {
-		err = r.ParseForm()
-	}
-	if err != nil {
-		return nil, err
-	}
-	return r.PostForm, nil
 }
 
 // Mount mounts a new instance of kind with params for the page that r
