@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -202,20 +204,25 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		delete(form, f)
 	}
 
+	asJSON := accepts(r.Header.Get("Accept"), MediaTypeAnswer)
+	ctx := r.Context()
+	if !asJSON {
+		ctx = withEventsInHeader(ctx)
+	}
 	var res result
 	if hasID {
 		if len(ids) != 1 || ids[0] == "" {
 			http.Error(w, "empty "+FieldID, http.StatusBadRequest)
 			return
 		}
-		res, err = h.act(withFiles(r.Context(), r.MultipartForm), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r)})
+		res, err = h.act(withFiles(ctx, r.MultipartForm), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r)})
 	} else {
 		params := make(map[string]string, len(form))
 		for k, v := range form {
 			params[k] = v[0]
 		}
 		owner := h.ownerOf(r)
-		res, err = h.mount(r.Context(), kind, params, owner, h.quotaOf(r, owner))
+		res, err = h.mount(ctx, kind, params, owner, h.quotaOf(r, owner))
 	}
 	if err != nil {
 		status, msg := clientError(err)
@@ -226,15 +233,40 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		h.publish(r.Context(), res)
 	}
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Cache-Control", "no-store")
 	if res.redirect != "" {
 		hdr.Set(HeaderRedirect, res.redirect)
 	}
+	if asJSON {
+		hdr.Set("Content-Type", MediaTypeAnswer)
+		w.Write(encodeAnswer(res))
+		return
+	}
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	if len(res.events) > 0 {
 		hdr.Set(HeaderEvents, encodeEvents(res.events))
 	}
 	w.Write(res.html)
+}
+
+// accepts reports whether an Accept or Accept-Encoding header value lists
+// token (a media type or an encoding, in any letter case) with a quality
+// above 0.
+func accepts(header, token string) bool {
+	for _, p := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(p, ";")
+		if !strings.EqualFold(strings.TrimSpace(name), token) {
+			continue
+		}
+		q := 1.0
+		for _, param := range strings.Split(params, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(param), "q="); ok {
+				q, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		return q > 0
+	}
+	return false
 }
 
 // Mount mounts a new instance of kind with params for the page that r

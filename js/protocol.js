@@ -11,7 +11,14 @@ export const FIELD_ACTION = "liveflux_action"; // names the action; absent: a re
 
 // Response headers of the HTTP protocol.
 export const HEADER_REDIRECT = "X-Liveflux-Redirect"; // carries the URL a component asked the client to visit
-export const HEADER_EVENTS = "X-Liveflux-Events"; // carries the events the component emitted, a JSON array of {name, detail}
+export const HEADER_EVENTS = "X-Liveflux-Events"; // carries the events the component emitted, a JSON array of {name, detail}, to a client that did not ask for MediaTypeAnswer
+
+// The media type a client names in its Accept header to be answered, on
+// success, with the rendering and the events in one JSON body: {"html":
+// …, "events": […]}. A client that does not name it gets the rendering
+// as text/html and the events in HeaderEvents, as in the first version of
+// the protocol.
+export const MEDIA_ANSWER = "application/vnd.liveflux+json"; // asks for (and labels) answers in JSON
 
 // Attributes of a component's root element and of the markup inside it.
 export const ATTR_KIND = "data-flux-component-kind"; // holds the component's kind, on its root
