@@ -106,6 +106,8 @@ const (
 	AttrConfirm = "data-flux-confirm"
 	// AttrIgnore marks an element that updates never touch.
 	AttrIgnore = "data-flux-ignore"
+	// AttrInert marks a region (content you did not write) in which no data-flux-* attribute has any effect.
+	AttrInert = "data-flux-inert"
 	// AttrLoading lists what an element does while an action is in flight (show, hide, disable, class.NAME).
 	AttrLoading = "data-flux-loading"
 	// AttrLoadingFor limits data-flux-loading to the named actions.

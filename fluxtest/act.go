@@ -77,7 +77,7 @@ func (c *Client) lost(l lostInstance) bool {
 func (c *Client) scan() bool {
 	c.mu.Lock()
 	var todo []*html.Node
-	for _, el := range queryAll(c.page.doc, mustCompile(`[`+attrKind+`]:not([`+attrID+`])`)) {
+	for _, el := range queryAll(c.page.doc, selPlaceholder) {
 		if !c.mounting[el] {
 			c.mounting[el] = true
 			todo = append(todo, el)

@@ -493,7 +493,7 @@ func (s *state) viewOf(root *html.Node) *viewState {
 // findRoot returns the root of instance id on the page. c.mu is held.
 func (s *state) findRoot(id string) *html.Node {
 	for n := range s.page.doc.Descendants() {
-		if n.Type == html.ElementNode && hasAttr(n, attrKind) && attrOr(n, attrID, "\x00") == id {
+		if isRoot(n) && attrOr(n, attrID, "") == id {
 			return n
 		}
 	}
@@ -609,6 +609,9 @@ func (s *state) morphElement(from, to, root *html.Node) {
 		case match.Type == html.TextNode || match.Type == html.CommentNode:
 			match.Data = n.Data
 		case match.Type != html.ElementNode:
+		case !selLive.Match(match) || !selLive.Match(n):
+			// content you did not write: plain markup
+			s.morphElement(match, n, root)
 		case hasAttr(match, attrIgnore):
 		case match != root && isRoot(match) && attrOr(match, attrKind, "") == attrOr(n, attrKind, "\x00") &&
 			(!hasAttr(n, attrID) || attrOr(n, attrID, "") == attrOr(match, attrID, "")):

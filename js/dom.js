@@ -1,8 +1,13 @@
 // DOM helpers without state.
 import { ATTR_ID, ATTR_KIND, EV_ERROR } from "./protocol.js";
+import { LIVE, SEL_ROOT } from "./constants.js";
 import { safeURL } from "./rules.js";
 
-export const findRoot = (id) => document.querySelector(`[${ATTR_ID}="${CSS.escape(id)}"]`);
+export const findRoot = (id) => document.querySelector(`[${ATTR_ID}="${CSS.escape(id)}"]${LIVE}`);
+
+// live reports whether el's data-flux-* attributes count: it is in the
+// page, in a component, and in no data-flux-inert region.
+export const live = (el) => el.isConnected && el.matches(LIVE) && !!el.closest(SEL_ROOT);
 
 // attrsWithPrefix returns {NAME: value} for el's attributes prefix+NAME.
 export function attrsWithPrefix(el, prefix) {

@@ -60,6 +60,7 @@ export const ATTR_INCLUDE = "data-flux-include"; // is a CSS selector of element
 export const ATTR_TARGET = "data-flux-target"; // names the component (ID or kind) the action runs on, instead of the enclosing one
 export const ATTR_CONFIRM = "data-flux-confirm"; // holds the question the user must accept before the action is sent
 export const ATTR_IGNORE = "data-flux-ignore"; // marks an element that updates never touch
+export const ATTR_INERT = "data-flux-inert"; // marks a region (content you did not write) in which no data-flux-* attribute has any effect
 export const ATTR_LOADING = "data-flux-loading"; // lists what an element does while an action is in flight (show, hide, disable, class.NAME)
 export const ATTR_LOADING_FOR = "data-flux-loading-for"; // limits data-flux-loading to the named actions
 export const ATTR_DISABLE_WITH = "data-flux-disable-with"; // holds the text of a submit button, disabled, while its form's action is in flight

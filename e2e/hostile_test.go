@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+	"github.com/go-liveflux/liveflux"
+)
+
+// Hostile content and hostile networks: markup a sanitizer let through,
+// text that would turn into markup, answers too large for a header, a
+// proxy that does not pass WebSocket on.
+
+// ugc is what a comment that passed an HTML sanitizer's default policy
+// (DOMPurify keeps data-* attributes) can hold: data-flux-* markup aimed at
+// the viewer's lab components (data-flux-target names their kind), sending
+// with no click, on a timer, on the first mouse move, on a click, on a
+// submit.
+const ugc = `<span data-flux-action="delete" data-flux-target="lab" data-flux-on="load">a</span>
+<span data-flux-action="delete" data-flux-target="lab" data-flux-on="every.100ms">b</span>
+<span class="hover" data-flux-action="delete" data-flux-target="lab" data-flux-on="mouseover.document">c</span>
+<button class="ugc-click" data-flux-action="delete" data-flux-target="lab">d</button>
+<form class="ugc-form" data-flux-action="delete" data-flux-target="lab"><button class="ugc-submit">e</button></form>`
+
+// Markup outside every component sends nothing, and neither does markup in
+// a data-flux-inert region inside one (issue: a sanitizer-passed comment
+// ran "delete" on the viewer's component on load, 15 times in 1.5 s with
+// every.100ms, and on the first mouse move with mouseover.document). An
+// inert region is still morphed by updates, and its data-flux-loading,
+// data-flux-ignore and placeholders have no effect. (A placeholder outside
+// every component is how pages mount components: it is mounted. The
+// README's rule for sanitizers covers it.)
+func TestUserContentIsInert(t *testing.T) {
+	needBrowser(t)
+	for _, ws := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "websocket"}[ws], func(t *testing.T) {
+			s := newServer(t)
+			s.labView("evil", `<p class="evil">mounted by a comment</p><span data-flux-action="delete" data-flux-on="load"></span>`)
+			s.labView("account", `<output class="n">{{.N}}</output>
+<button class="mark" data-flux-action="mark">mark</button>
+<button class="slow" data-flux-action="slow">slow</button>
+<div class="comments" data-flux-inert>
+  <p class="c-text">comment {{.N}}</p>
+  <div class="c-ignore" data-flux-ignore>ignored {{.N}}</div>
+  <span class="c-loading" data-flux-loading="class.pwned"></span>
+  <div data-flux-component-kind="lab" data-flux-param-view="evil"></div>
+  `+strings.ReplaceAll(ugc, `data-flux-target="lab" `, ``)+`
+</div>`)
+			// A form the client leaves alone is not sent by the browser
+			// either: the page stays.
+			s.labPage(liveflux.ClientOptions{UseWebSocket: ws}, `<script>window.addEventListener("submit", (e) => e.preventDefault());</script>
+<section id="ugc">`+ugc+`</section>`, "account")
+			tb := newTab(t)
+			tb.navigate(s.URL)
+			if ws {
+				tb.waitSynced(1)
+			}
+			root := rootSel("v0")
+
+			// The first mouse move, clicks and a submit on the comments,
+			// outside the component and inside.
+			tb.do("moving the mouse", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 20, 20), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 200, 300))
+			for _, sel := range []string{"#ugc .ugc-click", "#ugc .ugc-submit", root + " .ugc-click", root + " .ugc-submit", root + " .hover", "#ugc .hover"} {
+				tb.click(sel)
+			}
+			// The component's own markup still works, and updates still
+			// morph the inert region.
+			tb.click(root + " .mark")
+			s.expectActs(0, act("mark"))
+			tb.waitText(root+" .c-text", "comment 1")
+			tb.waitText(root+" .c-ignore", "ignored 1")
+
+			// While an action is in flight, loading states in the region
+			// stay off.
+			release := s.holdSlow()
+			tb.click(root + " .slow")
+			tb.waitFor("the slow action in flight", fmt.Sprintf(`document.querySelector(%q).classList.contains("flux-busy")`, root), "")
+			if eval[bool](tb, fmt.Sprintf(`document.querySelector(%q).classList.contains("pwned")`, root+" .c-loading")) {
+				t.Error("data-flux-loading in an inert region took effect")
+			}
+			release()
+			tb.waitText(root+" .n", "2")
+
+			// Long enough for every.100ms to have sent several times.
+			tb.waitPageTime(600)
+			tb.waitIdle()
+			for _, a := range s.acts() {
+				if a.Action != "mark" && a.Action != "slow" {
+					t.Errorf("user content sent %v", a)
+				}
+			}
+			if n := len(s.acts()); n != 2 {
+				t.Errorf("%d actions, want 2 (mark, slow): %v", n, s.acts())
+			}
+			if eval[bool](tb, `!!document.querySelector(".evil")`) {
+				t.Error("a placeholder in user content was mounted")
+			}
+		})
+	}
+}
