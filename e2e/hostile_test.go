@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"html/template"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -97,6 +99,56 @@ func TestUserContentIsInert(t *testing.T) {
 			}
 			if eval[bool](tb, `!!document.querySelector(".evil")`) {
 				t.Error("a placeholder in user content was mounted")
+			}
+		})
+	}
+}
+
+// The client never turns text into markup (issue: user text escaped by
+// html/template in a <noscript> of a data-flux-disable-with button ran as
+// script after one update and one click: the update, parsed in a
+// <template> where scripting is off, made the escaped text a text node,
+// which the button's save and restore through innerHTML serialized as is
+// and parsed again as markup). The button gets back its own nodes.
+func TestTextStaysText(t *testing.T) {
+	needBrowser(t)
+	for _, ws := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "websocket"}[ws], func(t *testing.T) {
+			s := newServer(t)
+			payload := fmt.Sprintf(`</noscript><img src=x onerror="document.title='PWNED';fetch('%s/pwned')">`, s.URL)
+			s.labView("mxss", `<form data-flux-action="save"><button class="save" type="submit" data-flux-disable-with="Saving…"><noscript>{{index .P "payload"}}</noscript>Save</button></form>
+<button class="bump" data-flux-action="bump">bump</button> <output class="n">{{.N}}</output>`)
+			s.page("/{$}", liveflux.ClientOptions{UseWebSocket: ws}, func(r *http.Request) template.HTML {
+				return `<section id="v0">` + s.mount(r, "lab", map[string]string{"view": "mxss", "payload": payload}) + `</section>`
+			})
+			tb := newTab(t)
+			tb.navigate(s.URL)
+			if ws {
+				tb.waitSynced(1)
+			}
+			root := rootSel("v0")
+			tb.click(root + " .bump") // one update
+			tb.waitText(root+" .n", "1")
+			tb.do("marking the button's text node", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).lastChild.__mark = 1`, root+" .save")))
+
+			tb.click(root + " .save") // one click
+			tb.waitText(root+" .n", "2")
+			tb.waitIdle()
+			tb.waitPageTime(300) // an image's error handler would have run
+
+			if title := eval[string](tb, `document.title`); title == "PWNED" {
+				t.Fatal("the payload ran: document.title is PWNED")
+			}
+			if n := s.pwned.Load(); n != 0 {
+				t.Fatalf("the payload ran %d times", n)
+			}
+			// The <noscript> an update brought is empty (parsed in a
+			// template, its text would be markup), and the button got back
+			// its own text node.
+			got := eval[string](tb, fmt.Sprintf(`(() => { const b = document.querySelector(%q);
+				return [b.textContent, b.disabled, b.querySelectorAll("img").length, b.querySelector("noscript").childNodes.length, b.lastChild.__mark === 1].join("|"); })()`, root+" .save"))
+			if got != "Save|false|0|0|true" {
+				t.Errorf("button [text, disabled, images, nodes in noscript, own text node] = %s, want Save|false|0|0|true", got)
 			}
 		})
 	}

@@ -32,8 +32,13 @@ export function navigate(to, componentID, kind) {
   return false;
 }
 
+// parseHTML parses a rendering into its root element. A template parses
+// with scripting off, where <noscript> holds markup, which the page (its
+// scripting on) holds as text: text never becomes markup there if the
+// <noscript> stays empty.
 export function parseHTML(html) {
   const t = document.createElement("template");
   t.innerHTML = html;
+  for (const n of t.content.querySelectorAll("noscript")) n.replaceChildren();
   return t.content.firstElementChild;
 }

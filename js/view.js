@@ -53,17 +53,17 @@ export function busy(id, job, on) {
 const held = new WeakMap();
 
 // hold disables el (showing text, if given) while on, and gives it back
-// its state after.
+// its state after: its own child nodes, never markup parsed again.
 function hold(el, on, text) {
   const s = held.get(el);
   if (on) {
-    s || held.set(el, { disabled: el.disabled, html: el.innerHTML });
+    s || held.set(el, { disabled: el.disabled, nodes: [...el.childNodes] });
     el.disabled = true;
     if (text != null) el.textContent = text;
   } else if (s) {
     held.delete(el);
     el.disabled = s.disabled;
-    if (text != null) el.innerHTML = s.html;
+    if (text != null) el.replaceChildren(...s.nodes);
   }
 }
 
