@@ -153,3 +153,38 @@ func TestTextStaysText(t *testing.T) {
 		})
 	}
 }
+
+// Events never cost the answer (issue: 300,000 bytes of events in the
+// X-Liveflux-Events header made Chromium refuse the whole response,
+// ERR_RESPONSE_HEADERS_TOO_BIG: the page kept the old rendering). Now the
+// events travel in the body, every one arrives with the rendering, and an
+// event over the bound is refused to the component, which can say so.
+func TestLargeEventsArrive(t *testing.T) {
+	needBrowser(t)
+	for _, ws := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "websocket"}[ws], func(t *testing.T) {
+			s := newServer(t)
+			s.labView("events", `<button class="big" data-flux-action="emit-big">emit</button> <output class="n">{{.N}}</output>
+<p class="err">{{range .Msgs}}{{.}}{{end}}</p>`)
+			s.labPage(liveflux.ClientOptions{UseWebSocket: ws}, `<script>
+  window.__big = [];
+  document.addEventListener("lab-big", (e) => __big.push(e.detail.pad ? e.detail.i + ":" + e.detail.pad.length : "other"));
+</script>`, "events")
+			tb := newTab(t)
+			tb.navigate(s.URL)
+			if ws {
+				tb.waitSynced(1)
+			}
+			root := rootSel("v0")
+			tb.click(root + " .big")
+			tb.waitText(root+" .n", "1")
+			tb.waitFor("five events", `__big.length === 5`, `__big`)
+			if got := eval[string](tb, `__big.join(" ")`); got != "0:60000 1:60000 2:60000 3:60000 4:60000" {
+				t.Errorf("events %q, want five of 60,000 bytes, in order", got)
+			}
+			if msg := tb.text(root + " .err"); !strings.HasPrefix(msg, "liveflux: event too large: lab-big is 70031 bytes, over MaxEventBytes") {
+				t.Errorf("the component was told %q, want that its 70,000-byte event was refused", msg)
+			}
+		})
+	}
+}

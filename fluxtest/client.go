@@ -373,8 +373,9 @@ func (s *state) waitUntil(cond func() bool) bool {
 }
 
 // post sends fields (and files, as multipart) to the endpoint as the JS
-// client does (js/http.js post) and returns the status (0 on a network
-// failure), the trimmed text of the answer and the redirect header.
+// client does (js/http.js post), asking for answers in JSON, and returns
+// the status (0 on a network failure), the rendering (or the trimmed text
+// of a failure), the redirect header and the events.
 func (s *state) post(fields *fieldList, files []entry) (status int, text, redirect string, events []liveflux.Event) {
 	var body io.Reader
 	contentType := "application/x-www-form-urlencoded;charset=UTF-8"
@@ -409,6 +410,7 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 		return 0, err.Error(), "", nil
 	}
 	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", liveflux.MediaTypeAnswer)
 	// What a browser's same-origin XMLHttpRequest carries.
 	req.Header.Set("Origin", s.origin())
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
@@ -421,14 +423,21 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
-	if h := res.Header.Get(liveflux.HeaderEvents); h != "" {
-		if err := json.Unmarshal([]byte(h), &events); err != nil {
-			s.mu.Lock()
-			s.problems = append(s.problems, fmt.Sprintf("the %s header is not a JSON array of events: %.200q", liveflux.HeaderEvents, h))
-			s.mu.Unlock()
-		}
+	redirect = res.Header.Get(liveflux.HeaderRedirect)
+	if res.StatusCode >= 300 {
+		return res.StatusCode, strings.TrimSpace(string(data)), redirect, nil
 	}
-	return res.StatusCode, strings.TrimSpace(string(data)), res.Header.Get(liveflux.HeaderRedirect), events
+	var a struct {
+		HTML   string           `json:"html"`
+		Events []liveflux.Event `json:"events"`
+	}
+	if err := json.Unmarshal(data, &a); err != nil {
+		s.mu.Lock()
+		s.problems = append(s.problems, fmt.Sprintf("the answer is not %s: %.200q", liveflux.MediaTypeAnswer, data))
+		s.mu.Unlock()
+		return 0, "malformed answer", redirect, nil
+	}
+	return res.StatusCode, a.HTML, redirect, a.Events
 }
 
 func (s *state) origin() string {
