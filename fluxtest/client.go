@@ -476,16 +476,53 @@ func (c *Client) mountInto(el *html.Node, kind string, params map[string]string)
 	return 0, ""
 }
 
-// navigate follows a redirect to an http(s) URL, resolved against the
-// page, and reports whether it did (js/dom.js navigate). c.mu is held.
+// navigate follows a redirect, resolved against the page as a browser
+// resolves it, and reports whether it did (js/dom.js navigate, js/rules.js
+// safeURL): only to an http(s) URL, and to another origin only when the
+// target is spelled with http:// or https://. c.mu is held.
 func (s *state) navigate(to string) bool {
-	u, err := s.pageURL.Parse(strings.TrimLeft(to, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f "))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+	u, ok := s.resolve(to)
+	if !ok || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	lower := strings.ToLower(to)
+	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") &&
+		(u.Scheme != s.pageURL.Scheme || !strings.EqualFold(u.Host, s.pageURL.Host)) {
 		return false
 	}
 	s.navigated = to
 	s.signal()
 	return true
+}
+
+// resolve resolves a URL against the page as browsers do, where that
+// differs from url.Parse: leading and trailing controls and blanks are
+// dropped, tabs and line breaks anywhere, a backslash is a slash, and a
+// scheme without "//" is relative when it is the page's ("https:x" on an
+// https page is its path x) and has its host after it when it is not.
+func (s *state) resolve(to string) (*url.URL, bool) {
+	to = strings.Trim(to, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
+	to = strings.Map(func(r rune) rune {
+		switch r {
+		case '\t', '\n', '\r':
+			return -1
+		case '\\':
+			return '/'
+		}
+		return r
+	}, to)
+	u, err := s.pageURL.Parse(to)
+	if err != nil {
+		return nil, false
+	}
+	if u.Opaque != "" && (u.Scheme == "http" || u.Scheme == "https") {
+		if u.Scheme == s.pageURL.Scheme {
+			u, err = s.pageURL.Parse(u.Opaque)
+		} else {
+			u, err = url.Parse(u.Scheme + "://" + u.Opaque)
+		}
+	}
+	return u, err == nil
 }
 
 // viewOf returns root's state, created at first sight. c.mu is held.

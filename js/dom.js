@@ -21,14 +21,14 @@ export function emit(target, name, detail) {
   (target?.isConnected ? target : document).dispatchEvent(new CustomEvent(name, { bubbles: true, detail }));
 }
 
-// navigate follows a redirect the server asked for, only to an http(s) URL
-// (safeURL); a refusal is reported as liveflux:error. Returns whether it
+// navigate follows a redirect the server asked for, only where safeURL
+// allows; a refusal is reported as liveflux:error. Returns whether it
 // navigated.
 export function navigate(to, componentID, kind) {
   const href = safeURL(to, location.href);
   if (href) return location.assign(href), true;
   const root = componentID && findRoot(componentID);
-  emit(root, EV_ERROR, { status: 0, message: "refused redirect to a non-http(s) URL", componentID, kind: kind || root?.getAttribute(ATTR_KIND) });
+  emit(root, EV_ERROR, { status: 0, message: "refused redirect to an unsafe URL", componentID, kind: kind || root?.getAttribute(ATTR_KIND) });
   return false;
 }
 
