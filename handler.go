@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // DefaultMaxBodyBytes is the largest POST body a Handler accepts by default.
@@ -154,6 +156,10 @@ func (h *Handler) Store() Store { return h.store }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		if r.Header.Get("Sec-WebSocket-Key") != "" {
+			refuseHandshake(w, r)
+			return
+		}
 		serveRuntime(w, r)
 	case http.MethodPost:
 		h.servePost(w, r)
@@ -267,6 +273,19 @@ func accepts(header, token string) bool {
 		return q > 0
 	}
 	return false
+}
+
+// refuseHandshake answers a WebSocket handshake the handler does not
+// upgrade: a plain Handler's, or one that reached a WebSocketHandler
+// without its Upgrade header (a proxy that does not pass it on). It is
+// not answered with the client runtime, which the client would download
+// again on every attempt to connect.
+func refuseHandshake(w http.ResponseWriter, r *http.Request) {
+	msg := "WebSocket handshake without an Upgrade header: a proxy on the way does not pass it on"
+	if websocket.IsWebSocketUpgrade(r) {
+		msg = "this endpoint serves HTTP only"
+	}
+	http.Error(w, msg, http.StatusBadRequest)
 }
 
 // Mount mounts a new instance of kind with params for the page that r

@@ -3,6 +3,7 @@ package liveflux_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -103,5 +104,44 @@ func TestMessagesDuringAnActionWaitTheirTurn(t *testing.T) {
 	}
 	if counts[0] != 1 || counts[1] != 2 {
 		t.Fatalf("counts %v after the action, want [1 2]", counts)
+	}
+}
+
+// A WebSocket handshake that lost its Upgrade header on the way (a proxy
+// that does not pass it on) is refused with a short 400, not answered with
+// the client runtime, which a client trying to connect used to download
+// again on every attempt; so is a handshake to an HTTP-only Handler.
+func TestHandshakeWithoutUpgradeGetsNoRuntime(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	get := func(h http.Handler, hdr ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/liveflux", nil)
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, c := range []struct {
+		name string
+		rec  *httptest.ResponseRecorder
+		want string
+	}{
+		{"Upgrade dropped by a proxy", get(f.h), "a proxy on the way does not pass it on"},
+		{"an HTTP-only handler", get(newTestHandler(t), "Upgrade", "websocket", "Connection", "Upgrade"), "serves HTTP only"},
+	} {
+		if c.rec.Code != http.StatusBadRequest || !strings.Contains(c.rec.Body.String(), c.want) || c.rec.Body.Len() > 200 {
+			t.Errorf("%s: %d %.100q (%s), want 400 saying %q", c.name, c.rec.Code, c.rec.Body.String(), c.rec.Header().Get("Content-Type"), c.want)
+		}
+	}
+	// The runtime itself is still served.
+	req := httptest.NewRequest(http.MethodGet, "/liveflux", nil)
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/javascript") {
+		t.Fatalf("runtime: %d %s", rec.Code, rec.Header().Get("Content-Type"))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chromedp/cdproto/input"
@@ -187,4 +188,73 @@ func TestLargeEventsArrive(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A page behind a proxy that does not pass WebSocket on (it drops the
+// Upgrade header) tries the socket five times, then stays on HTTP and says
+// so once; the handshakes it sent are refused with a short 400, never
+// answered with the client runtime again (issue: the client retried every
+// 15 s forever, each attempt downloading the 9.8 KB runtime with a 200).
+func TestSocketGivenUp(t *testing.T) {
+	needBrowser(t)
+	s := newServer(t)
+	var handshakes, runtimes, refused atomic.Int64
+	s.mux.HandleFunc("/noupgrade", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			if r.Header.Get("Sec-WebSocket-Key") != "" {
+				handshakes.Add(1)
+				r.Header.Del("Upgrade") // what the proxy does
+				r.Header.Del("Connection")
+			}
+			w = &statusRecorder{ResponseWriter: w, seen: func(status int, ctype string) {
+				switch {
+				case status == http.StatusOK && strings.HasPrefix(ctype, "application/javascript"):
+					runtimes.Add(1)
+				case status == http.StatusBadRequest:
+					refused.Add(1)
+				}
+			}}
+		}
+		s.serveLiveflux(w, r)
+	})
+	s.labView("plain", `<button class="mark" data-flux-action="mark">mark</button> <output class="n">{{.N}}</output>`)
+	s.labPage(liveflux.ClientOptions{Endpoint: "/noupgrade", UseWebSocket: true}, "", "plain")
+	tb := newTab(t, allowBrowserError(`WebSocket connection to 'ws://127\.0\.0\.1:\d+/noupgrade' failed: .*`), expectLivefluxErrors())
+	tb.navigate(s.URL)
+	checkSocketGivenUp(tb)
+	tb.waitPageTime(1500) // a sixth try would come within the backoff cap
+	if n := handshakes.Load(); n != 5 {
+		t.Errorf("%d handshakes, want 5", n)
+	}
+	if n := refused.Load(); n != 5 {
+		t.Errorf("%d handshakes answered 400, want 5", n)
+	}
+	if n := runtimes.Load(); n != 1 {
+		t.Errorf("the runtime was downloaded %d times, want once", n)
+	}
+	tb.click(rootSel("v0") + " .mark")
+	tb.waitText(rootSel("v0")+" .n", "1")
+	if n := s.httpActions.Load(); n != 1 {
+		t.Errorf("%d actions over HTTP, want 1", n)
+	}
+}
+
+// statusRecorder tells seen the status and Content-Type of the answer.
+type statusRecorder struct {
+	http.ResponseWriter
+	seen  func(status int, ctype string)
+	wrote bool
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if !r.wrote {
+		r.wrote = true
+		r.seen(status, r.Header().Get("Content-Type"))
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.ResponseWriter.Write(b)
 }

@@ -14,3 +14,6 @@ export const BACKOFF_BASE = 500;
 export const BACKOFF_CAP = 15000;
 // A socket open this long resets the backoff.
 export const STABLE_AFTER = 10000;
+// Handshakes that fail in a row, the socket never open, before the page
+// gives the socket up and stays on HTTP.
+export const SOCKET_TRIES = 5;
