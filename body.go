@@ -25,10 +25,11 @@ const bodyMinRate = 8 << 10
 // that keeps moving is never cut while a client that trickles its bytes
 // (one a second, to hold a connection and a goroutine) is. A client too
 // slow gets 408 and its connection is closed. The handler sets the
-// deadline itself (http.ResponseController), so an http.Server needs no
-// ReadTimeout for it, which would cut WebSocket connections too; those
-// are not affected. Defaults to DefaultBodyReadTimeout (10 s); raise it
-// for large uploads over very slow links.
+// deadline itself (http.ResponseController), over any a middleware set
+// before, so an http.Server needs no ReadTimeout for it, which would cut
+// WebSocket connections too; those are not affected. A server that has a
+// ReadTimeout keeps it instead. Defaults to DefaultBodyReadTimeout (10 s);
+// raise it for large uploads over very slow links.
 func WithBodyReadTimeout(d time.Duration) HandlerOption {
 	return func(h *Handler) {
 		if d > 0 {
@@ -43,7 +44,7 @@ func WithBodyReadTimeout(d time.Duration) HandlerOption {
 // query). The files of a multipart body are in r.MultipartForm.
 func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	body, lift := h.withDeadline(w, r.Body)
+	body, lift := h.withDeadline(w, r)
 	r.Body = http.MaxBytesReader(w, body, h.bodyLimit(ct))
 	var form url.Values
 	var err error
@@ -61,9 +62,14 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 	return form, err
 }
 
-// withDeadline returns body with a read deadline that grows as it is read
-// (see WithBodyReadTimeout), and the function that lifts it.
-func (h *Handler) withDeadline(w http.ResponseWriter, body io.ReadCloser) (io.ReadCloser, func()) {
+// withDeadline returns r's body with a read deadline that grows as it is
+// read (see WithBodyReadTimeout), and the function that lifts it. A server
+// with a ReadTimeout keeps its own deadline.
+func (h *Handler) withDeadline(w http.ResponseWriter, r *http.Request) (io.ReadCloser, func()) {
+	body := r.Body
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 {
+		return body, func() {}
+	}
 	rc := http.NewResponseController(w)
 	base := time.Now().Add(h.bodyTimeout)
 	if err := rc.SetReadDeadline(base); err != nil {

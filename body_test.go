@@ -227,3 +227,17 @@ func TestMultipartFieldsKeepTheBodyLimit(t *testing.T) {
 		t.Fatalf("a refused body reached Handle: %q", html)
 	}
 }
+
+// A server's own ReadTimeout is kept: the handler does not replace it with
+// its longer body read timeout.
+func TestServerReadTimeoutIsKept(t *testing.T) {
+	t.Parallel()
+	h := liveflux.NewHandler(nil, liveflux.WithRegistry(testRegistry(t)), liveflux.WithLogger(discardLogger), liveflux.WithBodyReadTimeout(time.Hour))
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadTimeout = 100 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	if status, closed := awaitAnswer(t, slowPost(t, srv, false)); status != http.StatusRequestTimeout || !closed {
+		t.Errorf("slow POST under a server's ReadTimeout: status %d, closed %v; want 408 and closed", status, closed)
+	}
+}
