@@ -47,9 +47,11 @@
 // needs its own synchronization.
 //
 // Each WebSocket connection has one goroutine that reads. Each message it
-// reads is handled on a short-lived goroutine while the reader waits, so
-// messages from one connection are handled in order and an idle
-// connection keeps only a small stack. At most one goroutine writes to a
+// reads is handled on a short-lived goroutine; the reader reads on (so that
+// a connection that closes during a long action ends its context) but
+// hands over the next message only once this one is handled, so messages
+// from one connection are handled in order and an idle connection keeps
+// only a small stack. At most one goroutine writes to a
 // connection at any time: the message handler when it has a reply, or a
 // writer started only while messages are queued. Broadcast, Refresh and
 // the fan-out after an action only append to the connections' bounded
@@ -76,10 +78,12 @@
 //	engine.go      mount, act, render: the transport-neutral core; the
 //	               update sink it hands every rendering to
 //	handler.go     Handler: the HTTP transport and its options
+//	body.go        reading POST bodies: size, read deadline (WithBodyReadTimeout)
 //	upload.go      files of multipart actions (FormFiles) and their limits
 //	validation.go  Trigger and Touched: which field sent an action
 //	session.go     binding instances to the session that mounted them
 //	limits.go      per-client limits: quotas, parameter size, HTTP rate
+//	proxy.go       client addresses and sites; WithTrustedProxies
 //	ratelimit.go   token buckets per client address
 //	render.go      the root element, placeholders, buffers
 //	errors.go      Error, sentinel errors, what a client is told
@@ -95,7 +99,7 @@
 //	diff.go        the diff of two renderings
 //	topic.go       Subscribe, Publish, HandleTopic, the Watching hook;
 //	               mailbox.go delivers topic messages to subscribers
-//	event.go       Emit: events for the page
+//	event.go       Emit: events for the page, and their bounds
 //	presence.go    Track and Presence: who is here, on every node
 //	backplane.go   Backplane, and the outbox to the other nodes
 //	store.go       Store; memstore.go MemoryStore; codec.go encodes
