@@ -91,13 +91,7 @@ var ErrUnsafeRedirect = errors.New("liveflux: unsafe redirect target")
 // does not start with http:// or https:// only within the page's origin.
 //
 // To send the user to another site, use RedirectExternal.
-func (b *Base) Redirect(path string) error {
-	if err := checkLocal(path); err != nil {
-		return err
-	}
-	b.redirect = path
-	return nil
-}
+func (b *Base) Redirect(path string) error { return b.setRedirect(path, checkLocal) }
 
 // RedirectExternal asks the client to navigate to url, an absolute http or
 // https URL ("https://pay.example/checkout"), which may be on another site,
@@ -107,23 +101,25 @@ func (b *Base) Redirect(path string) error {
 // characters and backslashes. Call it only with targets you chose, never
 // with a "return to" value taken from the request: that is what Redirect
 // is for.
-func (b *Base) RedirectExternal(url string) error {
-	if err := checkExternal(url); err != nil {
-		return err
+func (b *Base) RedirectExternal(url string) error { return b.setRedirect(url, checkExternal) }
+
+// setRedirect records target, the empty string or one that passes
+// checkChars and check.
+func (b *Base) setRedirect(target string, check func(string) error) error {
+	if target != "" {
+		if err := checkChars(target); err != nil {
+			return err
+		}
+		if err := check(target); err != nil {
+			return err
+		}
 	}
-	b.redirect = url
+	b.redirect = target
 	return nil
 }
 
-// checkLocal accepts the empty string and paths of this site (see
-// Redirect).
+// checkLocal accepts paths of this site (see Redirect).
 func checkLocal(path string) error {
-	if path == "" {
-		return nil
-	}
-	if err := checkChars(path); err != nil {
-		return err
-	}
 	if path[0] != '/' {
 		return fmt.Errorf("%w: %q is not a path on this site (it must start with \"/\"; use RedirectExternal for another site)", ErrUnsafeRedirect, path)
 	}
@@ -146,15 +142,9 @@ func checkLocal(path string) error {
 	return nil
 }
 
-// checkExternal accepts the empty string and absolute http(s) URLs with a
-// host, spelled with "http://" or "https://" as the client expects them.
+// checkExternal accepts absolute http(s) URLs with a host, spelled with
+// "http://" or "https://" as the client expects them.
 func checkExternal(target string) error {
-	if target == "" {
-		return nil
-	}
-	if err := checkChars(target); err != nil {
-		return err
-	}
 	u, err := url.Parse(target)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnsafeRedirect, err)

@@ -95,33 +95,28 @@ var externalRedirects = []string{
 
 func TestRedirectStaysOnSite(t *testing.T) {
 	t.Parallel()
-	for _, target := range append(append(unsafeRedirects, offSiteRedirects...), externalRedirects...) {
-		var b liveflux.Base
-		if err := b.Redirect(target); !errors.Is(err, liveflux.ErrUnsafeRedirect) {
-			t.Errorf("Redirect(%q) = %v, want ErrUnsafeRedirect", target, err)
-		}
-	}
-	for _, target := range append(localRedirects, "") {
-		var b liveflux.Base
-		if err := b.Redirect(target); err != nil {
-			t.Errorf("Redirect(%q) = %v, want nil", target, err)
-		}
-	}
+	checkRedirects(t, "Redirect", (*liveflux.Base).Redirect, append(append(unsafeRedirects, offSiteRedirects...), externalRedirects...), localRedirects)
 }
 
 func TestRedirectExternal(t *testing.T) {
 	t.Parallel()
 	refused := append([]string{"//example.com/path", "https:example.com", "https:/example.com", "https:///example.com", "https://example.com\\@evil.example", "/done", "example.com"}, unsafeRedirects...)
+	checkRedirects(t, "RedirectExternal", (*liveflux.Base).RedirectExternal, refused, externalRedirects)
+}
+
+// checkRedirects checks that redirect (Base.Redirect or RedirectExternal)
+// refuses every target of refused with ErrUnsafeRedirect and accepts every
+// one of accepted, and the empty target.
+func checkRedirects(t *testing.T, name string, redirect func(*liveflux.Base, string) error, refused, accepted []string) {
+	t.Helper()
 	for _, target := range refused {
-		var b liveflux.Base
-		if err := b.RedirectExternal(target); !errors.Is(err, liveflux.ErrUnsafeRedirect) {
-			t.Errorf("RedirectExternal(%q) = %v, want ErrUnsafeRedirect", target, err)
+		if err := redirect(&liveflux.Base{}, target); !errors.Is(err, liveflux.ErrUnsafeRedirect) {
+			t.Errorf("%s(%q) = %v, want ErrUnsafeRedirect", name, target, err)
 		}
 	}
-	for _, target := range append(externalRedirects, "") {
-		var b liveflux.Base
-		if err := b.RedirectExternal(target); err != nil {
-			t.Errorf("RedirectExternal(%q) = %v, want nil", target, err)
+	for _, target := range append(accepted, "") {
+		if err := redirect(&liveflux.Base{}, target); err != nil {
+			t.Errorf("%s(%q) = %v, want nil", name, target, err)
 		}
 	}
 }

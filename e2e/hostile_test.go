@@ -17,6 +17,26 @@ import (
 // text that would turn into markup, answers too large for a header, a
 // proxy that does not pass WebSocket on.
 
+// overBothTransports runs test with a page on HTTP only and with one on
+// WebSocket.
+func overBothTransports(t *testing.T, test func(t *testing.T, ws bool)) {
+	for _, ws := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "websocket"}[ws], func(t *testing.T) { test(t, ws) })
+	}
+}
+
+// openPage opens s's page in a new tab; with ws, it waits until the socket
+// carries the page's components.
+func openPage(t *testing.T, s *server, ws bool, components int) *tab {
+	t.Helper()
+	tb := newTab(t)
+	tb.navigate(s.URL)
+	if ws {
+		tb.waitSynced(components)
+	}
+	return tb
+}
+
 // ugc is what a comment that passed an HTML sanitizer's default policy
 // (DOMPurify keeps data-* attributes) can hold: data-flux-* markup aimed at
 // the viewer's lab components (data-flux-target names their kind), sending
@@ -38,11 +58,10 @@ const ugc = `<span data-flux-action="delete" data-flux-target="lab" data-flux-on
 // README's rule for sanitizers covers it.)
 func TestUserContentIsInert(t *testing.T) {
 	needBrowser(t)
-	for _, ws := range []bool{false, true} {
-		t.Run(map[bool]string{false: "http", true: "websocket"}[ws], func(t *testing.T) {
-			s := newServer(t)
-			s.labView("evil", `<p class="evil">mounted by a comment</p><span data-flux-action="delete" data-flux-on="load"></span>`)
-			s.labView("account", `<output class="n">{{.N}}</output>
+	overBothTransports(t, func(t *testing.T, ws bool) {
+		s := newServer(t)
+		s.labView("evil", `<p class="evil">mounted by a comment</p><span data-flux-action="delete" data-flux-on="load"></span>`)
+		s.labView("account", `<output class="n">{{.N}}</output>
 <button class="mark" data-flux-action="mark">mark</button>
 <button class="slow" data-flux-action="slow">slow</button>
 <div class="comments" data-flux-inert>
@@ -52,57 +71,52 @@ func TestUserContentIsInert(t *testing.T) {
   <div data-flux-component-kind="lab" data-flux-param-view="evil"></div>
   `+strings.ReplaceAll(ugc, `data-flux-target="lab" `, ``)+`
 </div>`)
-			// A form the client leaves alone is not sent by the browser
-			// either: the page stays.
-			s.labPage(liveflux.ClientOptions{UseWebSocket: ws}, `<script>window.addEventListener("submit", (e) => e.preventDefault());</script>
+		// A form the client leaves alone is not sent by the browser
+		// either: the page stays.
+		s.labPage(liveflux.ClientOptions{UseWebSocket: ws}, `<script>window.addEventListener("submit", (e) => e.preventDefault());</script>
 <section id="ugc">`+ugc+`</section>`, "account")
-			tb := newTab(t)
-			tb.navigate(s.URL)
-			if ws {
-				tb.waitSynced(1)
-			}
-			root := rootSel("v0")
+		tb := openPage(t, s, ws, 1)
+		root := rootSel("v0")
 
-			// The first mouse move, clicks and a submit on the comments,
-			// outside the component and inside.
-			tb.do("moving the mouse", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 20, 20), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 200, 300))
-			for _, sel := range []string{"#ugc .ugc-click", "#ugc .ugc-submit", root + " .ugc-click", root + " .ugc-submit", root + " .hover", "#ugc .hover"} {
-				tb.click(sel)
-			}
-			// The component's own markup still works, and updates still
-			// morph the inert region.
-			tb.click(root + " .mark")
-			s.expectActs(0, act("mark"))
-			tb.waitText(root+" .c-text", "comment 1")
-			tb.waitText(root+" .c-ignore", "ignored 1")
+		// The first mouse move, clicks and a submit on the comments,
+		// outside the component and inside.
+		tb.do("moving the mouse", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 20, 20), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 200, 300))
+		for _, sel := range []string{"#ugc .ugc-click", "#ugc .ugc-submit", root + " .ugc-click", root + " .ugc-submit", root + " .hover", "#ugc .hover"} {
+			tb.click(sel)
+		}
+		// The component's own markup still works, and updates still
+		// morph the inert region.
+		tb.click(root + " .mark")
+		s.expectActs(0, act("mark"))
+		tb.waitText(root+" .c-text", "comment 1")
+		tb.waitText(root+" .c-ignore", "ignored 1")
 
-			// While an action is in flight, loading states in the region
-			// stay off.
-			release := s.holdSlow()
-			tb.click(root + " .slow")
-			tb.waitFor("the slow action in flight", fmt.Sprintf(`document.querySelector(%q).classList.contains("flux-busy")`, root), "")
-			if eval[bool](tb, fmt.Sprintf(`document.querySelector(%q).classList.contains("pwned")`, root+" .c-loading")) {
-				t.Error("data-flux-loading in an inert region took effect")
-			}
-			release()
-			tb.waitText(root+" .n", "2")
+		// While an action is in flight, loading states in the region
+		// stay off.
+		release := s.holdSlow()
+		tb.click(root + " .slow")
+		tb.waitFor("the slow action in flight", fmt.Sprintf(`document.querySelector(%q).classList.contains("flux-busy")`, root), "")
+		if eval[bool](tb, fmt.Sprintf(`document.querySelector(%q).classList.contains("pwned")`, root+" .c-loading")) {
+			t.Error("data-flux-loading in an inert region took effect")
+		}
+		release()
+		tb.waitText(root+" .n", "2")
 
-			// Long enough for every.100ms to have sent several times.
-			tb.waitPageTime(600)
-			tb.waitIdle()
-			for _, a := range s.acts() {
-				if a.Action != "mark" && a.Action != "slow" {
-					t.Errorf("user content sent %v", a)
-				}
+		// Long enough for every.100ms to have sent several times.
+		tb.waitPageTime(600)
+		tb.waitIdle()
+		for _, a := range s.acts() {
+			if a.Action != "mark" && a.Action != "slow" {
+				t.Errorf("user content sent %v", a)
 			}
-			if n := len(s.acts()); n != 2 {
-				t.Errorf("%d actions, want 2 (mark, slow): %v", n, s.acts())
-			}
-			if eval[bool](tb, `!!document.querySelector(".evil")`) {
-				t.Error("a placeholder in user content was mounted")
-			}
-		})
-	}
+		}
+		if n := len(s.acts()); n != 2 {
+			t.Errorf("%d actions, want 2 (mark, slow): %v", n, s.acts())
+		}
+		if eval[bool](tb, `!!document.querySelector(".evil")`) {
+			t.Error("a placeholder in user content was mounted")
+		}
+	})
 }
 
 // The client never turns text into markup (issue: user text escaped by
@@ -113,46 +127,40 @@ func TestUserContentIsInert(t *testing.T) {
 // and parsed again as markup). The button gets back its own nodes.
 func TestTextStaysText(t *testing.T) {
 	needBrowser(t)
-	for _, ws := range []bool{false, true} {
-		t.Run(map[bool]string{false: "http", true: "websocket"}[ws], func(t *testing.T) {
-			s := newServer(t)
-			payload := fmt.Sprintf(`</noscript><img src=x onerror="document.title='PWNED';fetch('%s/pwned')">`, s.URL)
-			s.labView("mxss", `<form data-flux-action="save"><button class="save" type="submit" data-flux-disable-with="Saving…"><noscript>{{index .P "payload"}}</noscript>Save</button></form>
+	overBothTransports(t, func(t *testing.T, ws bool) {
+		s := newServer(t)
+		payload := fmt.Sprintf(`</noscript><img src=x onerror="document.title='PWNED';fetch('%s/pwned')">`, s.URL)
+		s.labView("mxss", `<form data-flux-action="save"><button class="save" type="submit" data-flux-disable-with="Saving…"><noscript>{{index .P "payload"}}</noscript>Save</button></form>
 <button class="bump" data-flux-action="bump">bump</button> <output class="n">{{.N}}</output>`)
-			s.page("/{$}", liveflux.ClientOptions{UseWebSocket: ws}, func(r *http.Request) template.HTML {
-				return `<section id="v0">` + s.mount(r, "lab", map[string]string{"view": "mxss", "payload": payload}) + `</section>`
-			})
-			tb := newTab(t)
-			tb.navigate(s.URL)
-			if ws {
-				tb.waitSynced(1)
-			}
-			root := rootSel("v0")
-			tb.click(root + " .bump") // one update
-			tb.waitText(root+" .n", "1")
-			tb.do("marking the button's text node", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).lastChild.__mark = 1`, root+" .save")))
-
-			tb.click(root + " .save") // one click
-			tb.waitText(root+" .n", "2")
-			tb.waitIdle()
-			tb.waitPageTime(300) // an image's error handler would have run
-
-			if title := eval[string](tb, `document.title`); title == "PWNED" {
-				t.Fatal("the payload ran: document.title is PWNED")
-			}
-			if n := s.pwned.Load(); n != 0 {
-				t.Fatalf("the payload ran %d times", n)
-			}
-			// The <noscript> an update brought is empty (parsed in a
-			// template, its text would be markup), and the button got back
-			// its own text node.
-			got := eval[string](tb, fmt.Sprintf(`(() => { const b = document.querySelector(%q);
-				return [b.textContent, b.disabled, b.querySelectorAll("img").length, b.querySelector("noscript").childNodes.length, b.lastChild.__mark === 1].join("|"); })()`, root+" .save"))
-			if got != "Save|false|0|0|true" {
-				t.Errorf("button [text, disabled, images, nodes in noscript, own text node] = %s, want Save|false|0|0|true", got)
-			}
+		s.page("/{$}", liveflux.ClientOptions{UseWebSocket: ws}, func(r *http.Request) template.HTML {
+			return `<section id="v0">` + s.mount(r, "lab", map[string]string{"view": "mxss", "payload": payload}) + `</section>`
 		})
-	}
+		tb := openPage(t, s, ws, 1)
+		root := rootSel("v0")
+		tb.click(root + " .bump") // one update
+		tb.waitText(root+" .n", "1")
+		tb.do("marking the button's text node", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).lastChild.__mark = 1`, root+" .save")))
+
+		tb.click(root + " .save") // one click
+		tb.waitText(root+" .n", "2")
+		tb.waitIdle()
+		tb.waitPageTime(300) // an image's error handler would have run
+
+		if title := eval[string](tb, `document.title`); title == "PWNED" {
+			t.Fatal("the payload ran: document.title is PWNED")
+		}
+		if n := s.pwned.Load(); n != 0 {
+			t.Fatalf("the payload ran %d times", n)
+		}
+		// The <noscript> an update brought is empty (parsed in a
+		// template, its text would be markup), and the button got back
+		// its own text node.
+		got := eval[string](tb, fmt.Sprintf(`(() => { const b = document.querySelector(%q);
+				return [b.textContent, b.disabled, b.querySelectorAll("img").length, b.querySelector("noscript").childNodes.length, b.lastChild.__mark === 1].join("|"); })()`, root+" .save"))
+		if got != "Save|false|0|0|true" {
+			t.Errorf("button [text, disabled, images, nodes in noscript, own text node] = %s, want Save|false|0|0|true", got)
+		}
+	})
 }
 
 // Events never cost the answer (issue: 300,000 bytes of events in the
@@ -162,32 +170,26 @@ func TestTextStaysText(t *testing.T) {
 // event over the bound is refused to the component, which can say so.
 func TestLargeEventsArrive(t *testing.T) {
 	needBrowser(t)
-	for _, ws := range []bool{false, true} {
-		t.Run(map[bool]string{false: "http", true: "websocket"}[ws], func(t *testing.T) {
-			s := newServer(t)
-			s.labView("events", `<button class="big" data-flux-action="emit-big">emit</button> <output class="n">{{.N}}</output>
+	overBothTransports(t, func(t *testing.T, ws bool) {
+		s := newServer(t)
+		s.labView("events", `<button class="big" data-flux-action="emit-big">emit</button> <output class="n">{{.N}}</output>
 <p class="err">{{range .Msgs}}{{.}}{{end}}</p>`)
-			s.labPage(liveflux.ClientOptions{UseWebSocket: ws}, `<script>
+		s.labPage(liveflux.ClientOptions{UseWebSocket: ws}, `<script>
   window.__big = [];
   document.addEventListener("lab-big", (e) => __big.push(e.detail.pad ? e.detail.i + ":" + e.detail.pad.length : "other"));
 </script>`, "events")
-			tb := newTab(t)
-			tb.navigate(s.URL)
-			if ws {
-				tb.waitSynced(1)
-			}
-			root := rootSel("v0")
-			tb.click(root + " .big")
-			tb.waitText(root+" .n", "1")
-			tb.waitFor("five events", `__big.length === 5`, `__big`)
-			if got := eval[string](tb, `__big.join(" ")`); got != "0:60000 1:60000 2:60000 3:60000 4:60000" {
-				t.Errorf("events %q, want five of 60,000 bytes, in order", got)
-			}
-			if msg := tb.text(root + " .err"); !strings.HasPrefix(msg, "liveflux: event too large: lab-big is 70031 bytes, over MaxEventBytes") {
-				t.Errorf("the component was told %q, want that its 70,000-byte event was refused", msg)
-			}
-		})
-	}
+		tb := openPage(t, s, ws, 1)
+		root := rootSel("v0")
+		tb.click(root + " .big")
+		tb.waitText(root+" .n", "1")
+		tb.waitFor("five events", `__big.length === 5`, `__big`)
+		if got := eval[string](tb, `__big.join(" ")`); got != "0:60000 1:60000 2:60000 3:60000 4:60000" {
+			t.Errorf("events %q, want five of 60,000 bytes, in order", got)
+		}
+		if msg := tb.text(root + " .err"); !strings.HasPrefix(msg, "liveflux: event too large: lab-big is 70031 bytes, over MaxEventBytes") {
+			t.Errorf("the component was told %q, want that its 70,000-byte event was refused", msg)
+		}
+	})
 }
 
 // A page behind a proxy that does not pass WebSocket on (it drops the
