@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,22 @@ func TestActionContextEndsWithItsConnection(t *testing.T) {
 		}()
 		awaitContext(t, started, cancel)
 	})
+}
+
+// Connections that close while their actions run leave no goroutine
+// behind once the handler is closed. Not parallel: it counts the
+// process's goroutines.
+func TestClosedActionsLeaveNoGoroutines(t *testing.T) {
+	base := runtime.NumGoroutine()
+	f, id, started := waiterFixture(t)
+	for range 20 {
+		c := f.dialIdle(t)
+		c.sendAction(id, "wait", nil)
+		awaitContext(t, started, func() { c.ws.Close() })
+	}
+	f.h.Close()
+	f.srv.Close()
+	waitGoroutines(t, base)
 }
 
 // Messages a client sends while an action of its runs are still handled
