@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 )
 
 // Component is a piece of UI whose state lives on the server.
@@ -19,7 +20,8 @@ import (
 // Mount, Handle and Render of one instance never run concurrently: the Store
 // serializes them. Different instances run in parallel.
 //
-// Embed Base to get GetKind, SetKind, GetID, SetID and Redirect.
+// Embed Base to get GetKind, SetKind, GetID, SetID, Redirect and
+// RedirectExternal.
 type Component interface {
 	GetKind() string
 	SetKind(kind string)
@@ -67,52 +69,107 @@ func (b *Base) GetID() string { return b.id }
 // SetID is called by the framework; components do not call it.
 func (b *Base) SetID(id string) { b.id = id }
 
-// ErrUnsafeRedirect is returned by Base.Redirect for a target that is
-// neither a relative URL nor an http or https one. Test for it with
-// errors.Is.
-var ErrUnsafeRedirect = errors.New("liveflux: redirect target is not a relative or http(s) URL")
+// ErrUnsafeRedirect is returned by Base.Redirect for a target that is not
+// a path on this site, and by Base.RedirectExternal for one that is not an
+// absolute http or https URL. Test for it with errors.Is.
+var ErrUnsafeRedirect = errors.New("liveflux: unsafe redirect target")
 
-// Redirect asks the client to navigate to target once the current Mount or
-// Handle (or HandleWS) returns successfully. The empty target cancels a
-// redirect asked for earlier in the same call.
+// Redirect asks the client to navigate to path, a page of this site, once
+// the current Mount or Handle (or HandleWS) returns successfully. The empty
+// path cancels a redirect asked for earlier in the same call.
 //
-// The target must be a relative URL ("/done", "?page=2", "next") or an
-// absolute http or https one. Any other target — javascript:, data:,
-// vbscript: and every other scheme, or a string with control characters —
-// is refused: Redirect returns an error wrapping ErrUnsafeRedirect and
-// changes nothing, so a "return to" value taken from the request can never
-// run script in the page. Return the error to fail the action, or ignore it:
-// the client then gets no redirect (or the one asked for before). Redirect
-// does not check the host: if a target comes from the request and must stay
-// on your site, check that yourself.
-func (b *Base) Redirect(target string) error {
-	if err := checkRedirect(target); err != nil {
-		return err
+// path must start with a single "/" ("/done", "/search?q=go#top"). Whatever
+// a browser could take for another site is refused: "//evil.example/",
+// "/\evil.example/", "\\evil.example", "https:evil.example", any scheme,
+// their percent-encoded forms ("/%2F%2Fevil.example"), backslashes and
+// control characters anywhere (browsers drop tabs and line breaks inside a
+// URL, and read "\" as "/"), leading blanks. Redirect then returns an error
+// wrapping ErrUnsafeRedirect and changes nothing, so a "return to" value
+// taken from the request keeps the user on the site. Return the error to
+// fail the action, or ignore it: the client then gets no redirect (or the
+// one asked for before). The JS client checks too: it follows a target that
+// does not start with http:// or https:// only within the page's origin.
+//
+// To send the user to another site, use RedirectExternal.
+func (b *Base) Redirect(path string) error { return b.setRedirect(path, checkLocal) }
+
+// RedirectExternal asks the client to navigate to url, an absolute http or
+// https URL ("https://pay.example/checkout"), which may be on another site,
+// as Redirect does for paths of this one. Anything else is refused with an
+// error wrapping ErrUnsafeRedirect: javascript:, data: and every other
+// scheme, scheme-relative and relative URLs, URLs without a host, control
+// characters and backslashes. Call it only with targets you chose, never
+// with a "return to" value taken from the request: that is what Redirect
+// is for.
+func (b *Base) RedirectExternal(url string) error { return b.setRedirect(url, checkExternal) }
+
+// setRedirect records target, the empty string or one that passes
+// checkChars and check.
+func (b *Base) setRedirect(target string, check func(string) error) error {
+	if target != "" {
+		if err := checkChars(target); err != nil {
+			return err
+		}
+		if err := check(target); err != nil {
+			return err
+		}
 	}
 	b.redirect = target
 	return nil
 }
 
-// checkRedirect accepts the empty string, relative URLs and absolute http(s)
-// URLs. It refuses every control character (browsers drop tabs and line
-// breaks anywhere in a URL and trim other leading ones, so that
-// "\tjava\nscript:…" is a javascript: URL to them) and whatever url.Parse
-// rejects, such as " javascript:…" (a colon in the first path segment).
-func checkRedirect(target string) error {
-	for i := 0; i < len(target); i++ {
-		if c := target[i]; c < 0x20 || c == 0x7f {
-			return fmt.Errorf("%w: control character in %q", ErrUnsafeRedirect, target)
-		}
+// checkLocal accepts paths of this site (see Redirect).
+func checkLocal(path string) error {
+	if path[0] != '/' {
+		return fmt.Errorf("%w: %q is not a path on this site (it must start with \"/\"; use RedirectExternal for another site)", ErrUnsafeRedirect, path)
 	}
+	// What follows the first "/", decoded as often as it takes: some
+	// servers decode a path before redirecting to it.
+	d := path
+	for strings.HasPrefix(d, "/%") {
+		u, err := url.PathUnescape(d)
+		if err != nil || u == d {
+			return fmt.Errorf("%w: %q: malformed escape", ErrUnsafeRedirect, path)
+		}
+		d = u
+	}
+	if len(d) > 1 && (d[1] == '/' || d[1] == '\\' || d[1] <= ' ' || d[1] == 0x7f) {
+		return fmt.Errorf("%w: %q could lead to another site", ErrUnsafeRedirect, path)
+	}
+	if u, err := url.Parse(path); err != nil || u.Scheme != "" || u.Host != "" {
+		return fmt.Errorf("%w: %q is not a path on this site", ErrUnsafeRedirect, path)
+	}
+	return nil
+}
+
+// checkExternal accepts absolute http(s) URLs with a host, spelled with
+// "http://" or "https://" as the client expects them.
+func checkExternal(target string) error {
 	u, err := url.Parse(target)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnsafeRedirect, err)
 	}
-	switch u.Scheme { // url.Parse lowercases it
-	case "", "http", "https":
-		return nil
+	lower := strings.ToLower(target)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.HasPrefix(lower, u.Scheme+"://") {
+		return fmt.Errorf("%w: %q is not an absolute http(s) URL", ErrUnsafeRedirect, target)
 	}
-	return fmt.Errorf("%w: scheme %q in %q", ErrUnsafeRedirect, u.Scheme, target)
+	return nil
+}
+
+// checkChars refuses control characters and backslashes anywhere in a
+// redirect target: browsers drop tabs and line breaks anywhere in a URL
+// and trim other leading ones (so that "\tjava\nscript:…" is a
+// javascript: URL to them), and read "\" as "/" in http(s) URLs.
+func checkChars(target string) error {
+	for i := 0; i < len(target); i++ {
+		switch c := target[i]; {
+		case c < 0x20 || c == 0x7f:
+			return fmt.Errorf("%w: control character in %q", ErrUnsafeRedirect, target)
+		case c == '\\':
+			return fmt.Errorf("%w: backslash in %q", ErrUnsafeRedirect, target)
+		}
+	}
+	return nil
 }
 
 // base returns the embedded Base; it lets the framework reach the fields

@@ -38,32 +38,85 @@ var unsafeRedirects = []string{
 	"\u00a0javascript:alert(1)", // a no-break space is not stripped, but not worth telling apart
 }
 
-var safeRedirects = []string{
+// Paths of the site: Redirect accepts them.
+var localRedirects = []string{
 	"/done",
 	"/done?from=Zo%C3%AB",
+	"/",
+	"/a/b?c=d#e",
+	"/%C3%A9t%C3%A9",
+	"/search?q=a b",
+	"/a//b",
+	"/a?next=//elsewhere.example",
+}
+
+// Targets that look like paths of the site, or that a "return to" check
+// for a leading "/" lets through, but that a browser takes elsewhere (or
+// that a server decoding them before redirecting would): Redirect refuses
+// them all.
+var offSiteRedirects = []string{
+	"//evil.example/",
+	"///evil.example/",
+	"/\\evil.example/",
+	"\\\\evil.example",
+	"\\/evil.example",
+	"https:evil.example",
+	"HTTPS:evil.example",
+	"http://evil.example/",
+	"https://evil.example",
+	"HtTpS://evil.example",
+	"/%2F%2Fevil.example",
+	"/%2f/evil.example",
+	"/%5Cevil.example",
+	"/%5cevil.example",
+	"/%252F%252Fevil.example",
+	"/%09/evil.example",
+	"/\t/evil.example",
+	"/ /evil.example",
+	" //evil.example",
+	"\t//evil.example",
+	"//evil.example/\n",
+	"/%",
+	"/%zz",
+	// Not elsewhere, but not paths either: the rule is one leading "/".
+	"evil.example",
 	"?x=1",
 	"#top",
-	"next",
 	"../up",
-	"//example.com/path",
+}
+
+// Absolute http(s) URLs: RedirectExternal accepts them.
+var externalRedirects = []string{
 	"http://example.com/",
 	"https://example.com/a?b=c#d",
 	"HTTPS://EXAMPLE.COM/",
+	"https://example.com:8443",
 }
 
-func TestRedirectRefusesNonHTTPTargets(t *testing.T) {
+func TestRedirectStaysOnSite(t *testing.T) {
 	t.Parallel()
-	for _, target := range unsafeRedirects {
-		var b liveflux.Base
-		err := b.Redirect(target)
-		if !errors.Is(err, liveflux.ErrUnsafeRedirect) {
-			t.Errorf("Redirect(%q) = %v, want ErrUnsafeRedirect", target, err)
+	checkRedirects(t, "Redirect", (*liveflux.Base).Redirect, append(append(unsafeRedirects, offSiteRedirects...), externalRedirects...), localRedirects)
+}
+
+func TestRedirectExternal(t *testing.T) {
+	t.Parallel()
+	refused := append([]string{"//example.com/path", "https:example.com", "https:/example.com", "https:///example.com", "https://example.com\\@evil.example", "/done", "example.com"}, unsafeRedirects...)
+	checkRedirects(t, "RedirectExternal", (*liveflux.Base).RedirectExternal, refused, externalRedirects)
+}
+
+// checkRedirects checks that redirect (Base.Redirect or RedirectExternal)
+// refuses every target of refused with ErrUnsafeRedirect and accepts every
+// one of accepted, and the empty target.
+func checkRedirects(t *testing.T, name string, redirect func(*liveflux.Base, string) error, refused, accepted []string) {
+	t.Helper()
+	for _, target := range refused {
+		if err := redirect(&liveflux.Base{}, target); !errors.Is(err, liveflux.ErrUnsafeRedirect) {
+			t.Errorf("%s(%q) = %v, want ErrUnsafeRedirect", name, target, err)
 		}
 	}
-	for _, target := range append(safeRedirects, "") {
-		var b liveflux.Base
-		if err := b.Redirect(target); err != nil {
-			t.Errorf("Redirect(%q) = %v, want nil", target, err)
+	for _, target := range append(accepted, "") {
+		if err := redirect(&liveflux.Base{}, target); err != nil {
+			t.Errorf("%s(%q) = %v, want nil", name, target, err)
 		}
 	}
 }
@@ -105,9 +158,9 @@ func (r *redirector) Render(_ context.Context, w io.Writer) error {
 
 // Over HTTP: a refused target fails the action (500, no redirect header, the
 // instance unchanged) or, when the component ignores the error, the action
-// succeeds with the redirect asked for before, if any. Allowed targets reach the header unchanged,
-// for mounts and actions.
-func TestHandlerRedirectOnlyToHTTP(t *testing.T) {
+// succeeds with the redirect asked for before, if any. Paths of the site
+// reach the header unchanged, for mounts and actions.
+func TestHandlerRedirectStaysOnSite(t *testing.T) {
 	t.Parallel()
 	reg := testRegistry(t)
 	assertNoError(t, reg.Register("redirector", func() liveflux.Component { return &redirector{} }))
@@ -122,7 +175,7 @@ func TestHandlerRedirectOnlyToHTTP(t *testing.T) {
 	}
 	id := idOf(t, rec.Body.String())
 	n := 0
-	for _, to := range unsafeRedirects {
+	for _, to := range append(unsafeRedirects, offSiteRedirects...) {
 		code, hdr, body := send(id, "go", to)
 		if code != http.StatusInternalServerError || hdr != "" {
 			t.Errorf("action redirecting to %q: %d, %s %q; want 500 and no redirect", to, code, liveflux.HeaderRedirect, hdr)
@@ -137,7 +190,7 @@ func TestHandlerRedirectOnlyToHTTP(t *testing.T) {
 			t.Errorf("mount redirecting to %q: %d, %s %q", to, rec.Code, liveflux.HeaderRedirect, rec.Header().Get(liveflux.HeaderRedirect))
 		}
 	}
-	for _, to := range safeRedirects {
+	for _, to := range localRedirects {
 		code, hdr, _ := send(id, "go", to)
 		n++
 		if code != http.StatusOK || hdr != to {

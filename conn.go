@@ -50,7 +50,14 @@ type wsConn struct {
 	readFailed    bool           // reading it failed: the reader stops
 	pendingReader io.Reader      // (set by the reader, which then waits)
 	handling      sync.WaitGroup // the reader waits for handlePending
+	reading       sync.WaitGroup // and for it to have read the message
 	handleFn      func()         // c.handlePending, bound once
+
+	// stop cancels the context of the message being handled (nil: none);
+	// gone: the connection closed, so a message handled from now on gets
+	// a cancelled one (see begin). Guarded by mu.
+	stop context.CancelFunc
+	gone bool
 }
 
 func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
@@ -97,6 +104,7 @@ func (c *wsConn) run() {
 // cleanup runs when the reader stops: the connection is dropped, the
 // writer is waited for, and the handler forgets the connection.
 func (c *wsConn) cleanup() {
+	c.endActions()
 	c.mu.Lock()
 	c.dead = true
 	c.queue, c.spare, c.queued = nil, nil, 0
@@ -153,9 +161,13 @@ func (c *wsConn) handle(data []byte) {
 	}
 	switch msg.Type {
 	case MessageInit:
-		c.init(msg.ComponentID)
+		ctx, done := c.begin()
+		defer done()
+		c.init(ctx, msg.ComponentID)
 	case MessageAction:
-		c.act(&msg)
+		ctx, done := c.begin()
+		defer done()
+		c.act(ctx, &msg)
 	case MessageLeave:
 		c.h.hub.unwatch(c, msg.ComponentID)
 	default:
@@ -163,9 +175,43 @@ func (c *wsConn) handle(data []byte) {
 	}
 }
 
+// begin returns the context of the message about to be handled, as
+// r.Context() is an HTTP action's: it ends when the connection closes
+// (endActions), when the handler shuts down, or when done is called, once
+// the message is handled. Only a message being handled holds one: an idle
+// connection costs nothing more.
+func (c *wsConn) begin() (ctx context.Context, done func()) {
+	ctx, cancel := context.WithCancel(c.h.ctx)
+	c.mu.Lock()
+	if c.gone {
+		cancel()
+	} else {
+		c.stop = cancel
+	}
+	c.mu.Unlock()
+	return ctx, func() {
+		c.mu.Lock()
+		c.stop = nil
+		c.mu.Unlock()
+		cancel()
+	}
+}
+
+// endActions cancels the context of the message being handled: the
+// connection is gone.
+func (c *wsConn) endActions() {
+	c.mu.Lock()
+	c.gone = true
+	stop := c.stop
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
 // init makes c watch a component and sends it the current rendering.
-func (c *wsConn) init(id string) {
-	res, err := c.h.act(c.h.ctx, actRequest{id: id, owner: c.owner, watcher: c})
+func (c *wsConn) init(ctx context.Context, id string) {
+	res, err := c.h.act(ctx, actRequest{id: id, owner: c.owner, watcher: c})
 	if err != nil {
 		c.sendErr(id, err)
 		return
@@ -186,7 +232,7 @@ func (c *wsConn) watch(comp Component) error {
 	return nil
 }
 
-func (c *wsConn) act(msg *WebSocketMessage) {
+func (c *wsConn) act(ctx context.Context, msg *WebSocketMessage) {
 	id := msg.ComponentID
 	if msg.Action == "" {
 		c.reply(encodeError(id, http.StatusBadRequest, "missing action"))
@@ -209,7 +255,7 @@ func (c *wsConn) act(msg *WebSocketMessage) {
 		})
 		return reply, true, err
 	}
-	res, err := c.h.act(c.h.ctx, actRequest{id: id, action: msg.Action, data: fields, direct: direct, owner: c.owner, watcher: c})
+	res, err := c.h.act(ctx, actRequest{id: id, action: msg.Action, data: fields, direct: direct, owner: c.owner, watcher: c})
 	if err != nil {
 		c.sendErr(id, err)
 		return

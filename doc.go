@@ -47,17 +47,20 @@
 // needs its own synchronization.
 //
 // Each WebSocket connection has one goroutine that reads. Each message it
-// reads is handled on a short-lived goroutine while the reader waits, so
-// messages from one connection are handled in order and an idle
-// connection keeps only a small stack. At most one goroutine writes to a
+// reads is handled on a short-lived goroutine; the reader reads on (so that
+// a connection that closes during a long action ends its context) but
+// hands over the next message only once this one is handled, so messages
+// from one connection are handled in order and an idle connection keeps
+// only a small stack. At most one goroutine writes to a
 // connection at any time: the message handler when it has a reply, or a
 // writer started only while messages are queued. Broadcast, Refresh and
 // the fan-out after an action only append to the connections' bounded
 // queues and never wait for a client; a client whose queue overflows is
 // disconnected and catches up when it reconnects. What goes to other nodes
-// through a Backplane is published, in order per component, by a goroutine
-// that runs while there is something to publish, so no request waits for
-// the network. No lock is held across network I/O or a component's code.
+// through a Backplane waits in one outbox and is published in order, in
+// batches, by a goroutine that runs while there is something to publish,
+// so no request waits for the network. No lock is held across network I/O
+// or a component's code.
 //
 // Topic messages, presence changes and Watching calls reach an instance
 // through its mailbox: one delivery at a time per instance, under its lock
@@ -87,11 +90,13 @@
 //	               update sink it hands every rendering to
 //	scope.go       the context a component's method is given (HandlerOf)
 //	handler.go     Handler: the HTTP transport and its options
+//	body.go        reading POST bodies: size, read deadline (WithBodyReadTimeout)
 //	upload.go      files of multipart actions (FormFiles) and their limits
 //	validation.go  Trigger and Touched: which field sent an action
 //	session.go     binding instances to the session that mounted them
 //	limits.go      per-client limits: quotas, parameter size, HTTP rate
 //	size.go        how many bytes an instance holds (for the store's caps)
+//	proxy.go       client addresses and sites; WithTrustedProxies
 //	ratelimit.go   token buckets per client address
 //	render.go      the root element, placeholders, buffers
 //	errors.go      Error, sentinel errors, what a client is told
@@ -110,7 +115,7 @@
 //	topic.go       Subscribe, Publish, HandleTopic, the Watching hook
 //	subscriptions.go who subscribes to what: each topic's log of messages
 //	mailbox.go     delivering them (and Watching calls) to each instance
-//	event.go       Emit: events for the page
+//	event.go       Emit: events for the page, and their bounds
 //	presence.go    Track and Presence: who is here, on every node
 //	backplane.go   Backplane, and the outbox to the other nodes
 //	batch.go       the numbered, signed batches between nodes

@@ -43,6 +43,7 @@ var discardLogger = slog.New(slog.DiscardHandler)
 // dec, add (adds every value of n), echo (keeps the values of v), go (inc,
 // then a redirect to /next), usererr (409 "already taken"), fail (an
 // internal error: 500), badstatus (an Error without a valid status),
+// emit (inc, then the event "counted" {"count": N}),
 // panic, panicrender; any other is a 400 "unknown action". A failing action changes the state first: the change must be
 // undone.
 type counter struct {
@@ -71,8 +72,11 @@ func (c *counter) Mount(_ context.Context, p map[string]string) error {
 	return nil
 }
 
-func (c *counter) Handle(_ context.Context, action string, data url.Values) error {
+func (c *counter) Handle(ctx context.Context, action string, data url.Values) error {
 	switch action {
+	case "emit":
+		c.Count++
+		return liveflux.Emit(ctx, "counted", map[string]int{"count": c.Count})
 	case "inc":
 		c.Count++
 	case "dec":

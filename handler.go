@@ -2,16 +2,18 @@ package liveflux
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
 	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // DefaultMaxBodyBytes is the largest POST body a Handler accepts by default.
@@ -28,10 +30,13 @@ type Handler struct {
 	cop      *http.CrossOriginProtection
 	session  func(*http.Request) string // nil: IDs are bearer capabilities
 
-	maxParams int          // bytes of mount parameters
-	maxRender int          // bytes of a rendering; 0: any (a WebSocketHandler's write limit)
-	posts     *ipLimiter   // nil without WithHTTPRateLimit
-	uploads   uploadLimits // WithMaxUploadBytes, WithMaxUploadFiles (upload.go)
+	maxParams   int            // bytes of mount parameters
+	maxRender   int            // bytes of a rendering; 0: any (a WebSocketHandler's write limit)
+	posts       *ipLimiter     // nil without WithHTTPRateLimit
+	uploads     uploadLimits   // WithMaxUploadBytes, WithMaxUploadFiles (upload.go)
+	bodyTimeout time.Duration  // WithBodyReadTimeout (body.go)
+	noDeadline  sync.Once      // warns once that bodies cannot get a deadline
+	proxies     trustedProxies // WithTrustedProxies (proxy.go)
 
 	// updates receives every rendering an action produced, whichever
 	// transport carried it.
@@ -96,9 +101,10 @@ func WithMaxParamBytes(n int) HandlerOption {
 
 // WithHTTPRateLimit allows each client at most max POSTs (mounts and
 // actions) per window, in bursts of up to max; more get 429 with
-// Retry-After. A client is an IP address, or an IPv6 /64, as the
-// connection gives it (X-Forwarded-For is not trusted: behind a proxy
-// every client shares the proxy's address). Off by default.
+// Retry-After. A client is an IP address, or an IPv6 /64: the
+// connection's, or behind a proxy listed in WithTrustedProxies the one it
+// forwards for (without that option every client behind a proxy shares
+// the proxy's address). Off by default.
 func WithHTTPRateLimit(max int, window time.Duration) HandlerOption {
 	return func(h *Handler) {
 		if max > 0 && window > 0 {
@@ -131,15 +137,16 @@ func newHandler(store Store) *Handler {
 		store = NewMemoryStore()
 	}
 	h := &Handler{
-		store:     store,
-		registry:  DefaultRegistry,
-		logger:    slog.Default(),
-		maxBody:   DefaultMaxBodyBytes,
-		cop:       http.NewCrossOriginProtection(),
-		maxParams: DefaultMaxParamBytes,
-		updates:   nobodyWatches{},
-		topics:    newTopicIndex(),
-		now:       time.Now,
+		store:       store,
+		registry:    DefaultRegistry,
+		logger:      slog.Default(),
+		maxBody:     DefaultMaxBodyBytes,
+		cop:         http.NewCrossOriginProtection(),
+		maxParams:   DefaultMaxParamBytes,
+		bodyTimeout: DefaultBodyReadTimeout,
+		updates:     nobodyWatches{},
+		topics:      newTopicIndex(),
+		now:         time.Now,
 	}
 	h.mailboxes = newMailboxes(h)
 	h.presence = newPresence(h)
@@ -156,6 +163,10 @@ func (h *Handler) Store() Store { return h.store }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		if r.Header.Get("Sec-WebSocket-Key") != "" {
+			refuseHandshake(w, r)
+			return
+		}
 		serveRuntime(w, r)
 	case http.MethodPost:
 		h.servePost(w, r)
@@ -179,7 +190,7 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if h.cop != nil {
-		if err := h.cop.Check(r); err != nil {
+		if err := h.cop.Check(h.asSent(r)); err != nil {
 			http.Error(w, "cross-origin request refused", http.StatusForbidden)
 			return
 		}
@@ -188,17 +199,11 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form, err := h.readForm(w, r)
+	if r.MultipartForm != nil {
+		defer r.MultipartForm.RemoveAll()
+	}
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("request body over %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
-			return
-		}
-		if status, msg, ok := uploadRefused(err); ok {
-			http.Error(w, msg, status)
-			return
-		}
-		http.Error(w, "malformed form body", http.StatusBadRequest)
+		refuseBody(w, err)
 		return
 	}
 	kind := form.Get(FieldKind)
@@ -212,20 +217,25 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		delete(form, f)
 	}
 
+	asJSON := accepts(r.Header.Get("Accept"), MediaTypeAnswer)
+	ctx := r.Context()
+	if !asJSON {
+		ctx = withEventsInHeader(ctx)
+	}
 	var res result
 	if hasID {
 		if len(ids) != 1 || ids[0] == "" {
 			http.Error(w, "empty "+FieldID, http.StatusBadRequest)
 			return
 		}
-		res, err = h.act(withFiles(r.Context(), r.MultipartForm), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r)})
+		res, err = h.act(withFiles(ctx, r.MultipartForm), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r)})
 	} else {
 		params := make(map[string]string, len(form))
 		for k, v := range form {
 			params[k] = v[0]
 		}
 		owner := h.ownerOf(r)
-		res, err = h.mount(r.Context(), kind, params, owner, h.quotaOf(r, owner))
+		res, err = h.mount(ctx, kind, params, owner, h.quotaOf(r, owner))
 	}
 	if err != nil {
 		status, msg := clientError(err)
@@ -236,35 +246,53 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		h.publish(r.Context(), res)
 	}
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Cache-Control", "no-store")
 	if res.redirect != "" {
 		hdr.Set(HeaderRedirect, res.redirect)
 	}
+	if asJSON {
+		hdr.Set("Content-Type", MediaTypeAnswer)
+		w.Write(encodeAnswer(res))
+		return
+	}
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	if len(res.events) > 0 {
 		hdr.Set(HeaderEvents, encodeEvents(res.events))
 	}
 	w.Write(res.html)
 }
 
-// readForm parses a url-encoded body of at most maxBody bytes, or a
-// multipart one within the upload limits, and returns its fields (not those
-// of the URL query).
-func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	r.Body = http.MaxBytesReader(w, r.Body, h.bodyLimit(ct))
-	var err error
-	if ct == "multipart/form-data" {
-		if err = r.ParseMultipartForm(h.maxBody); err == nil {
-			err = h.checkFiles(r.MultipartForm)
+// accepts reports whether an Accept or Accept-Encoding header value lists
+// token (a media type or an encoding, in any letter case) with a quality
+// above 0.
+func accepts(header, token string) bool {
+	for _, p := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(p, ";")
+		if !strings.EqualFold(strings.TrimSpace(name), token) {
+			continue
 		}
-	} else {
-		err = r.ParseForm()
+		q := 1.0
+		for _, param := range strings.Split(params, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(param), "q="); ok {
+				q, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		return q > 0
 	}
-	if err != nil {
-		return nil, err
+	return false
+}
+
+// refuseHandshake answers a WebSocket handshake the handler does not
+// upgrade: a plain Handler's, or one that reached a WebSocketHandler
+// without its Upgrade header (a proxy that does not pass it on). It is
+// not answered with the client runtime, which the client would download
+// again on every attempt to connect.
+func refuseHandshake(w http.ResponseWriter, r *http.Request) {
+	msg := "WebSocket handshake without an Upgrade header: a proxy on the way does not pass it on"
+	if websocket.IsWebSocketUpgrade(r) {
+		msg = "this endpoint serves HTTP only"
 	}
-	return r.PostForm, nil
+	http.Error(w, msg, http.StatusBadRequest)
 }
 
 // Mount mounts a new instance of kind with params for the page that r

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 )
@@ -30,26 +29,8 @@ func (h *Handler) quotaOf(r *http.Request, owner string) string {
 	if h.session != nil && owner != anonymousOwner {
 		return owner
 	}
-	sum := sha256.Sum256([]byte(clientAddr(r)))
+	sum := sha256.Sum256([]byte(h.clientAddr(r)))
 	return "ip:" + hex.EncodeToString(sum[:16])
-}
-
-// clientAddr identifies the client that sent r for quotas and HTTP rate
-// limits: its IP address as the connection gives it (X-Forwarded-For and
-// the like are not trusted), or for IPv6 its /64 network, since one
-// client usually holds a whole /64.
-func clientAddr(r *http.Request) string {
-	ip := clientIP(r)
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
 }
 
 // checkParams refuses mount parameters over h.maxParams bytes with 413.
@@ -70,7 +51,7 @@ func (h *Handler) rateLimited(w http.ResponseWriter, r *http.Request) bool {
 	if h.posts == nil {
 		return false
 	}
-	wait := h.posts.allow(clientAddr(r), h.now())
+	wait := h.posts.allow(h.clientAddr(r), h.now())
 	if wait <= 0 {
 		return false
 	}

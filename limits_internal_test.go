@@ -7,29 +7,6 @@ import (
 	"testing"
 )
 
-func TestClientAddr(t *testing.T) {
-	t.Parallel()
-	addr := func(remote string) string {
-		r := httptest.NewRequest("POST", "/", nil)
-		r.RemoteAddr = remote
-		r.Header.Set("X-Forwarded-For", "203.0.113.99")
-		return clientAddr(r)
-	}
-	for _, tt := range []struct{ remote, want string }{
-		{"192.0.2.1:1234", "192.0.2.1"},
-		{"[::ffff:192.0.2.1]:1234", "192.0.2.1"},
-		{"[2001:db8:1:2:aaaa::1]:443", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:bbbb:cccc:dddd:eeee]:443", "2001:db8:1:2::/64"},
-		{"[fe80::1%eth0]:80", "fe80::/64"},
-		{"[2001:db8:1:3::1]:443", "2001:db8:1:3::/64"},
-		{"@", "@"},
-	} {
-		if got := addr(tt.remote); got != tt.want {
-			t.Errorf("clientAddr(%q) = %q, want %q", tt.remote, got, tt.want)
-		}
-	}
-}
-
 func TestQuotaKeys(t *testing.T) {
 	t.Parallel()
 	req := func(remote, sid string) (*Handler, string) {

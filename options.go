@@ -44,7 +44,8 @@ func (o wsOption) applyWebSocket(h *WebSocketHandler) { o(h) }
 // WithWebSocketAllowedOrigins allows WebSocket handshakes from exactly
 // these origins ("scheme://host[:port]", compared case-insensitively);
 // any other Origin gets 403. Without this option only same-origin
-// handshakes (Origin host equal to the request's Host) and clients that send
+// handshakes (Origin host equal to the request's Host, or behind a proxy
+// listed in WithTrustedProxies the host it forwards) and clients that send
 // no Origin (non-browser clients) are accepted.
 func WithWebSocketAllowedOrigins(origins ...string) WebSocketOption {
 	return wsOption(func(h *WebSocketHandler) {
@@ -67,7 +68,8 @@ func WithWebSocketCSRFCheck(check func(*http.Request) error) WebSocketOption {
 
 // WithWebSocketRequireTLS refuses plaintext handshakes (r.TLS == nil) with
 // 403 when require is true. Defaults to false. Behind a proxy that
-// terminates TLS, enforce HTTPS at the proxy instead.
+// terminates TLS, list it in WithTrustedProxies (its X-Forwarded-Proto then
+// counts), or enforce HTTPS at the proxy.
 func WithWebSocketRequireTLS(require bool) WebSocketOption {
 	return wsOption(func(h *WebSocketHandler) { h.requireTLS = require })
 }

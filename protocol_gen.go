@@ -16,8 +16,18 @@ const (
 const (
 	// HeaderRedirect carries the URL a component asked the client to visit.
 	HeaderRedirect = "X-Liveflux-Redirect"
-	// HeaderEvents carries the events the component emitted, a JSON array of {name, detail}.
+	// HeaderEvents carries the events the component emitted, a JSON array of {name, detail}, to a client that did not ask for MediaTypeAnswer.
 	HeaderEvents = "X-Liveflux-Events"
+)
+
+// The media type a client names in its Accept header to be answered, on
+// success, with the rendering and the events in one JSON body: {"html":
+// …, "events": […]}. A client that does not name it gets the rendering
+// as text/html and the events in HeaderEvents, as in the first version of
+// the protocol.
+const (
+	// MediaTypeAnswer asks for (and labels) answers in JSON.
+	MediaTypeAnswer = "application/vnd.liveflux+json"
 )
 
 // Attributes of a component's root element and of the markup inside it.
@@ -96,6 +106,8 @@ const (
 	AttrConfirm = "data-flux-confirm"
 	// AttrIgnore marks an element that updates never touch.
 	AttrIgnore = "data-flux-ignore"
+	// AttrInert marks a region (content you did not write) in which no data-flux-* attribute has any effect.
+	AttrInert = "data-flux-inert"
 	// AttrLoading lists what an element does while an action is in flight (show, hide, disable, class.NAME).
 	AttrLoading = "data-flux-loading"
 	// AttrLoadingFor limits data-flux-loading to the named actions.

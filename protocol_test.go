@@ -32,9 +32,10 @@ type protocolCase struct {
 
 type protocolStep struct {
 	HTTP *struct {
-		Method string         `json:"method"`
-		Form   map[string]any `json:"form"` // a string or a list of strings
-		Body   *string        `json:"body"`
+		Method  string            `json:"method"`
+		Headers map[string]string `json:"headers"`
+		Form    map[string]any    `json:"form"` // a string or a list of strings
+		Body    *string           `json:"body"`
 	} `json:"http"`
 	Capture string `json:"capture"`
 
@@ -192,6 +193,9 @@ func replayHTTP(t *testing.T, f *fixture, step protocolStep, fill func(string) s
 	req, err := http.NewRequest(step.HTTP.Method, f.srv.URL, strings.NewReader(body))
 	assertNoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range step.HTTP.Headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := f.srv.Client().Do(req)
 	assertNoError(t, err)
 	defer resp.Body.Close()

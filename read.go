@@ -11,15 +11,25 @@ func (c *wsConn) readLoop() {
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
-			return // gorilla already answered a too-big message with 1009
+			// Gone (gorilla already answered a too-big message with
+			// 1009): a message still being handled learns it from its
+			// context.
+			c.endActions()
+			c.handling.Wait()
+			return
 		}
+		c.handling.Wait() // messages are handled one at a time, in order
 		// The message is read and handled on a goroutine of its own, which
 		// ends with it: the reader's stack stays small while it idles.
+		// Once the message is read the reader reads on, to learn of a
+		// close while it is handled.
 		c.pendingType, c.pendingReader = int32(typ), r
 		c.handling.Add(1)
+		c.reading.Add(1)
 		go c.handleFn()
-		c.handling.Wait()
+		c.reading.Wait()
 		if c.readFailed {
+			c.handling.Wait()
 			return
 		}
 	}
@@ -33,10 +43,12 @@ func (c *wsConn) handlePending() {
 	// Reading is not acting: a client that sends part of a message and
 	// then nothing is as silent as one that sends nothing, and is dropped
 	// after the pong wait like it (see checkLiveness).
+	typ := c.pendingType
 	data, err := io.ReadAll(c.pendingReader)
 	c.pendingReader = nil
+	c.readFailed = err != nil
+	c.reading.Done()
 	if err != nil {
-		c.readFailed = true
 		return
 	}
 	c.heard()
@@ -46,7 +58,7 @@ func (c *wsConn) handlePending() {
 	case c.closing():
 		// A close frame is on its way: what the client sent since is
 		// dropped, not acted on.
-	case c.pendingType != websocket.TextMessage:
+	case typ != websocket.TextMessage:
 		c.closeWith(websocket.CloseUnsupportedData)
 	case !utf8.Valid(data):
 		c.closeWith(websocket.CloseInvalidFramePayloadData)

@@ -271,7 +271,7 @@ func serveRuntime(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Type", "application/javascript; charset=utf-8")
 	body := rt.js
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if accepts(r.Header.Get("Accept-Encoding"), "gzip") {
 		h.Set("Content-Encoding", "gzip")
 		body = rt.gz
 	}
@@ -288,21 +288,6 @@ func etagMatch(header, etag string) bool {
 		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
 			return true
 		}
-	}
-	return false
-}
-
-func acceptsGzip(header string) bool {
-	for _, p := range strings.Split(header, ",") {
-		name, params, _ := strings.Cut(p, ";")
-		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
-			continue
-		}
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			q, _ = strconv.ParseFloat(v, 64)
-		}
-		return q > 0
 	}
 	return false
 }

@@ -3,9 +3,7 @@ package liveflux
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,7 +127,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.upgrades != nil {
-		if wait := h.upgrades.allow(clientAddr(r), h.now()); wait > 0 {
+		if wait := h.upgrades.allow(h.clientAddr(r), h.now()); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 			http.Error(w, "too many connection attempts", http.StatusTooManyRequests)
 			return
@@ -166,7 +164,7 @@ func (h *WebSocketHandler) refuse(r *http.Request) (int, string) {
 	switch {
 	case h.isClosed():
 		return http.StatusServiceUnavailable, "server shutting down"
-	case h.requireTLS && r.TLS == nil:
+	case h.requireTLS && !h.secure(r):
 		return http.StatusForbidden, "TLS required"
 	case !h.originAllowed(r):
 		return http.StatusForbidden, "origin not allowed"
@@ -187,21 +185,7 @@ func (h *WebSocketHandler) originAllowed(r *http.Request) bool {
 	if h.allowedOrigins != nil {
 		return h.allowedOrigins[strings.ToLower(origin)]
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false // includes "null"
-	}
-	return strings.EqualFold(u.Host, r.Host)
-}
-
-// clientIP is the address the connection comes from; headers such as
-// X-Forwarded-For are not trusted.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return h.sameOrigin(origin, r)
 }
 
 // Broadcast sends payload, encoded as JSON once, to every client watching

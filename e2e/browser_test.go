@@ -383,7 +383,14 @@ func (tb *tab) text(sel string) string {
 // loaded. On timeout it fails the test, showing the value of show.
 func (tb *tab) waitFor(what, cond, show string) {
 	tb.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	tb.waitForWithin(waitTimeout, what, cond, show)
+}
+
+// waitForWithin is waitFor with a timeout of its own, for what takes the
+// client longer by design (its reconnect backoff).
+func (tb *tab) waitForWithin(timeout time.Duration, what, cond, show string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for {
 		left := time.Until(deadline)

@@ -16,9 +16,10 @@ import (
 )
 
 // redirector redirects where its actions say, over HTTP or the WebSocket:
-// "redirect" through Base.Redirect (whose error it returns: the server's
-// check), "raw-redirect" through the test server, which sends the target
-// without any check (see serveLiveflux). "bump" only counts.
+// "redirect" through Base.Redirect and "external" through
+// Base.RedirectExternal (whose errors it returns: the server's checks),
+// "raw-redirect" through the test server, which sends the target without
+// any check (see serveLiveflux). "bump" only counts.
 type redirector struct {
 	liveflux.Base
 	N int
@@ -31,6 +32,9 @@ func (r *redirector) Handle(ctx context.Context, action string, data url.Values)
 	case "redirect":
 		r.N++
 		return r.Redirect(data.Get("to"))
+	case "external":
+		r.N++
+		return r.RedirectExternal(data.Get("to"))
 	case "raw-redirect", "bump":
 		r.N++
 		return nil
@@ -61,9 +65,10 @@ func (r *replier) HandleWS(ctx context.Context, m *liveflux.WebSocketMessage) (a
 	return map[string]any{"type": "redirect", "componentID": r.GetID(), "data": map[string]string{"url": data.To}}, nil
 }
 
-// unsafeTarget is a redirect target that would run script in the page, or
-// leave it for something that is not a web page, if the client followed it.
-// Its script tells the server (/pwned) and the page (__pwned).
+// unsafeTarget is a redirect target that would run script in the page,
+// leave it for something that is not a web page, or for another site while
+// looking like a path of this one, if the client followed it. Its script
+// tells the server (/pwned) and the page (__pwned).
 type unsafeTarget struct {
 	to       string
 	inHeader bool // survives an HTTP header unchanged, as far as a browser tells
@@ -85,12 +90,20 @@ func unsafeTargets(base string) []unsafeTarget {
 		{fmt.Sprintf("data:text/html,<script>fetch(%q)</script>", base+"/pwned"), true},
 		{"vbscript:msgbox(1)", true},
 		{"about:blank", true},
+		{"//evil.example/", true},
+		{"///evil.example/", true},
+		{"/\\evil.example/", true},
+		{"\\\\evil.example", true},
+		{"https:evil.example", true}, // the page is http: another scheme, another site
+		{" //evil.example", false},
+		{"/\t/evil.example", false},
 	}
 }
 
-// A redirect to anything but an http(s) URL is never followed, whichever way
-// it reaches the page, and is reported as a liveflux:error; relative and
-// absolute http(s) redirects are followed.
+// A redirect to anything but an http(s) URL, or to another site by a
+// target that looks like a path of this one, is never followed, whichever
+// way it reaches the page, and is reported as a liveflux:error; paths of
+// the site and absolute http(s) redirects are followed.
 func TestRedirectOnlyToHTTP(t *testing.T) {
 	needBrowser(t)
 	action := func(name string) func(*tab, *server, string, string) {
@@ -118,7 +131,8 @@ func TestRedirectOnlyToHTTP(t *testing.T) {
 	}{
 		// The server refuses the target: Redirect fails the action.
 		{"http server check", false, "redirector", action("redirect"), false, 500, "/done?from=http+server+check"},
-		{"websocket server check", true, "redirector", action("redirect"), false, 500, "?x=1#nowhere"},
+		{"websocket server check", true, "redirector", action("redirect"), false, 500, "/?x=1#nowhere"},
+		{"http external server check", false, "redirector", action("external"), false, 500, "BASE/done?from=http+external+server+check"},
 		// The target reaches the client, which refuses it.
 		{"http unchecked header", false, "redirector", action("raw-redirect"), true, 0, "done?from=http+unchecked+header"},
 		{"websocket HandleWS reply", true, "replier", action("reply"), false, 0, "/done?from=websocket+HandleWS+reply"},
@@ -171,7 +185,7 @@ func TestRedirectOnlyToHTTP(t *testing.T) {
 				if e["status"] != float64(p.status) || e["componentID"] != id {
 					t.Errorf("liveflux:error %v, want status %d for %s", e, p.status, id)
 				}
-				if p.status == 0 && (e["message"] != "refused redirect to a non-http(s) URL" || e["kind"] != p.kind) {
+				if p.status == 0 && (e["message"] != "refused redirect to an unsafe URL" || e["kind"] != p.kind) {
 					t.Errorf("liveflux:error %v, want the refused redirect of a %s", e, p.kind)
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -102,9 +103,11 @@ func TestOneSocketPerPage(t *testing.T) {
 }
 
 // Scenario 4: with the WebSocket unavailable, every action still works over
-// HTTP POST. The browser's own "WebSocket connection … failed" error is
-// allowed here, and only here: the failing handshake is the point of the
-// test, and the page can neither prevent nor catch that message.
+// HTTP POST, and after five failed handshakes in a row the page gives the
+// socket up for good (Liveflux.socketState "failed") and says so once. The
+// browser's own "WebSocket connection … failed" error is allowed here (and
+// in TestSocketGivenUp): the failing handshake is the point of the test,
+// and the page can neither prevent nor catch that message.
 func TestFallbackToHTTP(t *testing.T) {
 	needBrowser(t)
 	t.Run("handshake refused", func(t *testing.T) {
@@ -113,8 +116,8 @@ func TestFallbackToHTTP(t *testing.T) {
 		}))
 		counters(s, liveflux.ClientOptions{UseWebSocket: true}, 0, 100)
 		testFallback(t, s)
-		if s.handshakes.Load() == 0 {
-			t.Error("the page never tried the WebSocket")
+		if n := s.handshakes.Load(); n != 5 {
+			t.Errorf("the page tried the WebSocket %d times, want 5", n)
 		}
 	})
 	t.Run("nothing listening", func(t *testing.T) {
@@ -131,7 +134,7 @@ func TestFallbackToHTTP(t *testing.T) {
 }
 
 func testFallback(t *testing.T, s *server) {
-	tb := newTab(t, allowBrowserError(socketFailed))
+	tb := newTab(t, allowBrowserError(socketFailed), expectLivefluxErrors())
 	tb.navigate(s.URL)
 	// The first attempt has failed: the client reported the socket closed.
 	tb.waitFor("the socket attempt to fail", `(window.__e2e.events.disconnected ?? 0) >= 1`, `window.__e2e.events`)
@@ -148,14 +151,27 @@ func testFallback(t *testing.T, s *server) {
 	if n := s.httpActions.Load(); n != 3 {
 		t.Errorf("%d actions arrived over HTTP, want 3", n)
 	}
-	if st := eval[string](tb, `Liveflux.socketState`); st == "open" {
-		t.Errorf("socket state %q, want it not open", st)
-	}
 	if n := eval[int](tb, `window.__e2e.events.connected ?? 0`); n != 0 {
 		t.Errorf("%d liveflux:connected events, want none", n)
 	}
 	if got := tb.text("#status"); got == "connected" {
 		t.Errorf("status %q", got)
+	}
+	checkSocketGivenUp(tb)
+}
+
+// checkSocketGivenUp waits until the page gave its socket up (the backoff
+// before the fifth try may take 7.5 s) and checks that it said so once,
+// after five attempts.
+func checkSocketGivenUp(tb *tab) {
+	tb.t.Helper()
+	tb.waitForWithin(20*time.Second, "the socket given up", `Liveflux.socketState === "failed"`, `[Liveflux.socketState, window.__e2e.events]`)
+	if n := len(tb.socketURLs()); n != 5 {
+		tb.t.Errorf("the page opened %d WebSockets, want 5", n)
+	}
+	errs := eval[[]map[string]any](tb, `window.__e2e.errors`)
+	if len(errs) != 1 || errs[0]["status"] != float64(0) || errs[0]["message"] != "WebSocket unreachable: actions go over HTTP" {
+		tb.t.Errorf("liveflux:error events %v, want one saying the socket is unreachable", errs)
 	}
 }
 

@@ -453,8 +453,11 @@ func (s *server) expectActs(from int, want ...labAct) {
 
 // lab renders the view named by its mount parameter "view" and records
 // every action. "send" adds the field msg to Msgs (and "push" a message of
-// its own), "off" sets Off, "emit" emits the event lab-said {n: N}, "upload" lists the files of field "doc" (name,
-// size, SHA-256); "slow" and "slow2" wait for holdSlow's release.
+// its own), "off" sets Off, "emit" emits the event lab-said {n: N},
+// "emit-big" five events lab-big of 60,000 bytes (more than a response
+// header may carry) and then one over liveflux.MaxEventBytes, whose error
+// it adds to Msgs, "upload" lists the files of field "doc" (name, size,
+// SHA-256); "slow" and "slow2" wait for holdSlow's release.
 type lab struct {
 	liveflux.Base
 	View  string
@@ -498,6 +501,15 @@ func (l *lab) Handle(ctx context.Context, action string, data url.Values) error 
 		l.Off = true
 	case "emit":
 		return liveflux.Emit(ctx, "lab-said", map[string]int{"n": l.N})
+	case "emit-big":
+		for i := range 5 {
+			if err := liveflux.Emit(ctx, "lab-big", map[string]any{"i": i, "pad": strings.Repeat("x", 60000)}); err != nil {
+				return err
+			}
+		}
+		if err := liveflux.Emit(ctx, "lab-big", strings.Repeat("y", 70000)); err != nil {
+			l.Msgs = append(l.Msgs, err.Error())
+		}
 	case "upload":
 		for _, fh := range liveflux.FormFiles(ctx, "doc") {
 			f, err := fh.Open()

@@ -77,7 +77,7 @@ func (c *Client) lost(l lostInstance) bool {
 func (c *Client) scan() bool {
 	c.mu.Lock()
 	var todo []*html.Node
-	for _, el := range queryAll(c.page.doc, mustCompile(`[`+attrKind+`]:not([`+attrID+`])`)) {
+	for _, el := range queryAll(c.page.doc, selPlaceholder) {
 		if !c.mounting[el] {
 			c.mounting[el] = true
 			todo = append(todo, el)
@@ -226,13 +226,13 @@ func (c *Client) checkRedirect(out *Outcome) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.navigated != out.Redirect && out.Status == 0 {
-		out.Status, out.Message = RefusedRedirect, "refused redirect to a non-http(s) URL: "+out.Redirect
+		out.Status, out.Message = RefusedRedirect, "refused redirect to an unsafe URL: "+out.Redirect
 	}
 }
 
 // RefusedRedirect is Outcome.Status when the client refused to follow a
-// redirect (not to an http(s) URL), as the JS client reports it with
-// status 0.
+// redirect (not to an http(s) URL, or off-site without http:// or
+// https://), as the JS client reports it with status 0.
 const RefusedRedirect = -2
 
 func filesOf(es []entry) map[string][]File {

@@ -373,8 +373,9 @@ func (s *state) waitUntil(cond func() bool) bool {
 }
 
 // post sends fields (and files, as multipart) to the endpoint as the JS
-// client does (js/http.js post) and returns the status (0 on a network
-// failure), the trimmed text of the answer and the redirect header.
+// client does (js/http.js post), asking for answers in JSON, and returns
+// the status (0 on a network failure), the rendering (or the trimmed text
+// of a failure), the redirect header and the events.
 func (s *state) post(fields *fieldList, files []entry) (status int, text, redirect string, events []liveflux.Event) {
 	var body io.Reader
 	contentType := "application/x-www-form-urlencoded;charset=UTF-8"
@@ -409,6 +410,7 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 		return 0, err.Error(), "", nil
 	}
 	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", liveflux.MediaTypeAnswer)
 	// What a browser's same-origin XMLHttpRequest carries.
 	req.Header.Set("Origin", s.origin())
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
@@ -421,14 +423,21 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
-	if h := res.Header.Get(liveflux.HeaderEvents); h != "" {
-		if err := json.Unmarshal([]byte(h), &events); err != nil {
-			s.mu.Lock()
-			s.problems = append(s.problems, fmt.Sprintf("the %s header is not a JSON array of events: %.200q", liveflux.HeaderEvents, h))
-			s.mu.Unlock()
-		}
+	redirect = res.Header.Get(liveflux.HeaderRedirect)
+	if res.StatusCode >= 300 {
+		return res.StatusCode, strings.TrimSpace(string(data)), redirect, nil
 	}
-	return res.StatusCode, strings.TrimSpace(string(data)), res.Header.Get(liveflux.HeaderRedirect), events
+	var a struct {
+		HTML   string           `json:"html"`
+		Events []liveflux.Event `json:"events"`
+	}
+	if err := json.Unmarshal(data, &a); err != nil {
+		s.mu.Lock()
+		s.problems = append(s.problems, fmt.Sprintf("the answer is not %s: %.200q", liveflux.MediaTypeAnswer, data))
+		s.mu.Unlock()
+		return 0, "malformed answer", redirect, nil
+	}
+	return res.StatusCode, a.HTML, redirect, a.Events
 }
 
 func (s *state) origin() string {
@@ -467,16 +476,53 @@ func (c *Client) mountInto(el *html.Node, kind string, params map[string]string)
 	return 0, ""
 }
 
-// navigate follows a redirect to an http(s) URL, resolved against the
-// page, and reports whether it did (js/dom.js navigate). c.mu is held.
+// navigate follows a redirect, resolved against the page as a browser
+// resolves it, and reports whether it did (js/dom.js navigate, js/rules.js
+// safeURL): only to an http(s) URL, and to another origin only when the
+// target is spelled with http:// or https://. c.mu is held.
 func (s *state) navigate(to string) bool {
-	u, err := s.pageURL.Parse(strings.TrimLeft(to, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f "))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+	u, ok := s.resolve(to)
+	if !ok || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	lower := strings.ToLower(to)
+	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") &&
+		(u.Scheme != s.pageURL.Scheme || !strings.EqualFold(u.Host, s.pageURL.Host)) {
 		return false
 	}
 	s.navigated = to
 	s.signal()
 	return true
+}
+
+// resolve resolves a URL against the page as browsers do, where that
+// differs from url.Parse: leading and trailing controls and blanks are
+// dropped, tabs and line breaks anywhere, a backslash is a slash, and a
+// scheme without "//" is relative when it is the page's ("https:x" on an
+// https page is its path x) and has its host after it when it is not.
+func (s *state) resolve(to string) (*url.URL, bool) {
+	to = strings.Trim(to, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
+	to = strings.Map(func(r rune) rune {
+		switch r {
+		case '\t', '\n', '\r':
+			return -1
+		case '\\':
+			return '/'
+		}
+		return r
+	}, to)
+	u, err := s.pageURL.Parse(to)
+	if err != nil {
+		return nil, false
+	}
+	if u.Opaque != "" && (u.Scheme == "http" || u.Scheme == "https") {
+		if u.Scheme == s.pageURL.Scheme {
+			u, err = s.pageURL.Parse(u.Opaque)
+		} else {
+			u, err = url.Parse(u.Scheme + "://" + u.Opaque)
+		}
+	}
+	return u, err == nil
 }
 
 // viewOf returns root's state, created at first sight. c.mu is held.
@@ -493,7 +539,7 @@ func (s *state) viewOf(root *html.Node) *viewState {
 // findRoot returns the root of instance id on the page. c.mu is held.
 func (s *state) findRoot(id string) *html.Node {
 	for n := range s.page.doc.Descendants() {
-		if n.Type == html.ElementNode && hasAttr(n, attrKind) && attrOr(n, attrID, "\x00") == id {
+		if isRoot(n) && attrOr(n, attrID, "") == id {
 			return n
 		}
 	}
@@ -609,6 +655,9 @@ func (s *state) morphElement(from, to, root *html.Node) {
 		case match.Type == html.TextNode || match.Type == html.CommentNode:
 			match.Data = n.Data
 		case match.Type != html.ElementNode:
+		case !selLive.Match(match) || !selLive.Match(n):
+			// content you did not write: plain markup
+			s.morphElement(match, n, root)
 		case hasAttr(match, attrIgnore):
 		case match != root && isRoot(match) && attrOr(match, attrKind, "") == attrOr(n, attrKind, "\x00") &&
 			(!hasAttr(n, attrID) || attrOr(n, attrID, "") == attrOr(match, attrID, "")):

@@ -23,6 +23,7 @@ const (
 	attrTarget      = liveflux.AttrTarget
 	attrConfirm     = liveflux.AttrConfirm
 	attrIgnore      = liveflux.AttrIgnore
+	attrInert       = liveflux.AttrInert
 	attrConfig      = "data-liveflux-config" // on the <script> Script writes
 )
 
@@ -145,14 +146,19 @@ func tag(n *html.Node) string {
 	return n.Data
 }
 
+// live is the selector of elements outside every data-flux-inert region
+// (js/constants.js LIVE): only their data-flux-* attributes count.
+const live = ":not([" + attrInert + "],[" + attrInert + "] *)"
+
 // isRoot reports whether n is a mounted component's root.
 func isRoot(n *html.Node) bool {
-	return n.Type == html.ElementNode && hasAttr(n, attrKind) && hasAttr(n, attrID)
+	return n.Type == html.ElementNode && selRoot.Match(n)
 }
 
-// isPlaceholder reports whether n is a component the client is to mount.
-func isPlaceholder(n *html.Node) bool {
-	return n.Type == html.ElementNode && hasAttr(n, attrKind) && !hasAttr(n, attrID)
+// isLive reports whether el's data-flux-* attributes count, as js/dom.js
+// live says: it is in a component and in no data-flux-inert region.
+func isLive(el *html.Node) bool {
+	return selLive.Match(el) && closest(el, selRoot) != nil
 }
 
 // rootOf returns the component root n is in (n itself included).

@@ -36,14 +36,14 @@ type defaultRule struct {
 var defaultRules = []defaultRule{
 	{
 		event:       "click",
-		carrier:     "[" + attrAction + "]",
+		carrier:     "[" + attrAction + "]" + live,
 		closest:     true,
 		skip:        "form, [" + attrOn + "]",
 		keepDefault: boxSelector,
 	},
 	{
 		event:   "submit",
-		carrier: "form[" + attrAction + "]:not([" + attrOn + "])",
+		carrier: "form[" + attrAction + "]:not([" + attrOn + "])" + live,
 	},
 }
 
@@ -187,10 +187,13 @@ type boundTrigger struct {
 
 // Compiled selectors.
 var (
-	selRoot        = mustCompile("[" + attrKind + "][" + attrID + "]")
+	selRoot        = mustCompile("[" + attrKind + "][" + attrID + "]" + live)
+	selPlaceholder = mustCompile("[" + attrKind + "]:not([" + attrID + "])" + live)
+	selLive        = mustCompile(live)
 	selOn          = mustCompile("[" + attrOn + "]")
 	selBox         = mustCompile(boxSelector)
 	selControls    = mustCompile("input, select, textarea")
+	selSecret      = mustCompile("input[type=password i], input[type=hidden i]")
 	compiledRules  = compileRules(defaultRules)
 	formFieldNames = map[string]bool{"button": true, "fieldset": true, "input": true, "object": true, "output": true, "select": true, "textarea": true}
 )
@@ -214,21 +217,21 @@ func compileRules(rules []defaultRule) []compiledRule {
 	return out
 }
 
-// bind sets up the triggers of elements whose data-flux-on is new or
-// changed, and forgets elements that left the page, as js/triggers.js
-// bind does; a load trigger sends as it is set up.
+// bind sets up the triggers of live elements (isLive) whose data-flux-on
+// is new or changed, and forgets elements that are no longer live, as
+// js/triggers.js bind does; a load trigger sends as it is set up.
 func (p *page) bind(d *dispatch) {
 	if p.bindings == nil {
 		p.bindings = map[*html.Node]*binding{}
 	}
 	for el := range p.bindings {
-		if !contains(p.doc, el) {
+		if !contains(p.doc, el) || !isLive(el) {
 			delete(p.bindings, el)
 		}
 	}
 	for _, el := range queryAll(p.doc, selOn) {
 		spec, _ := getAttr(el, attrOn)
-		if b := p.bindings[el]; b != nil && b.spec == spec {
+		if b := p.bindings[el]; (b != nil && b.spec == spec) || !isLive(el) {
 			continue
 		}
 		b := &binding{spec: spec}
@@ -252,7 +255,7 @@ func (p *page) tick(el *html.Node, event string, d *dispatch) int {
 	p.bind(d)
 	n := 0
 	for _, x := range queryAll(p.doc, selOn) {
-		if el != nil && x != el {
+		if (el != nil && x != el) || p.bindings[x] == nil {
 			continue
 		}
 		for _, t := range p.bindings[x].triggers {
@@ -268,7 +271,7 @@ func (p *page) tick(el *html.Node, event string, d *dispatch) int {
 // fireTrigger runs trigger t of el for ev (nil for load, every, visible),
 // as the listener js/triggers.js listen sets up does.
 func (p *page) fireTrigger(el *html.Node, t *boundTrigger, ev *event, d *dispatch) {
-	if !contains(p.doc, el) {
+	if !contains(p.doc, el) || !isLive(el) {
 		return
 	}
 	if ev != nil {
@@ -315,7 +318,7 @@ func (p *page) listenDefault(r compiledRule, ev *event, d *dispatch) {
 	}
 	switch {
 	case el == nil:
-		d.notef("%s on %s: no %s there%s", ev.typ, describe(ev.target), r.defaultRule.carrier, map[bool]string{true: " or above", false: ""}[r.closest])
+		d.notef("%s on %s: no %s there%s", ev.typ, describe(ev.target), strings.TrimSuffix(r.defaultRule.carrier, live), map[bool]string{true: " or above", false: ""}[r.closest])
 		return
 	case r.skip != nil && r.skip.Match(el):
 		if !hasAttr(el, attrOn) {
@@ -325,20 +328,14 @@ func (p *page) listenDefault(r compiledRule, ev *event, d *dispatch) {
 	case ev.defaultPrevented:
 		d.notef("%s on %s: a handler prevented its default, so the client leaves it", ev.typ, describe(ev.target))
 		return
-	case !sends(el):
-		d.notef("%s on %s: %s is in no component and names none with %s", ev.typ, describe(ev.target), describe(el), attrTarget)
+	case !isLive(el):
+		d.notef("%s on %s: %s is in no component: markup outside components never sends", ev.typ, describe(ev.target), describe(el))
 		return
 	}
 	if r.keepDefault == nil || !r.keepDefault.Match(el) {
 		ev.defaultPrevented = true
 	}
 	p.trigger(el, ev, d)
-}
-
-// sends reports whether el may send an action: it is in a component, or
-// names one.
-func sends(el *html.Node) bool {
-	return closest(el, selRoot) != nil || hasAttr(el, attrTarget)
 }
 
 // touch notes that the user touched the form field ev is about.
@@ -378,7 +375,7 @@ func (p *page) trigger(el *html.Node, ev *event, d *dispatch) {
 	if to, ok := getAttr(el, attrTarget); ok && to != "" {
 		roots = nil
 		for n := range p.doc.Descendants() {
-			if n.Type == html.ElementNode && hasAttr(n, attrID) && (attrOr(n, attrID, "") == to || attrOr(n, attrKind, "\x00") == to) {
+			if isRoot(n) && (attrOr(n, attrID, "") == to || attrOr(n, attrKind, "") == to) {
 				roots = append(roots, n)
 			}
 		}
@@ -407,8 +404,10 @@ func (p *page) trigger(el *html.Node, ev *event, d *dispatch) {
 // fieldsOf returns the fields and files el's action sends for ev
 // (js/actions.js fieldsOf): its data-flux-value-*; a control's name as
 // liveflux_trigger; a form's fields, or those of the form of a control,
-// with liveflux_touched; else its own; and the fields of the elements
-// data-flux-include selects.
+// with liveflux_touched; else its own; and the fields of the controls
+// data-flux-include selects, or holds: none in a data-flux-inert region,
+// and a password or hidden field outside el's component only when
+// selected itself.
 func (p *page) fieldsOf(el *html.Node, ev *event) (*fieldList, []entry) {
 	fields := attrsWithPrefix(el, attrValuePrefix)
 	var files []entry
@@ -457,13 +456,16 @@ func (p *page) fieldsOf(el *html.Node, ev *event) (*fieldList, []entry) {
 	}
 	if inc, ok := getAttr(el, attrInclude); ok && inc != "" {
 		if sel, err := compile(inc); err == nil {
+			own := closest(el, selRoot)
 			for _, x := range queryAll(p.doc, sel) {
-				if selControls.Match(x) {
-					p.addOwn(fields, x)
-					continue
+				cs := []*html.Node{x}
+				if !selControls.Match(x) {
+					cs = queryAll(x, selControls)
 				}
-				for _, c := range queryAll(x, selControls) {
-					p.addOwn(fields, c)
+				for _, c := range cs {
+					if selLive.Match(c) && (c == x || !selSecret.Match(c) || closest(c, selRoot) == own) {
+						p.addOwn(fields, c)
+					}
 				}
 			}
 		}

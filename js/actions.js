@@ -1,7 +1,7 @@
 // Actions: which component runs them, with which fields, over which
 // transport.
 import { ATTR_ACTION, ATTR_CONFIRM, ATTR_ID, ATTR_INCLUDE, ATTR_KIND, ATTR_TARGET, ATTR_VALUE, FIELD_ACTION, FIELD_ID, FIELD_KIND, FIELD_TOUCHED, FIELD_TRIGGER, MSG_ACTION } from "./protocol.js";
-import { SEL_ROOT } from "./constants.js";
+import { LIVE, SEL_CONTROL, SEL_ROOT } from "./constants.js";
 import { attrsWithPrefix, emit, findRoot } from "./dom.js";
 import { lost, post } from "./http.js";
 import { addField, wireFields } from "./rules.js";
@@ -52,8 +52,9 @@ function addOwn(fields, c) {
 // fieldsOf returns the fields and files el's action sends for event e:
 // its data-flux-value-*; a form's fields, or those of the form of a
 // control, with liveflux_touched; else its own; a control's name as
-// liveflux_trigger; and the fields of the elements data-flux-include
-// selects.
+// liveflux_trigger; and the fields of the controls data-flux-include
+// selects, or holds: none in a data-flux-inert region, and a password or
+// hidden field outside el's component only when selected itself.
 export function fieldsOf(el, e) {
   const fields = attrsWithPrefix(el, ATTR_VALUE), files = [], inc = el.getAttribute(ATTR_INCLUDE);
   const control = /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName), form = el.tagName === "FORM" ? el : control && el.form;
@@ -66,7 +67,9 @@ export function fieldsOf(el, e) {
     if (names.length) fields[FIELD_TOUCHED] = names;
   } else addOwn(fields, el);
   for (const x of inc ? document.querySelectorAll(inc) : []) {
-    for (const c of x.matches("input,select,textarea") ? [x] : x.querySelectorAll("input,select,textarea")) addOwn(fields, c);
+    for (const c of x.matches(SEL_CONTROL) ? [x] : x.querySelectorAll(SEL_CONTROL)) {
+      if (c.matches(LIVE) && (c === x || !/^(password|hidden)$/.test(c.type) || c.closest(SEL_ROOT) === el.closest(SEL_ROOT))) addOwn(fields, c);
+    }
   }
   return { fields, files };
 }
@@ -78,6 +81,6 @@ export function trigger(el, e) {
   const q = el.getAttribute(ATTR_CONFIRM), to = el.getAttribute(ATTR_TARGET);
   if (q && !confirm(q)) return;
   const { fields, files } = fieldsOf(el, e);
-  const roots = to ? document.querySelectorAll(`[${ATTR_ID}="${CSS.escape(to)}"],[${ATTR_KIND}="${CSS.escape(to)}"][${ATTR_ID}]`) : [el];
+  const roots = to ? [...document.querySelectorAll(SEL_ROOT)].filter((r) => r.getAttribute(ATTR_ID) === to || r.getAttribute(ATTR_KIND) === to) : [el];
   for (const r of roots) act(r, el.getAttribute(ATTR_ACTION) || "", fields, el, files, !/^(submit|click)$/.test(e?.type) && e?.key !== "Enter");
 }

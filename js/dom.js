@@ -1,8 +1,13 @@
 // DOM helpers without state.
 import { ATTR_ID, ATTR_KIND, EV_ERROR } from "./protocol.js";
+import { LIVE, SEL_ROOT } from "./constants.js";
 import { safeURL } from "./rules.js";
 
-export const findRoot = (id) => document.querySelector(`[${ATTR_ID}="${CSS.escape(id)}"]`);
+export const findRoot = (id) => document.querySelector(`[${ATTR_ID}="${CSS.escape(id)}"]${LIVE}`);
+
+// live reports whether el's data-flux-* attributes count: it is in the
+// page, in a component, and in no data-flux-inert region.
+export const live = (el) => el.isConnected && el.matches(LIVE) && !!el.closest(SEL_ROOT);
 
 // attrsWithPrefix returns {NAME: value} for el's attributes prefix+NAME.
 export function attrsWithPrefix(el, prefix) {
@@ -16,19 +21,24 @@ export function emit(target, name, detail) {
   (target?.isConnected ? target : document).dispatchEvent(new CustomEvent(name, { bubbles: true, detail }));
 }
 
-// navigate follows a redirect the server asked for, only to an http(s) URL
-// (safeURL); a refusal is reported as liveflux:error. Returns whether it
+// navigate follows a redirect the server asked for, only where safeURL
+// allows; a refusal is reported as liveflux:error. Returns whether it
 // navigated.
 export function navigate(to, componentID, kind) {
   const href = safeURL(to, location.href);
   if (href) return location.assign(href), true;
   const root = componentID && findRoot(componentID);
-  emit(root, EV_ERROR, { status: 0, message: "refused redirect to a non-http(s) URL", componentID, kind: kind || root?.getAttribute(ATTR_KIND) });
+  emit(root, EV_ERROR, { status: 0, message: "refused redirect to an unsafe URL", componentID, kind: kind || root?.getAttribute(ATTR_KIND) });
   return false;
 }
 
+// parseHTML parses a rendering into its root element. A template parses
+// with scripting off, where <noscript> holds markup, which the page (its
+// scripting on) holds as text: text never becomes markup there if the
+// <noscript> stays empty.
 export function parseHTML(html) {
   const t = document.createElement("template");
   t.innerHTML = html;
+  for (const n of t.content.querySelectorAll("noscript")) n.replaceChildren();
   return t.content.firstElementChild;
 }

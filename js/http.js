@@ -1,27 +1,34 @@
 // HTTP transport: mounts, actions while the socket is not open, and
 // actions that carry files.
-import { ATTR_KIND, EV_ERROR, FIELD_ID, FIELD_KIND, HEADER_EVENTS, HEADER_REDIRECT } from "./protocol.js";
+import { ATTR_KIND, EV_ERROR, FIELD_ID, FIELD_KIND, HEADER_REDIRECT, MEDIA_ANSWER } from "./protocol.js";
 import { config } from "./config.js";
 import { emit, findRoot, navigate, parseHTML } from "./dom.js";
 import { viewOf } from "./view.js";
 
 // post sends fields, and files ([name, File] pairs) as multipart, and
-// resolves to {ok, status, text, events} (status 0: network failure;
-// events: those the component emitted, [{name, detail}]), or to
-// nothing after following a redirect (a refused one is reported and the
-// answer returned as usual). onProgress(loaded, total) follows the upload.
+// resolves to {ok, status, text, events} (status 0: network failure or an
+// answer that is not one; events: those the component emitted, [{name,
+// detail}], which come in the body, however large), or to nothing after
+// following a redirect (a refused one is reported and the answer returned
+// as usual). onProgress(loaded, total) follows the upload.
 export function post(fields, files, onProgress) {
   return new Promise((resolve) => {
     const x = new XMLHttpRequest(), body = files?.length ? new FormData() : new URLSearchParams();
     for (const [name, v] of Object.entries(fields)) for (const s of [].concat(v)) body.append(name, s);
     for (const [name, f] of files || []) body.append(name, f);
     x.open("POST", config.endpoint);
+    x.setRequestHeader("Accept", MEDIA_ANSWER);
     for (const [name, v] of Object.entries(config.headers)) x.setRequestHeader(name, v);
     if (onProgress) x.upload.onprogress = (e) => onProgress(e.loaded, e.total);
     x.onload = () => {
-      const to = x.getResponseHeader(HEADER_REDIRECT);
+      const to = x.getResponseHeader(HEADER_REDIRECT), ok = x.status < 300;
       if (to && navigate(to, fields[FIELD_ID], fields[FIELD_KIND])) return resolve();
-      resolve({ ok: x.status < 300, status: x.status, text: x.responseText.trim(), events: JSON.parse(x.getResponseHeader(HEADER_EVENTS) || "[]") });
+      try {
+        const a = ok ? JSON.parse(x.responseText) : {};
+        resolve({ ok, status: x.status, text: ok ? a.html : x.responseText.trim(), events: a.events || [] });
+      } catch {
+        resolve({ status: 0, text: "malformed answer" });
+      }
     };
     x.onerror = x.ontimeout = () => resolve({ status: 0, text: "network error" });
     x.send(body);

@@ -3,7 +3,7 @@
 // CustomEvent, dispatched on the root concerned while it is in the page
 // (so its ancestors and document see it), else on document; README.md
 // gives each one's detail.
-import { ATTR_ID, ATTR_KIND, ATTR_ON, ATTR_PARAM } from "./protocol.js";
+import { ATTR_ID, ATTR_INERT, ATTR_KIND, ATTR_ON, ATTR_PARAM } from "./protocol.js";
 import { SEL_PLACEHOLDER, SEL_ROOT, VERSION } from "./constants.js";
 import { act } from "./actions.js";
 import { config } from "./config.js";
@@ -38,7 +38,7 @@ if (!window.Liveflux) {
   listenDefaults();
   const start = () => {
     scan();
-    new MutationObserver(scan).observe(document, { childList: true, subtree: true, attributeFilter: [ATTR_KIND, ATTR_ID, ATTR_ON] });
+    new MutationObserver(scan).observe(document, { childList: true, subtree: true, attributeFilter: [ATTR_KIND, ATTR_ID, ATTR_ON, ATTR_INERT] });
     if (config.useWebSocket) connect();
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -1,6 +1,7 @@
 // Morphing, DOM only: it sends no message and dispatches no event of the
 // client's; view.js decides what to morph and reports it.
 import { ATTR_ID, ATTR_IGNORE, ATTR_KIND } from "./protocol.js";
+import { LIVE } from "./constants.js";
 
 let morphing = false;
 
@@ -13,7 +14,8 @@ export function guardFocus() {
 
 // morph morphs root into next (an element) and returns the root now in the
 // page. Elements marked data-flux-ignore and nested components' roots are
-// left alone. The focused control keeps focus and selection, and its typed
+// left alone, unless in a data-flux-inert region, which is morphed as
+// plain markup. The focused control keeps focus and selection, and its typed
 // text unless own ({el, value}) says the update answers an action sent
 // from it with value, and nothing was typed since: then the server's
 // value wins (a chat box the server renders empty is emptied).
@@ -25,6 +27,7 @@ export function morph(root, next, own) {
   try {
     const out = morphdom(root, next, {
       onBeforeElUpdated(from, to) {
+        if (!from.matches(LIVE) || !to.matches(LIVE)) return true;
         if (from.hasAttribute(ATTR_IGNORE)) return false;
         // Keep a nested component's root while the same one is rendered there.
         const fid = from.getAttribute(ATTR_ID), tid = to.getAttribute(ATTR_ID);

@@ -11,7 +11,14 @@ export const FIELD_ACTION = "liveflux_action"; // names the action; absent: a re
 
 // Response headers of the HTTP protocol.
 export const HEADER_REDIRECT = "X-Liveflux-Redirect"; // carries the URL a component asked the client to visit
-export const HEADER_EVENTS = "X-Liveflux-Events"; // carries the events the component emitted, a JSON array of {name, detail}
+export const HEADER_EVENTS = "X-Liveflux-Events"; // carries the events the component emitted, a JSON array of {name, detail}, to a client that did not ask for MediaTypeAnswer
+
+// The media type a client names in its Accept header to be answered, on
+// success, with the rendering and the events in one JSON body: {"html":
+// …, "events": […]}. A client that does not name it gets the rendering
+// as text/html and the events in HeaderEvents, as in the first version of
+// the protocol.
+export const MEDIA_ANSWER = "application/vnd.liveflux+json"; // asks for (and labels) answers in JSON
 
 // Attributes of a component's root element and of the markup inside it.
 export const ATTR_KIND = "data-flux-component-kind"; // holds the component's kind, on its root
@@ -53,6 +60,7 @@ export const ATTR_INCLUDE = "data-flux-include"; // is a CSS selector of element
 export const ATTR_TARGET = "data-flux-target"; // names the component (ID or kind) the action runs on, instead of the enclosing one
 export const ATTR_CONFIRM = "data-flux-confirm"; // holds the question the user must accept before the action is sent
 export const ATTR_IGNORE = "data-flux-ignore"; // marks an element that updates never touch
+export const ATTR_INERT = "data-flux-inert"; // marks a region (content you did not write) in which no data-flux-* attribute has any effect
 export const ATTR_LOADING = "data-flux-loading"; // lists what an element does while an action is in flight (show, hide, disable, class.NAME)
 export const ATTR_LOADING_FOR = "data-flux-loading-for"; // limits data-flux-loading to the named actions
 export const ATTR_DISABLE_WITH = "data-flux-disable-with"; // holds the text of a submit button, disabled, while its form's action is in flight

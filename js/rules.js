@@ -28,12 +28,14 @@ export function rootHTML(kind, id, rev, body) {
 }
 
 // safeURL resolves a redirect target against base and returns it when it
-// is an http(s) URL, else null: javascript:, data:, … are refused, in any
-// letter case, after any blanks.
+// is an http(s) URL that stays on base's origin, or that is spelled out
+// with http:// or https:// (another site, as the server meant it); else
+// null: javascript:, data:, … in any letter case, after any blanks, and
+// look-alikes of a path that lead elsewhere (//evil, /\evil, https:evil).
 export function safeURL(to, base) {
   try {
     const u = typeof to === "string" && new URL(to, base);
-    return /^https?:$/.test(u?.protocol) ? u.href : null;
+    return /^https?:$/.test(u?.protocol) && (/^https?:\/\//i.test(to) || u.origin === new URL(base).origin) ? u.href : null;
   } catch {
     return null;
   }

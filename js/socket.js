@@ -1,16 +1,20 @@
 // The page's one WebSocket (PROTOCOL.md). Optional: actions fall back to HTTP.
-import { ATTR_ID, EV_CONNECTED, EV_DISCONNECTED, EV_MESSAGE, MSG_ACK, MSG_ERROR, MSG_EVENT, MSG_INIT, MSG_LEAVE, MSG_REDIRECT, MSG_UPDATE, SUBPROTOCOL_DIFF } from "./protocol.js";
-import { SEL_ROOT, STABLE_AFTER } from "./constants.js";
+import { ATTR_ID, EV_CONNECTED, EV_DISCONNECTED, EV_ERROR, EV_MESSAGE, MSG_ACK, MSG_ERROR, MSG_EVENT, MSG_INIT, MSG_LEAVE, MSG_REDIRECT, MSG_UPDATE, SUBPROTOCOL_DIFF } from "./protocol.js";
+import { SEL_ROOT, SOCKET_TRIES, STABLE_AFTER } from "./constants.js";
 import { config } from "./config.js";
 import { emit, findRoot, navigate } from "./dom.js";
 import { lost } from "./http.js";
 import { backoff } from "./rules.js";
 import { apply, busy, fromDiff, views } from "./view.js";
 
-// state: "disabled", "connecting", "open" or "closed".
-export const sock = { ws: null, state: "disabled", tries: 0, stable: 0, watched: new Set() };
+// state: "disabled", "connecting", "open", "closed" or "failed" (given
+// up: see connect); failed: handshakes that failed in a row.
+export const sock = { ws: null, state: "disabled", tries: 0, stable: 0, watched: new Set(), failed: 0 };
 
-// connect opens the socket; after a close it retries forever (backoff).
+// connect opens the socket; after a close it retries (backoff), forever
+// once it has been open, else SOCKET_TRIES times: then the socket is
+// unreachable (a proxy that does not pass WebSocket on) and the page stays
+// on HTTP, saying so once.
 export function connect() {
   const url = new URL(config.webSocketURL || config.endpoint, location.href);
   url.protocol = url.protocol.replace("http", "ws");
@@ -19,7 +23,7 @@ export function connect() {
   const ws = new WebSocket(url, [SUBPROTOCOL_DIFF]);
   sock.state = "connecting";
   ws.onopen = () => {
-    Object.assign(sock, { ws, state: "open", stable: setTimeout(() => (sock.tries = 0), STABLE_AFTER) });
+    Object.assign(sock, { ws, state: "open", failed: -Infinity, stable: setTimeout(() => (sock.tries = 0), STABLE_AFTER) });
     wsSync(); // re-init every root: each gets a fresh rendering
     emit(document, EV_CONNECTED, {});
   };
@@ -29,7 +33,9 @@ export function connect() {
     Object.assign(sock, { ws: null, state: "closed" });
     sock.watched.clear();
     emit(document, EV_DISCONNECTED, { code: e.code, reason: e.reason });
-    setTimeout(connect, backoff(sock.tries++, Math.random()));
+    if (++sock.failed < SOCKET_TRIES) return void setTimeout(connect, backoff(sock.tries++, Math.random()));
+    sock.state = "failed";
+    emit(document, EV_ERROR, { status: 0, message: "WebSocket unreachable: actions go over HTTP" });
   };
 }
 

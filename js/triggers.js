@@ -1,30 +1,29 @@
 // Triggers: the delegated click and submit listeners, and the listeners,
 // timers and observers data-flux-on asks for. A page handler that called
-// preventDefault on an event first wins: the event sends nothing.
-import { ATTR_ACTION, ATTR_ON, ATTR_TARGET } from "./protocol.js";
-import { SEL_ROOT } from "./constants.js";
+// preventDefault on an event first wins: the event sends nothing. Only a
+// live element sends (dom.js live): markup outside every component, or in
+// a data-flux-inert region, never does.
+import { ATTR_ACTION, ATTR_ON } from "./protocol.js";
+import { LIVE } from "./constants.js";
 import { touch, trigger } from "./actions.js";
+import { live } from "./dom.js";
 import { keyMatches, parseTriggers } from "./grammar.js";
 
 const box = (el) => /^(checkbox|radio)$/.test(el.type);
-
-// sends reports whether el may send an action: inside a component, or
-// aimed at one.
-const sends = (el) => el.closest(SEL_ROOT) || el.hasAttribute(ATTR_TARGET);
 
 // listenDefaults listens for the triggers of elements without
 // data-flux-on: click on any element, submit on a form; and notes the
 // fields the user touches.
 export function listenDefaults() {
   document.addEventListener("click", (e) => {
-    const el = e.target.closest?.(`[${ATTR_ACTION}]`);
-    if (!el || el.tagName === "FORM" || el.hasAttribute(ATTR_ON) || e.defaultPrevented || !sends(el)) return;
+    const el = e.target.closest?.(`[${ATTR_ACTION}]${LIVE}`);
+    if (!el || el.tagName === "FORM" || el.hasAttribute(ATTR_ON) || e.defaultPrevented || !live(el)) return;
     if (!box(el)) e.preventDefault(); // a box keeps its new state
     trigger(el, e);
   });
   document.addEventListener("submit", (e) => {
     const form = e.target;
-    if (e.defaultPrevented || !form.matches(`form[${ATTR_ACTION}]:not([${ATTR_ON}])`) || !sends(form)) return;
+    if (e.defaultPrevented || !form.matches(`form[${ATTR_ACTION}]:not([${ATTR_ON}])`) || !live(form)) return;
     e.preventDefault();
     trigger(form, e);
   });
@@ -34,13 +33,13 @@ export function listenDefaults() {
 // bound: each element's data-flux-on and the AbortController of what it set up.
 const bound = new Map();
 
-// bind sets up the triggers of elements whose data-flux-on is new or
-// changed, and stops those of elements that left the page.
+// bind sets up the triggers of live elements whose data-flux-on is new or
+// changed, and stops those of elements that are no longer live.
 export function bind() {
-  for (const [el, b] of bound) if (!el.isConnected) b.ac.abort(), bound.delete(el);
+  for (const [el, b] of bound) if (!live(el)) b.ac.abort(), bound.delete(el);
   for (const el of document.querySelectorAll(`[${ATTR_ON}]`)) {
     const spec = el.getAttribute(ATTR_ON), b = bound.get(el);
-    if (b?.spec === spec) continue;
+    if (b?.spec === spec || !live(el)) continue;
     b?.ac.abort();
     const ac = new AbortController();
     bound.set(el, { spec, ac });
@@ -56,7 +55,7 @@ function listen(el, t, signal) {
     trigger(el, e);
   };
   const fire = (e) => {
-    if (!el.isConnected || signal.aborted) return;
+    if (!live(el) || signal.aborted) return;
     if (e && (e.defaultPrevented || !keyMatches(t, e))) return;
     if (t.prevent || e?.type === "submit" || (e?.type === "click" && !box(el))) e?.preventDefault();
     if (t.stop) e?.stopPropagation();

@@ -1,7 +1,7 @@
 // Instance state by ID and what the page shows of it: renderings applied,
 // actions in flight and their loading states, lifecycle events.
 import { ATTR_DISABLE_WITH, ATTR_ID, ATTR_KIND, ATTR_LOADING, ATTR_LOADING_FOR, ATTR_PARAM, ATTR_PROGRESS, ATTR_REV, CLASS_BUSY, EV_MOUNTED, EV_PROGRESS, EV_REMOVED, EV_UPDATED } from "./protocol.js";
-import { BUSY_TIMEOUT, SEL_ROOT } from "./constants.js";
+import { BUSY_TIMEOUT, LIVE, SEL_ROOT } from "./constants.js";
 import { attrsWithPrefix, emit, findRoot, parseHTML } from "./dom.js";
 import { loadingOn, parseLoading } from "./grammar.js";
 import { morph } from "./morph.js";
@@ -53,23 +53,23 @@ export function busy(id, job, on) {
 const held = new WeakMap();
 
 // hold disables el (showing text, if given) while on, and gives it back
-// its state after.
+// its state after: its own child nodes, never markup parsed again.
 function hold(el, on, text) {
   const s = held.get(el);
   if (on) {
-    s || held.set(el, { disabled: el.disabled, html: el.innerHTML });
+    s || held.set(el, { disabled: el.disabled, nodes: [...el.childNodes] });
     el.disabled = true;
     if (text != null) el.textContent = text;
   } else if (s) {
     held.delete(el);
     el.disabled = s.disabled;
-    if (text != null) el.innerHTML = s.html;
+    if (text != null) el.replaceChildren(...s.nodes);
   }
 }
 
 // inside returns the elements of root matching sel that are not in a
-// nested component.
-const inside = (root, sel) => [...root.querySelectorAll(sel)].filter((el) => el.closest(SEL_ROOT) === root);
+// nested component nor in a data-flux-inert region.
+const inside = (root, sel) => [...root.querySelectorAll(sel + LIVE)].filter((el) => el.closest(SEL_ROOT) === root);
 
 // paint shows instance id's actions in flight: flux-busy and aria-busy on
 // its root, and its elements' loading states.
@@ -97,7 +97,7 @@ export function paint(id) {
 // max, any other through the CSS property --flux-progress, 0 to 1).
 export function progress(id, action, loaded, total) {
   const root = findRoot(id), f = total ? loaded / total : 0;
-  for (const el of root?.querySelectorAll(`[${ATTR_PROGRESS}]`) || []) {
+  for (const el of root?.querySelectorAll(`[${ATTR_PROGRESS}]${LIVE}`) || []) {
     if (el.tagName === "PROGRESS") el.value = f * el.max;
     el.style.setProperty("--flux-progress", f);
   }

@@ -113,30 +113,30 @@ func ensureSession(w http.ResponseWriter, r *http.Request) {
 // newServer returns the HTTP server for handler, with limits on slow
 // clients. ReadHeaderTimeout drops a client that takes too long to send its
 // request headers, IdleTimeout one that keeps a connection idle between
-// requests, and withDeadlines one that sends its body or reads the answer
-// too slowly (the Liveflux handler also caps POST bodies: 1 MiB,
-// liveflux.WithMaxBodyBytes). There is deliberately no ReadTimeout or
+// requests, and withWriteDeadline one that reads the answer too slowly (the
+// Liveflux handler bounds POST bodies itself, in size and in time:
+// liveflux.WithMaxBodyBytes, liveflux.WithBodyReadTimeout). There is
+// deliberately no ReadTimeout or
 // WriteTimeout, so that this stays right with liveflux.NewWebSocketHandler:
 // http.Hijacker warns that their deadlines may stay on a connection taken
 // over for a WebSocket, and a WebSocket stays open as long as its page.
 func newServer(handler http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           withDeadlines(handler, 30*time.Second),
+		Handler:           withWriteDeadline(handler, 30*time.Second),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
 }
 
-// withDeadlines gives every request but a WebSocket handshake d to send its
-// body and receive its answer, so that a client sending or reading slowly
-// cannot hold a connection forever. A handshake gets none: its connection
-// becomes the WebSocket.
-func withDeadlines(h http.Handler, d time.Duration) http.Handler {
+// withWriteDeadline gives every request but a WebSocket handshake d to
+// receive its answer, so that a client reading slowly cannot hold a
+// connection forever. A handshake gets none: its connection becomes the
+// WebSocket. (The Liveflux handler bounds the time to send a body itself:
+// liveflux.WithBodyReadTimeout.)
+func withWriteDeadline(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			rc := http.NewResponseController(w)
-			rc.SetReadDeadline(time.Now().Add(d))
-			rc.SetWriteDeadline(time.Now().Add(d))
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -31,8 +31,9 @@ func TestSlowBodyIsDropped(t *testing.T) {
 	if err := registry.Register("counter", func() liveflux.Component { return &Counter{} }); err != nil {
 		t.Fatal(err)
 	}
-	h := liveflux.NewHandler(nil, liveflux.WithRegistry(registry), liveflux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	srv := httptest.NewServer(withDeadlines(h, 200*time.Millisecond))
+	h := liveflux.NewHandler(nil, liveflux.WithRegistry(registry), liveflux.WithBodyReadTimeout(200*time.Millisecond),
+		liveflux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(withWriteDeadline(h, 200*time.Millisecond))
 	defer srv.Close()
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {

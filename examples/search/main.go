@@ -100,20 +100,19 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 // clients (see examples/websocket, which explains each).
 func newServer(handler http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           withDeadlines(handler, 30*time.Second),
+		Handler:           withWriteDeadline(handler, 30*time.Second),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
 }
 
-// withDeadlines gives every request but a WebSocket handshake d to send its
-// body and receive its answer.
-func withDeadlines(h http.Handler, d time.Duration) http.Handler {
+// withWriteDeadline gives every request but a WebSocket handshake d to
+// receive its answer (the Liveflux handler bounds the time to send a body
+// itself: liveflux.WithBodyReadTimeout).
+func withWriteDeadline(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			rc := http.NewResponseController(w)
-			rc.SetReadDeadline(time.Now().Add(d))
-			rc.SetWriteDeadline(time.Now().Add(d))
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -33,7 +33,7 @@ func TestServerLimitsSlowClients(t *testing.T) {
 }
 
 // newTestApp serves the example's component and handler through
-// withDeadlines(d).
+// withWriteDeadline(d), its body read timeout d.
 func newTestApp(t *testing.T, d time.Duration) *httptest.Server {
 	t.Helper()
 	count := &shared{}
@@ -41,9 +41,9 @@ func newTestApp(t *testing.T, d time.Duration) *httptest.Server {
 	if err := registry.Register("counter", func() liveflux.Component { return &Counter{shared: count} }); err != nil {
 		t.Fatal(err)
 	}
-	ws := liveflux.NewWebSocketHandler(nil, liveflux.WithRegistry(registry),
+	ws := liveflux.NewWebSocketHandler(nil, liveflux.WithRegistry(registry), liveflux.WithBodyReadTimeout(d),
 		liveflux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	srv := httptest.NewServer(withDeadlines(ws, d))
+	srv := httptest.NewServer(withWriteDeadline(ws, d))
 	t.Cleanup(func() {
 		ws.Close()
 		srv.Close()

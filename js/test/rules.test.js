@@ -36,13 +36,22 @@ test("rootHTML and bodyOf round-trip, attributes escaped", () => {
   assert.equal(bodyOf('<div a="1"></div>'), "");
 });
 
-test("safeURL lets only http(s) through", () => {
+test("safeURL lets only http(s) through, off-site only when spelled out", () => {
   const base = "https://app.example/page";
   assert.equal(safeURL("/done?x=1", base), "https://app.example/done?x=1");
+  assert.equal(safeURL("done", base), "https://app.example/done");
+  assert.equal(safeURL("?x=1#top", base), "https://app.example/page?x=1#top");
+  assert.equal(safeURL("https:evil.example", base), "https://app.example/evil.example"); // relative on an https page
   assert.equal(safeURL("http://other.example/", base), "http://other.example/");
+  assert.equal(safeURL("HTTPS://Other.example/a", base), "https://other.example/a");
   for (const bad of ["javascript:alert(1)", " JaVaScRiPt:alert(1)", "\tjavascript:x", "data:text/html,x", "vbscript:x", "http://[bad", 42, null]) {
     assert.equal(safeURL(bad, base), null, String(bad));
   }
+  // Look-alikes of a path that a browser takes to another site.
+  for (const away of ["//evil.example/", "///evil.example", "/\\evil.example/", "\\\\evil.example", "\\/evil.example", " //evil.example", "/\t/evil.example", "https:/\\evil.example", " https://evil.example", "http:evil.example"]) {
+    assert.equal(safeURL(away, base), null, away);
+  }
+  assert.equal(safeURL("https:evil.example", "http://app.example/"), null); // another scheme: another site
 });
 
 test("backoff grows exponentially up to the cap, with full jitter", () => {

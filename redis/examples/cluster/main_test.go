@@ -31,7 +31,7 @@ func TestSlowBodyIsDropped(t *testing.T) {
 	if err := registry.Register("counter", func() liveflux.Component { return &Counter{} }); err != nil {
 		t.Fatal(err)
 	}
-	h := liveflux.NewWebSocketHandler(nil, liveflux.WithRegistry(registry), liveflux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	h := liveflux.NewWebSocketHandler(nil, liveflux.WithRegistry(registry), liveflux.WithBodyReadTimeout(200*time.Millisecond), liveflux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer h.Close()
 	srv := httptest.NewServer(withDeadlines(h, 200*time.Millisecond))
 	defer srv.Close()
