@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/bus"
 	"github.com/go-liveflux/liveflux/internal/wire"
 )
 
@@ -80,99 +80,23 @@ func TestPublishingDoesNotHoldRequests(t *testing.T) {
 	assertEqual(t, countOf(t, c.nextUpdate(id)), 1, "count after the action")
 }
 
-// memBackplane joins the handlers of one test as the nodes of an
-// application, in memory: each node's Subscribe delivers, in order, what
-// the others published. drop, when set, decides which published messages
-// are lost on the way (as Redis pub/sub may lose them).
-type memBackplane struct {
-	mu    sync.Mutex
-	nodes []*memNode
-	drop  func(n int) bool // n counts the messages published so far
-	sent  int
-}
-
-type memNode struct {
-	bp    *memBackplane
-	mu    sync.Mutex
-	queue []memMsg
-	wake  chan struct{}
-}
-
-type memMsg struct {
-	channel string
-	msg     []byte
-}
-
-func (b *memBackplane) node() *memNode {
-	n := &memNode{bp: b, wake: make(chan struct{}, 1)}
-	b.mu.Lock()
-	b.nodes = append(b.nodes, n)
-	b.mu.Unlock()
-	return n
-}
-
-// inject delivers msg on channel to every node, as if a node that is not
-// one of them (a forger, or an older version) had published it.
-func (b *memBackplane) inject(channel string, msg []byte) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, o := range b.nodes {
-		o.push(memMsg{channel, append([]byte(nil), msg...)})
-	}
-}
-
-func (n *memNode) push(m memMsg) {
-	n.mu.Lock()
-	n.queue = append(n.queue, m)
-	n.mu.Unlock()
-	select {
-	case n.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (n *memNode) Publish(_ context.Context, channel string, msg []byte) error {
-	b := n.bp
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.sent++
-	if b.drop != nil && b.drop(b.sent) {
-		return nil
-	}
-	for _, o := range b.nodes {
-		if o != n {
-			o.push(memMsg{channel, append([]byte(nil), msg...)})
-		}
-	}
-	return nil
-}
-
-func (n *memNode) Subscribe(ctx context.Context, deliver func(string, []byte)) error {
-	for {
-		n.mu.Lock()
-		q := n.queue
-		n.queue = nil
-		n.mu.Unlock()
-		for _, m := range q {
-			deliver(m.channel, m.msg)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-n.wake:
-		}
-	}
+// registerTallies registers kind "tally" on both nodes, with one ledger.
+func registerTallies(tb testing.TB, a, b *fixture) *atomic.Int64 {
+	tb.Helper()
+	ledger, _ := registerTally(tb, b, nil)
+	assertNoError(tb, a.reg.Register("tally", func() liveflux.Component { return &tally{ledger: ledger, calls: new(atomic.Int32)} }))
+	return ledger
 }
 
 // twoNodes starts two handlers (nodes) over one store, joined by bp, each
 // with the test kinds and kind "room" registered; topics counts the rooms'
 // HandleTopic calls on both.
-func twoNodes(tb testing.TB, bp *memBackplane, opts ...liveflux.WebSocketOption) (a, b *fixture, topics *atomic.Int32) {
+func twoNodes(tb testing.TB, bp *bus.Bus, opts ...liveflux.WebSocketOption) (a, b *fixture, topics *atomic.Int32) {
 	tb.Helper()
 	store := liveflux.NewMemoryStore()
 	topics = new(atomic.Int32)
 	start := func() *fixture {
-		f := startFixture(tb, fixtureConfig{store: store}, append([]liveflux.WebSocketOption{liveflux.WithWebSocketBackplane(bp.node())}, opts...)...)
+		f := startFixture(tb, fixtureConfig{store: store}, append([]liveflux.WebSocketOption{liveflux.WithWebSocketBackplane(bp.Node())}, opts...)...)
 		assertNoError(tb, f.reg.Register("room", func() liveflux.Component { return &room{topics: topics} }))
 		return f
 	}
@@ -188,9 +112,8 @@ func TestTopicBurstReachesOtherNodes(t *testing.T) {
 	for _, n := range []int{1000, 10_000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			t.Parallel()
-			a, b, _ := twoNodes(t, &memBackplane{})
-			ledger, _ := registerTally(t, b, nil)
-			assertNoError(t, a.reg.Register("tally", func() liveflux.Component { return &tally{ledger: ledger, calls: new(atomic.Int32)} }))
+			a, b, _ := twoNodes(t, bus.New())
+			ledger := registerTallies(t, a, b)
 			id := b.mount(t, "tally", nil) // subscribed on node B
 			publishNumbers(t, a.h, ledger, n)
 			waitFor(t, "every message handled on the other node", func() bool { return tallyOf(t, b, id).Last == n })
@@ -210,14 +133,14 @@ func TestTopicBurstReachesOtherNodes(t *testing.T) {
 // refused.
 func TestForgedRevisionDoesNotFreezeAComponent(t *testing.T) {
 	t.Parallel()
-	bp := &memBackplane{}
+	bp := bus.New()
 	a, b, _ := twoNodes(t, bp)
 	id := a.mount(t, "counter", nil)
 	c := b.dial(t)
 	c.init(id)
 	forged := fmt.Sprintf(`{"type":"update","componentID":%q,"data":{"html":"<div data-flux-component-kind=\"counter\" data-flux-component-id=\"%s\" data-flux-rev=\"1000000000000\"><span>count=666</span> FORGED</div>"}}`, id, id)
-	bp.inject(id, []byte(forged)) // as the nodes of the last version published
-	bp.inject("\x00nodes", wire.Batch("forger", 0, nil, id, forged))
+	bp.Inject(id, []byte(forged)) // as the nodes of the last version published
+	bp.Inject("\x00nodes", wire.Batch("forger", 0, nil, id, forged))
 	// A real action on node A reaches node B's client.
 	a.post(t, "counter", id, "inc")
 	c.awaitCount(id, 1)
@@ -234,11 +157,11 @@ func TestForgedRevisionDoesNotFreezeAComponent(t *testing.T) {
 // new one while keys change.
 func TestBackplaneKey(t *testing.T) {
 	t.Parallel()
-	bp := &memBackplane{}
+	bp := bus.New()
 	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
 	store := liveflux.NewMemoryStore()
-	a := startFixture(t, fixtureConfig{store: store}, liveflux.WithWebSocketBackplane(bp.node()), liveflux.WithBackplaneKey(oldKey))
-	b := startFixture(t, fixtureConfig{store: store}, liveflux.WithWebSocketBackplane(bp.node()), liveflux.WithBackplaneKey(newKey, oldKey))
+	a := startFixture(t, fixtureConfig{store: store}, liveflux.WithWebSocketBackplane(bp.Node()), liveflux.WithBackplaneKey(oldKey))
+	b := startFixture(t, fixtureConfig{store: store}, liveflux.WithWebSocketBackplane(bp.Node()), liveflux.WithBackplaneKey(newKey, oldKey))
 	id := a.mount(t, "counter", nil)
 	c := b.dial(t)
 	c.init(id)
@@ -248,8 +171,8 @@ func TestBackplaneKey(t *testing.T) {
 		return fmt.Sprintf(`{"type":"update","componentID":%q,"data":{"html":"<div data-flux-component-kind=\"counter\" data-flux-component-id=\"%s\" data-flux-rev=\"%d\"><span>count=1</span> FORGED</div>"}}`, id, id, rev)
 	}
 	rev := c.views[id].Rev + 1
-	bp.inject("\x00nodes", wire.Batch("forger", 0, nil, id, next(rev)))                                        // unsigned
-	bp.inject("\x00nodes", wire.Batch("forger", 1, []byte("not the key at all, not at all!!"), id, next(rev))) // signed with another key
+	bp.Inject("\x00nodes", wire.Batch("forger", 0, nil, id, next(rev)))                                        // unsigned
+	bp.Inject("\x00nodes", wire.Batch("forger", 1, []byte("not the key at all, not at all!!"), id, next(rev))) // signed with another key
 	a.post(t, "counter", id, "inc")
 	c.awaitCount(id, 2)
 	for _, m := range c.before() {
@@ -262,11 +185,10 @@ func TestBackplaneKey(t *testing.T) {
 	// that far.
 	cb := a.dial(t)
 	cb.init(id)
-	sent := func() int { bp.mu.Lock(); defer bp.mu.Unlock(); return bp.sent }
-	before := sent()
+	before := bp.Sent()
 	b.post(t, "counter", id, "inc")
-	waitFor(t, "B to publish", func() bool { return sent() > before })
-	bp.inject("\x00nodes", wire.Batch("marker", 0, oldKey, id, `{"type":"marker"}`))
+	waitFor(t, "B to publish", func() bool { return bp.Sent() > before })
+	bp.Inject("\x00nodes", wire.Batch("marker", 0, oldKey, id, `{"type":"marker"}`))
 	for {
 		m := cb.nextMsg()
 		if m.Type == "marker" {
@@ -286,10 +208,10 @@ func TestBackplaneKey(t *testing.T) {
 func TestLostBatchesAreNoticed(t *testing.T) {
 	t.Parallel()
 	var losing atomic.Bool
-	bp := &memBackplane{drop: func(int) bool { return losing.Load() }}
+	bp := bus.New()
+	bp.Drop(func(int) bool { return losing.Load() })
 	a, b, _ := twoNodes(t, bp)
-	ledger, _ := registerTally(t, b, nil)
-	assertNoError(t, a.reg.Register("tally", func() liveflux.Component { return &tally{ledger: ledger, calls: new(atomic.Int32)} }))
+	ledger := registerTallies(t, a, b)
 	sub := b.mount(t, "tally", nil)
 	id := a.mount(t, "counter", nil)
 	c := b.dial(t)
@@ -301,7 +223,7 @@ func TestLostBatchesAreNoticed(t *testing.T) {
 	a.post(t, "counter", id, "inc") // its rendering is lost on the way to B
 	ledger.Add(4)
 	assertNoError(t, a.h.Publish(context.Background(), "tally", 4)) // and so is this
-	waitFor(t, "both lost", func() bool { bp.mu.Lock(); defer bp.mu.Unlock(); return bp.sent >= 3 })
+	waitFor(t, "both lost", func() bool { return bp.Sent() >= 3 })
 	losing.Store(false)
 	ledger.Add(5)
 	assertNoError(t, a.h.Publish(context.Background(), "tally", 5)) // arrives: the gap shows
@@ -322,10 +244,10 @@ func TestLostBatchesAreNoticed(t *testing.T) {
 func TestNodesLeaveNoGoroutines(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	var losing atomic.Bool
-	bp := &memBackplane{drop: func(int) bool { return losing.Load() }}
+	bp := bus.New()
+	bp.Drop(func(int) bool { return losing.Load() })
 	a, b, _ := twoNodes(t, bp)
-	ledger, _ := registerTally(t, b, nil)
-	assertNoError(t, a.reg.Register("tally", func() liveflux.Component { return &tally{ledger: ledger, calls: new(atomic.Int32)} }))
+	ledger := registerTallies(t, a, b)
 	sub := b.mount(t, "tally", nil)
 	id := a.mount(t, "counter", nil)
 	b.dial(t).init(id)

@@ -560,10 +560,21 @@ func topicsDoc(tr *topicsResults) string {
    Two warm-up joins and leaves are not counted. This runs twice: first with subscribers that keep the count
    from the change's joins and leaves, then (those unsubscribed) with subscribers that count
    ` + "`len(Presence(topic))`" + ` on every change. Server CPU is getrusage around each join or leave. The change's size
-   is the JSON of the ` + "`PresenceChange`" + ` a subscriber received. Last, ` + fmt.Sprint(subs) + ` subscribers of each kind are watched and
-   the load process closes the connections of all ` + present + ` present at once; it polls (every 100 ms: one ` + "`Presence`" + ` call
-   and the subscribers' HandleTopic calls) until nobody is present and no call came for a second, or
-   ` + "`-mass-wait`" + ` passed, and reads what each subscriber last rendered. The server's log
-   handler counts the "topic message dropped" warnings instead of printing them.
+   is the JSON of the ` + "`PresenceChange`" + ` a subscriber received.
+9. A room of the chat example's own component (` + "`examples/chat/room`" + `): every member subscribes to the room and
+   renders who is online, with the names, after every join and leave. One member is watched by an observer
+   client; then the first sessions each start watching a member of their own at once (` + "`init`" + `, one after the
+   other as fast as the load process writes them): timed from the first ` + "`init`" + ` until every member's client and
+   the observer show the full count; then they stop at once (` + "`leave`" + `), timed until the observer shows 1. The
+   clients apply every update (diffs included) as the JS client does and read the count from what they show.
+   Then the ` + present + ` members of phase 8, with ` + fmt.Sprint(subs) + ` observers counting from the changes and ` + fmt.Sprint(subs) + ` with
+   ` + "`Presence`" + `, each watched by a client of its own: all leave at once (` + "`leave`" + `), 1,000 join and leave at once, all
+   join at once, and last all their connections close at once; each timed from the first frame (or close)
+   until every observer shows the count it leads to. HandleTopic calls are the observers', over the step.
+   The server's log handler counts the warnings that a subscriber fell behind instead of printing them.
+10. Two more handlers in the server process are two nodes of one application, joined by a backplane in
+   memory, over a store of their own. A component subscribed on node B (it counts what it receives, and
+   whether in order) is watched by a client of node B; node A publishes 1, 2, … N as fast as ` + "`Publish`" + `
+   returns. Timed from the control request until the client shows N; the component's counts are read after.
 `
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/bus"
 )
 
 // The server role: a Liveflux WebSocketHandler on /liveflux, a raw TCP echo
@@ -85,11 +86,11 @@ func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64)
 		liveflux.WithWebSocketPingInterval(ping),
 		liveflux.WithMaxPresencePerSession(1_000_000),
 	}
-	nodes, nodeStore := &memoryBackplane{}, liveflux.NewMemoryStore()
+	nodes, nodeStore := bus.New(), liveflux.NewMemoryStore()
 	s := &server{
 		ws:       liveflux.NewWebSocketHandler(store, opts...),
-		nodeA:    liveflux.NewWebSocketHandler(nodeStore, append(opts, liveflux.WithWebSocketBackplane(nodes.node()))...),
-		nodeB:    liveflux.NewWebSocketHandler(nodeStore, append(opts, liveflux.WithWebSocketBackplane(nodes.node()))...),
+		nodeA:    liveflux.NewWebSocketHandler(nodeStore, append(opts, liveflux.WithWebSocketBackplane(nodes.Node()))...),
+		nodeB:    liveflux.NewWebSocketHandler(nodeStore, append(opts, liveflux.WithWebSocketBackplane(nodes.Node()))...),
 		profPath: cpuprofile,
 		memPath:  memprofile,
 		quit:     make(chan struct{}),
