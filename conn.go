@@ -27,7 +27,7 @@ type wsConn struct {
 	h         *WebSocketHandler
 	ws        *websocket.Conn
 	owner     string        // the handshake's session digest (WithSessionKey)
-	wantDiffs bool          // the client asked for diff updates (SubprotocolDiff)
+	kind      updateKind    // the updates the client asked for in its handshake
 	limiter   *rate.Limiter // nil without a rate limit; reader only
 
 	mu        sync.Mutex
@@ -115,8 +115,8 @@ func (c *wsConn) cleanup() {
 	c.h.unregister(c)
 }
 
-// diffs implements peer.
-func (c *wsConn) diffs() bool { return c.wantDiffs }
+// speaks implements peer.
+func (c *wsConn) speaks() updateKind { return c.kind }
 
 // handle dispatches one text message. A panic anywhere in it (a
 // validator, a reply that cannot be encoded, a store) is logged and

@@ -128,36 +128,42 @@ func TestUpdatesAreDiffs(t *testing.T) {
 
 // Guards against: every watcher got diff updates, which a client written
 // from the first version of the protocol (update with data.html) cannot
-// apply. Diffs go only to clients that ask for them in the handshake.
+// apply. Diffs go only to clients that ask for them in the handshake, in
+// the form they ask for: one span (liveflux.diff.v1), or edits
+// (liveflux.v2, chosen when a client offers both).
 func TestWebSocketDiffsOnlyForClientsThatAsk(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	id := f.mount(t, "rows", nil)
-	// Five watchers: from four on, messages are framed once for all.
+	// Six watchers: from four on, messages are framed once for all.
 	plain := []*wsClient{f.dialPlain(t), f.dialPlain(t)}
-	diffs := []*wsClient{f.dial(t), f.dial(t), f.dial(t)}
+	spans := []*wsClient{f.dialSpeaking(t, liveflux.SubprotocolDiff), f.dialSpeaking(t, liveflux.SubprotocolDiff)}
+	edits := []*wsClient{f.dial(t), f.dial(t)}
 	assertEqual(t, plain[0].ws.Subprotocol(), "", "subprotocol of a client that did not ask")
-	assertEqual(t, diffs[0].ws.Subprotocol(), liveflux.SubprotocolDiff, "subprotocol of a client that asked")
-	all := append(append([]*wsClient{}, plain...), diffs...)
+	assertEqual(t, spans[0].ws.Subprotocol(), liveflux.SubprotocolDiff, "subprotocol of a client that asked for diffs of one span")
+	assertEqual(t, edits[0].ws.Subprotocol(), liveflux.SubprotocolV2, "subprotocol of a client that offered both")
+	all := append(append(append([]*wsClient{}, plain...), spans...), edits...)
 	for _, c := range all {
 		c.init(id)
 	}
 	for hot := 1; hot <= 3; hot++ {
-		diffs[0].sendAction(id, "bump", nil)
+		edits[0].sendAction(id, "bump", nil)
 		want := rowsBody(hot)
 		for i, c := range all {
 			m := c.nextMsg()
-			_, isDiff := parseDiff(m)
-			switch {
-			case i < len(plain) && isDiff:
-				t.Fatalf("a client that did not ask got a diff: %s", m.raw)
-			case i < len(plain):
-				assertUpdate(t, m, id) // data.html, in full
-			case hot > 1 && !isDiff: // the first update after the inits is full
-				t.Fatalf("a client that asked got no diff: %s", m.raw)
+			_, span := parseDiff(m)
+			got := map[bool]string{true: "a diff of one span", false: "edits"}[span]
+			if !span && !isEdits(m) {
+				got = "a full rendering"
 			}
-			got := c.update(m, id)
-			if body := bodyOf(got); body != want {
+			wants := map[int]string{0: "a full rendering", 1: "a diff of one span", 2: "edits"}[i/2]
+			if hot == 1 { // the first update after the inits is full
+				wants = "a full rendering"
+			}
+			if got != wants {
+				t.Fatalf("client %d got %s, want %s: %s", i, got, wants, m.raw)
+			}
+			if body := bodyOf(c.update(m, id)); body != want {
 				t.Fatalf("client %d holds another rendering:\n%s\nwant\n%s", i, body, want)
 			}
 		}

@@ -33,3 +33,8 @@ var AppendDiffUpdate = appendDiffUpdate
 
 // RootBody is what the root element of a rendering holds.
 var RootBody = rootBody
+
+// AppendEditsUpdate appends to dst the edits update of id from the body
+// prev (revision base) to next (revision rev), and reports whether edits
+// are worth sending.
+var AppendEditsUpdate = appendEditsUpdate

@@ -414,7 +414,7 @@ func startFixture(tb testing.TB, cfg fixtureConfig, opts ...liveflux.WebSocketOp
 		liveflux.SetClock(h, cfg.clock.now)
 	}
 	// The test client asks for diff updates, as the JS client does.
-	dialer := websocket.Dialer{HandshakeTimeout: waitTimeout, Subprotocols: []string{liveflux.SubprotocolDiff}}
+	dialer := websocket.Dialer{HandshakeTimeout: waitTimeout, Subprotocols: []string{liveflux.SubprotocolV2, liveflux.SubprotocolDiff}}
 	f := &fixture{h: h, reg: reg, dialer: dialer}
 	switch s := store.(type) {
 	case *liveflux.MemoryStore:
@@ -572,10 +572,15 @@ func (f *fixture) dialIdle(tb testing.TB) *wsClient {
 // dialPlain connects a client, reading in the background, that does not
 // ask for diff updates: one written from the first version of the
 // protocol.
-func (f *fixture) dialPlain(tb testing.TB) *wsClient {
+func (f *fixture) dialPlain(tb testing.TB) *wsClient { return f.dialSpeaking(tb) }
+
+// dialSpeaking connects a client, reading in the background, that offers
+// the subprotocols given (none: a client of the first version of the
+// protocol).
+func (f *fixture) dialSpeaking(tb testing.TB, subprotocols ...string) *wsClient {
 	tb.Helper()
 	d := f.dialer
-	d.Subprotocols = nil
+	d.Subprotocols = subprotocols
 	c := f.dialIdleWith(tb, d, nil)
 	c.startReading()
 	return c
@@ -859,7 +864,7 @@ func parseMsg(tb testing.TB, b []byte) serverMsg {
 // keeps it.
 type clientView = wire.View
 
-// parseDiff returns the diff of m when m is a diff update.
+// parseDiff returns the diff of m when m is a diff update of one span.
 func parseDiff(m serverMsg) (wire.Diff, bool) {
 	if m.Type != liveflux.MessageUpdate {
 		return wire.Diff{}, false
@@ -869,6 +874,12 @@ func parseDiff(m serverMsg) (wire.Diff, bool) {
 		return wire.Diff{}, false
 	}
 	return *u.Diff, true
+}
+
+// isEdits reports whether m is a diff update of edits.
+func isEdits(m serverMsg) bool {
+	u, err := wire.ParseUpdate(m.Data)
+	return m.Type == liveflux.MessageUpdate && err == nil && u.Edits != nil
 }
 
 // applyDiff does what the JS client does with diff d of body: it keeps its

@@ -40,7 +40,7 @@ type watchers struct {
 	one  peer
 	more map[peer]struct{}
 
-	diffs  int        // how many of them asked for diff updates; guarded like them
+	kinds  [updateKinds]int // how many of them take each form of update; guarded like them
 	hook   bool       // the component is a WatchComponent
 	tracks []tracking // the presence lists it is in while watched
 	quota  string     // whose presence share its entries take (see presence.go)
@@ -79,9 +79,7 @@ func (w *watchers) has(p peer) bool {
 }
 
 func (w *watchers) add(p peer) {
-	if p.diffs() {
-		w.diffs++
-	}
+	w.kinds[p.speaks()]++
 	switch {
 	case w.one == nil:
 		w.one = p
@@ -97,9 +95,7 @@ func (w *watchers) remove(p peer) (empty bool) {
 	if !w.has(p) {
 		return w.one == nil
 	}
-	if p.diffs() {
-		w.diffs--
-	}
+	w.kinds[p.speaks()]--
 	if w.one == p {
 		w.one = nil
 		for other := range w.more { // promote one

@@ -25,7 +25,7 @@ func (p *recorder) send(f frame, _ bool) {
 	defer p.mu.Unlock()
 	p.msgs = append(p.msgs, string(f.data))
 }
-func (p *recorder) diffs() bool { return false }
+func (p *recorder) speaks() updateKind { return fullUpdates }
 
 // watch makes p a watcher of the instances it acts on (watcher).
 func (p *recorder) watch(c Component) error {

@@ -66,8 +66,8 @@ func (b *bare) Render(_ context.Context, w io.Writer) error {
 // discard is a peer that drops what it is sent.
 type discard struct{ h *WebSocketHandler }
 
-func (discard) send(frame, bool) {}
-func (discard) diffs() bool      { return true }
+func (discard) send(frame, bool)   {}
+func (discard) speaks() updateKind { return edits }
 func (p discard) watch(c Component) error {
 	p.h.hub.watch(p, c)
 	return nil

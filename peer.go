@@ -13,9 +13,25 @@ type peer interface {
 	// leaves without a hand-off). A peer whose queue is full drops itself:
 	// its client catches up when it reconnects.
 	send(f frame, kick bool)
-	// diffs reports whether the client asked for diff updates.
-	diffs() bool
+	// speaks says which version of updates the client asked for in its
+	// handshake: fullUpdates, spanDiffs or edits.
+	speaks() updateKind
 }
+
+// updateKind is the form of updates a client takes.
+type updateKind uint8
+
+const (
+	// fullUpdates: every update is the whole rendering (data.html), as
+	// the first version of the protocol has it.
+	fullUpdates updateKind = iota
+	// spanDiffs: diffs of one span (data.diff; SubprotocolDiff).
+	spanDiffs
+	// edits: diffs of any number of edits (data.edits), and stream frames
+	// (SubprotocolV2).
+	edits
+	updateKinds
+)
 
 // frame is one message for one peer or for many.
 type frame struct {

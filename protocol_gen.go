@@ -48,12 +48,15 @@ const (
 	ClassBusy = "flux-busy"
 )
 
-// The WebSocket subprotocol a client offers in its handshake to be sent
-// diff updates. A client that does not offer it gets every update in full,
-// with data.html, as in the first version of the protocol.
+// The WebSocket subprotocols a client offers in its handshake to be sent
+// diff updates; the server chooses the newest it is offered. A client that
+// offers none gets every update in full, with data.html, as in the first
+// version of the protocol.
 const (
-	// SubprotocolDiff asks for diff updates.
+	// SubprotocolDiff asks for diff updates of one span (data.diff).
 	SubprotocolDiff = "liveflux.diff.v1"
+	// SubprotocolV2 asks for the second version of the protocol: diff updates as edits anywhere in the rendering (data.edits), and stream frames.
+	SubprotocolV2 = "liveflux.v2"
 )
 
 // Message types of the WebSocket protocol.

@@ -12,8 +12,10 @@ import (
 	"testing/fstest"
 )
 
-// maxRuntimeGzip is the budget of the client runtime, gzip -9: 10 KB.
-const maxRuntimeGzip = 10 * 1024
+// maxRuntimeGzip is the budget of the client runtime, gzip -9: 12 KB
+// (10 KB until edits and streams; 12 KB is the ceiling for them, URL
+// state, navigation and client commands).
+const maxRuntimeGzip = 12 * 1024
 
 // The bundle is one script: no import or export is left, every module of
 // js/ but the test helpers is in it, and it stays within its size budget.

@@ -209,7 +209,7 @@ func TestUnchangedTopicRenderingIsNotSent(t *testing.T) {
 	// ignored one, and it is a diff on the first (the revision did not
 	// move).
 	m := c.nextMsg()
-	if !strings.Contains(string(m.raw), `"diff"`) {
+	if !isEdits(m) {
 		t.Fatalf("want a diff against the first message's rendering, got %s", m.raw)
 	}
 	if html := c.update(m, id); !strings.Contains(html, "msgs=[first,second]") {

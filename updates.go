@@ -60,9 +60,9 @@ func (h *WebSocketHandler) broadcast(id string, msg []byte) bool {
 }
 
 // update queues the rendering res for every watcher, unless they were sent
-// a newer one: as a diff against the previous rendering to those that ask
-// for diffs when every watcher holds that one, else in full. It returns the
-// full update message if it encoded one. w.mu is held.
+// a newer one: as a diff against the previous rendering, in the form each
+// asked for, when every watcher holds that one, else in full. It returns
+// the full update message if it encoded one. w.mu is held.
 func (w *watchers) update(res result) (full []byte) {
 	fullUpdate := func() []byte {
 		if full == nil {
@@ -78,33 +78,47 @@ func (w *watchers) update(res result) (full []byte) {
 		return nil
 	}
 	body := rootBody(res.html)
-	var diff []byte
-	if w.body != nil && body != nil && res.rev == w.rev+1 && w.diffs > 0 {
-		diff, _ = appendDiffUpdate(nil, res.id, res.rev, w.rev, w.body, body)
+	var msgs [updateKinds][]byte
+	if w.body != nil && body != nil && res.rev == w.rev+1 {
+		if w.kinds[spanDiffs] > 0 {
+			msgs[spanDiffs], _ = appendDiffUpdate(nil, res.id, res.rev, w.rev, w.body, body)
+		}
+		if w.kinds[edits] > 0 {
+			msgs[edits], _ = appendEditsUpdate(nil, res.id, res.rev, w.rev, w.body, body)
+		}
 	}
-	w.deliverEach(diff, fullUpdate, res.origin)
+	for k := range msgs {
+		if msgs[k] == nil && w.kinds[k] > 0 {
+			msgs[k] = fullUpdate()
+		}
+	}
+	w.deliverEach(msgs, res.origin)
 	w.rev, w.body = res.rev, body
 	return full
 }
 
-// deliverEach queues an update for every watcher: diff (unless nil) for
-// those that asked for diffs, the full update for the others.
-func (w *watchers) deliverEach(diff []byte, full func() []byte, origin peer) {
-	switch {
-	case diff == nil:
-		w.deliver(full(), origin)
-	case w.diffs == w.len():
-		w.deliver(diff, origin)
-	default:
-		d, f := frameFor(diff, w.diffs), frameFor(full(), w.len()-w.diffs)
-		w.each(func(p peer) {
-			if p.diffs() {
-				p.send(d, p != origin)
-			} else {
-				p.send(f, p != origin)
-			}
-		})
+// deliverEach queues for every watcher the message of the form it takes:
+// framed once for all when they all take the same.
+func (w *watchers) deliverEach(msgs [updateKinds][]byte, origin peer) {
+	kinds := 0
+	var one []byte
+	for k, n := range w.kinds {
+		if n > 0 && (one == nil || &one[0] != &msgs[k][0]) {
+			kinds++
+			one = msgs[k]
+		}
 	}
+	if kinds <= 1 {
+		w.deliver(one, origin)
+		return
+	}
+	var frames [updateKinds]frame
+	for k, n := range w.kinds {
+		if n > 0 {
+			frames[k] = frameFor(msgs[k], n)
+		}
+	}
+	w.each(func(p peer) { p.send(frames[p.speaks()], p != origin) })
 }
 
 // repliedInFull records that the only watcher of id, p, was sent the

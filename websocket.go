@@ -101,8 +101,9 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 		WriteBufferPool: &h.writeBufs,
 		// ServeHTTP checks the origin before upgrading.
 		CheckOrigin: func(*http.Request) bool { return true },
-		// Clients that can apply diff updates ask for them.
-		Subprotocols: []string{SubprotocolDiff},
+		// Clients that can apply diff updates ask for them; the newest
+		// version a client offers is chosen.
+		Subprotocols: []string{SubprotocolV2, SubprotocolDiff},
 	}
 	if h.rateMax > 0 {
 		h.upgrades = newIPLimiter(h.rateMax, h.rateWindow)
@@ -138,7 +139,12 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered the client
 	}
 	c := newWSConn(h, ws, h.ownerOf(r))
-	c.wantDiffs = ws.Subprotocol() == SubprotocolDiff
+	switch ws.Subprotocol() {
+	case SubprotocolV2:
+		c.kind = edits
+	case SubprotocolDiff:
+		c.kind = spanDiffs
+	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

@@ -65,7 +65,7 @@ func (c *Client) connect() {
 	u.RawQuery = q.Encode()
 	d := websocket.Dialer{Jar: c.jar, HandshakeTimeout: c.cfg.timeout}
 	if !c.cfg.noDiffs {
-		d.Subprotocols = []string{liveflux.SubprotocolDiff}
+		d.Subprotocols = []string{liveflux.SubprotocolV2, liveflux.SubprotocolDiff}
 	}
 	h := http.Header{"Origin": {c.origin()}}
 	ws, res, err := d.Dial(u.String(), h)
@@ -146,7 +146,7 @@ func (c *Client) receive(s *socket, raw []byte) {
 		if v != nil {
 			own, v.own = v.own, nil
 		}
-		if u.Diff == nil {
+		if !u.IsDiff() {
 			delete(c.awaiting, id)
 			c.apply(id, *u.HTML, own)
 			return
@@ -155,7 +155,7 @@ func (c *Client) receive(s *socket, raw []byte) {
 		if root == nil || v == nil || u.Rev <= v.rev {
 			return // stale
 		}
-		body, fits := wire.ApplyDiff(v.body, *u.Diff)
+		body, fits := u.ApplyTo(v.body)
 		if u.Base != v.rev || !fits { // missed one: ask for the full rendering
 			c.awaiting[id] = true
 			c.write(s, map[string]string{"type": liveflux.MessageInit, "componentID": id})

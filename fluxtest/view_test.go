@@ -51,7 +51,7 @@ func TestClickOverWebSocketWithDiffs(t *testing.T) {
 	v.AssertText(".count", "3")
 	diffs := 0
 	for _, m := range c.Messages() {
-		if m.Type == liveflux.MessageUpdate && strings.Contains(string(m.Data), `"diff"`) {
+		if m.Type == liveflux.MessageUpdate && strings.Contains(string(m.Data), `"edits"`) {
 			diffs++
 		}
 	}

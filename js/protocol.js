@@ -29,10 +29,12 @@ export const ATTR_ACTION = "data-flux-action"; // names the action an element or
 export const ATTR_VALUE = "data-flux-value-"; // + name holds a field sent with the element's action
 export const CLASS_BUSY = "flux-busy"; // is the class of a root while one of its actions is in flight
 
-// The WebSocket subprotocol a client offers in its handshake to be sent
-// diff updates. A client that does not offer it gets every update in full,
-// with data.html, as in the first version of the protocol.
-export const SUBPROTOCOL_DIFF = "liveflux.diff.v1"; // asks for diff updates
+// The WebSocket subprotocols a client offers in its handshake to be sent
+// diff updates; the server chooses the newest it is offered. A client that
+// offers none gets every update in full, with data.html, as in the first
+// version of the protocol.
+export const SUBPROTOCOL_DIFF = "liveflux.diff.v1"; // asks for diff updates of one span (data.diff)
+export const SUBPROTOCOL_V2 = "liveflux.v2"; // asks for the second version of the protocol: diff updates as edits anywhere in the rendering (data.edits), and stream frames
 
 // Message types of the WebSocket protocol.
 export const MSG_INIT = "init"; // (client) watches an instance; answered with its rendering

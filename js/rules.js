@@ -18,6 +18,17 @@ export const diffStep = (shown, { rev, base }) => (rev <= shown ? "stale" : base
 // UTF-16 code units with text between them.
 export const applyDiff = (body, [p, s, text]) => body.slice(0, p) + text + body.slice(body.length - s);
 
+// applyEdits applies edits [keep, drop, text, …] to body: runs of it kept
+// (UTF-16 code units), then dropped and replaced by text; the rest is kept.
+export function applyEdits(body, edits) {
+  let out = "", at = 0;
+  for (let i = 0; i < edits.length; i += 3) {
+    out += body.slice(at, at + edits[i]) + edits[i + 2];
+    at += edits[i] + edits[i + 1];
+  }
+  return out + body.slice(at);
+}
+
 // bodyOf returns the markup inside a rendering's root element.
 export const bodyOf = (html) => html.slice(html.indexOf(">") + 1, html.lastIndexOf("</"));
 

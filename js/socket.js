@@ -1,5 +1,5 @@
 // The page's one WebSocket (PROTOCOL.md). Optional: actions fall back to HTTP.
-import { ATTR_ID, EV_CONNECTED, EV_DISCONNECTED, EV_ERROR, EV_MESSAGE, MSG_ACK, MSG_ERROR, MSG_EVENT, MSG_INIT, MSG_LEAVE, MSG_REDIRECT, MSG_UPDATE, SUBPROTOCOL_DIFF } from "./protocol.js";
+import { ATTR_ID, EV_CONNECTED, EV_DISCONNECTED, EV_ERROR, EV_MESSAGE, MSG_ACK, MSG_ERROR, MSG_EVENT, MSG_INIT, MSG_LEAVE, MSG_REDIRECT, MSG_UPDATE, SUBPROTOCOL_DIFF, SUBPROTOCOL_V2 } from "./protocol.js";
 import { SEL_ROOT, SOCKET_TRIES, STABLE_AFTER } from "./constants.js";
 import { config } from "./config.js";
 import { emit, findRoot, navigate } from "./dom.js";
@@ -20,7 +20,7 @@ export function connect() {
   url.protocol = url.protocol.replace("http", "ws");
   // A handshake cannot carry headers: use the query.
   for (const [name, v] of Object.entries(config.headers)) url.searchParams.append(name, v);
-  const ws = new WebSocket(url, [SUBPROTOCOL_DIFF]);
+  const ws = new WebSocket(url, [SUBPROTOCOL_V2, SUBPROTOCOL_DIFF]);
   sock.state = "connecting";
   ws.onopen = () => {
     Object.assign(sock, { ws, state: "open", failed: -Infinity, stable: setTimeout(() => (sock.tries = 0), STABLE_AFTER) });
@@ -59,7 +59,7 @@ function receive(raw) {
   const m = JSON.parse(raw), id = m?.componentID, type = m?.type, data = m?.data || {}, v = views.get(id);
   if ([MSG_UPDATE, MSG_REDIRECT, MSG_ERROR, MSG_ACK].includes(type)) busy(id, null, false);
   if (type === MSG_UPDATE) {
-    const [step, html] = data.diff ? fromDiff(id, data) : ["apply", data.html];
+    const [step, html] = data.diff || data.edits ? fromDiff(id, data) : ["apply", data.html];
     if (step === "resync") send({ type: MSG_INIT, componentID: id });
     if (html) apply(id, html, v?.own);
     if (v) v.own = null;

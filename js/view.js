@@ -5,7 +5,7 @@ import { BUSY_TIMEOUT, LIVE, SEL_ROOT } from "./constants.js";
 import { attrsWithPrefix, emit, findRoot, parseHTML } from "./dom.js";
 import { loadingOn, parseLoading } from "./grammar.js";
 import { morph } from "./morph.js";
-import { applyDiff, bodyOf, diffStep, isStale, rootHTML } from "./rules.js";
+import { applyDiff, applyEdits, bodyOf, diffStep, isStale, rootHTML } from "./rules.js";
 
 // views: {params, kind, rev, body, jobs, timer, own} by ID. The mount
 // params (from data-flux-param-* at first sight) outlive morphs, to
@@ -116,10 +116,11 @@ export function apply(id, html, own) {
   return out;
 }
 
-// fromDiff returns [step, html]: the full rendering a diff update
-// describes when step is "apply" (diffStep).
+// fromDiff returns [step, html]: the full rendering a diff update (of one
+// span, or edits) describes when step is "apply" (diffStep).
 export function fromDiff(id, data) {
   const root = findRoot(id), v = root && viewOf(root);
   const step = v ? diffStep(v.rev || 0, data) : "stale";
-  return [step, step === "apply" && rootHTML(v.kind, id, data.rev, applyDiff(v.body, data.diff))];
+  const body = step === "apply" && (data.edits ? applyEdits(v.body, data.edits) : applyDiff(v.body, data.diff));
+  return [step, step === "apply" && rootHTML(v.kind, id, data.rev, body)];
 }

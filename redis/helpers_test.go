@@ -251,7 +251,7 @@ func dialWith(t testing.TB, n *node, hdr http.Header) *wsClient {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(n.srv.URL, "http") + "/liveflux"
 	// As the JS client does, the test client asks for diff updates.
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Subprotocols: []string{liveflux.SubprotocolDiff}}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Subprotocols: []string{liveflux.SubprotocolV2, liveflux.SubprotocolDiff}}
 	conn, res, err := d.Dial(u, hdr)
 	if err != nil {
 		t.Fatalf("dial %s: %v", u, err)
@@ -320,7 +320,7 @@ func (c *wsClient) apply(m *serverMsg) {
 	default:
 		c.views[id] = next
 		how := func() string { return "a full update" }
-		if u.Diff != nil {
+		if u.IsDiff() {
 			c.stats.diffs.Add(1)
 			base, data := v.Body, m.Data
 			how = func() string { return fmt.Sprintf("diff %s applied to %q", data, base) }

@@ -38,13 +38,55 @@ func Parse(raw []byte) (Frame, error) {
 	return f, err
 }
 
-// Update is the data of an update frame: a full rendering (HTML) or a diff
-// of revision Base into revision Rev.
+// Update is the data of an update frame: a full rendering (HTML), or a
+// diff (of one span: Diff; or edits: Edits) of revision Base into revision
+// Rev.
 type Update struct {
-	HTML *string `json:"html"`
-	Rev  uint64  `json:"rev"`
-	Base uint64  `json:"base"`
-	Diff *Diff   `json:"diff"`
+	HTML  *string `json:"html"`
+	Rev   uint64  `json:"rev"`
+	Base  uint64  `json:"base"`
+	Diff  *Diff   `json:"diff"`
+	Edits Edits   `json:"edits"`
+}
+
+// Edits are [keep, drop, "text", …]: runs of the old body (in UTF-16
+// code units) kept, then dropped and replaced by text; the rest is kept.
+type Edits []Edit
+
+// Edit is one edit of Edits.
+type Edit struct {
+	Keep, Drop int
+	Text       string
+}
+
+// UnmarshalJSON decodes the flat array form of edits.
+func (e *Edits) UnmarshalJSON(b []byte) error {
+	var parts []json.RawMessage
+	if err := json.Unmarshal(b, &parts); err != nil || len(parts)%3 != 0 {
+		return errors.New("edits are [keep, drop, text, …]")
+	}
+	out := make(Edits, len(parts)/3)
+	for i := range out {
+		p := parts[3*i:]
+		if json.Unmarshal(p[0], &out[i].Keep) != nil || json.Unmarshal(p[1], &out[i].Drop) != nil || json.Unmarshal(p[2], &out[i].Text) != nil {
+			return errors.New("edits are [keep, drop, text, …]")
+		}
+	}
+	*e = out
+	return nil
+}
+
+// IsDiff reports whether u is a diff (of either form), not a full
+// rendering.
+func (u Update) IsDiff() bool { return u.Diff != nil || u.Edits != nil }
+
+// ApplyTo applies the diff u to body, or reports false when it does not
+// fit.
+func (u Update) ApplyTo(body string) (string, bool) {
+	if u.Edits != nil {
+		return ApplyEdits(body, u.Edits)
+	}
+	return ApplyDiff(body, *u.Diff)
 }
 
 // Diff is [p, s, text]: the new body is the first P and the last S UTF-16
@@ -72,8 +114,8 @@ func ParseUpdate(data json.RawMessage) (Update, error) {
 	if err := json.Unmarshal(data, &u); err != nil {
 		return u, err
 	}
-	if u.HTML == nil && u.Diff == nil {
-		return u, errors.New("an update without html or diff")
+	if u.HTML == nil && !u.IsDiff() {
+		return u, errors.New("an update without html, diff or edits")
 	}
 	return u, nil
 }
@@ -106,7 +148,7 @@ const (
 // (held: whether it shows anything yet), as js/rules.js does, and returns
 // what it shows after.
 func Apply(v View, held bool, id string, u Update) (View, Outcome, error) {
-	if u.Diff == nil {
+	if !u.IsDiff() {
 		kind, rootID, rev, body, ok := Root(*u.HTML)
 		if !ok || rootID != id {
 			return v, 0, fmt.Errorf("update of %s is not a rendering of it: %.120q", id, *u.HTML)
@@ -122,11 +164,54 @@ func Apply(v View, held bool, id string, u Update) (View, Outcome, error) {
 	if !held || v.Rev != u.Base {
 		return v, NeedsInit, nil
 	}
-	body, ok := ApplyDiff(v.Body, *u.Diff)
+	body, ok := u.ApplyTo(v.Body)
 	if !ok {
-		return v, 0, fmt.Errorf("diff [%d %d …] of %s does not fit the body of revision %d", u.Diff.P, u.Diff.S, id, v.Rev)
+		return v, 0, fmt.Errorf("diff of %s does not fit the body of revision %d", id, v.Rev)
 	}
 	return View{v.Kind, u.Rev, body}, Applied, nil
+}
+
+// ApplyEdits applies edits to body, or reports false when they do not fit
+// it.
+func ApplyEdits(body string, edits Edits) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(body))
+	at := 0 // bytes of body done
+	for _, e := range edits {
+		if e.Keep < 0 || e.Drop < 0 {
+			return body, false
+		}
+		keep, ok := unitsToBytes(body[at:], e.Keep)
+		if !ok {
+			return body, false
+		}
+		drop, ok := unitsToBytes(body[at+keep:], e.Drop)
+		if !ok {
+			return body, false
+		}
+		b.WriteString(body[at : at+keep])
+		b.WriteString(e.Text)
+		at += keep + drop
+	}
+	b.WriteString(body[at:])
+	return b.String(), true
+}
+
+// unitsToBytes returns how many bytes of s hold its first n UTF-16 code
+// units, or false when s is shorter or that splits a surrogate pair.
+func unitsToBytes(s string, n int) (int, bool) {
+	i := 0
+	for n > 0 {
+		if i >= len(s) {
+			return 0, false
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if n -= utf16.RuneLen(r); n < 0 {
+			return 0, false
+		}
+		i += size
+	}
+	return i, true
 }
 
 // ApplyDiff applies d to body, or reports false when d does not fit it.
@@ -136,17 +221,9 @@ func ApplyDiff(body string, d Diff) (string, bool) {
 	if d.P < 0 || d.S < 0 {
 		return body, false
 	}
-	head := 0 // bytes of the first d.P units
-	for n := d.P; n > 0; {
-		if head >= len(body) {
-			return body, false
-		}
-		r, size := utf8.DecodeRuneInString(body[head:])
-		n -= utf16.RuneLen(r)
-		if n < 0 {
-			return body, false // splits a surrogate pair
-		}
-		head += size
+	head, ok := unitsToBytes(body, d.P)
+	if !ok {
+		return body, false
 	}
 	tail := len(body) // where the last d.S units begin
 	for n := d.S; n > 0; {

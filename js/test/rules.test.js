@@ -1,7 +1,7 @@
 // Unit tests of rules.js: node --test js/test/
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addField, applyDiff, backoff, bodyOf, diffStep, isStale, rootHTML, safeURL, wireFields } from "../rules.js";
+import { addField, applyDiff, applyEdits, backoff, bodyOf, diffStep, isStale, rootHTML, safeURL, wireFields } from "../rules.js";
 import { BACKOFF_CAP } from "../constants.js";
 
 test("a rendering older than the one shown is stale; a missing or 0 revision never is", () => {
@@ -27,6 +27,16 @@ test("applyDiff keeps p code units before and s after the new text", () => {
   assert.equal(applyDiff("abc", [1, 1, ""]), "ac");
   // UTF-16 code units, as the server counts them: 😀 is two.
   assert.equal(applyDiff("a😀b", [3, 1, "!"]), "a😀!b");
+});
+
+test("applyEdits keeps, drops and puts text in, run after run", () => {
+  assert.equal(applyEdits("<b>1</b><b>2</b><b>3</b>", [3, 1, "9", 7, 1, "8"]), "<b>9</b><b>8</b><b>3</b>");
+  assert.equal(applyEdits("abc", []), "abc");
+  assert.equal(applyEdits("abc", [0, 3, "xyz"]), "xyz");
+  assert.equal(applyEdits("abc", [3, 0, "d"]), "abcd");
+  assert.equal(applyEdits("abcdef", [1, 1, "", 2, 1, "!"]), "acd!f");
+  // UTF-16 code units, as the server counts them: 😀 is two.
+  assert.equal(applyEdits("a😀b😀c", [3, 1, "!", 2, 1, "?"]), "a😀!😀?");
 });
 
 test("rootHTML and bodyOf round-trip, attributes escaped", () => {

@@ -1,0 +1,265 @@
+package liveflux
+
+import (
+	"bytes"
+	"hash/maphash"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// An edits update (for clients of SubprotocolV2) turns a component's
+// previous body into the next with any number of edits, each a run of the
+// old body kept, a run of it dropped and text put in its place:
+//
+//	[keep, drop, "text", keep, drop, "text", …]
+//
+// keep and drop count UTF-16 code units of the old body, as JavaScript
+// strings do; what follows the last edit is kept. So an update costs what
+// changed, wherever it is: two cells far apart in a long table are two
+// small edits, where the single span of a v1 diff would run from one to
+// the other.
+//
+// The edits come from a patience diff of the two bodies cut into tokens
+// (tags, and the text between them): tokens that occur once in each body
+// anchor the match, the longest run of anchors in the same order is kept,
+// and the same is done again between anchors. Moved rows become a drop
+// and an insert.
+
+// edit is a run of the old body (from a to b) replaced by new[c:d], byte
+// offsets.
+type edit struct{ a, b, c, d int }
+
+// editTokens bounds the tokens of the changed part of a body that are
+// compared; beyond it the changed part is one edit.
+const editTokens = 1 << 16
+
+// diffSeed seeds the tokens' hashes: they are compared within one process.
+var diffSeed = maphash.MakeSeed()
+
+// appendEditsUpdate appends an update message that turns prev (the body at
+// revision base) into next (the body at revision rev) with edits, or
+// reports false when the edits would hardly be smaller than next.
+func appendEditsUpdate(dst []byte, id string, rev, base uint64, prev, next []byte) ([]byte, bool) {
+	if !utf8.Valid(prev) || !utf8.Valid(next) {
+		return dst, false // the client holds U+FFFD where the bytes are invalid
+	}
+	edits := diffBodies(prev, next)
+	size := 0
+	for _, e := range edits {
+		size += e.d - e.c + 24
+	}
+	if size > len(next)*9/10 {
+		return dst, false
+	}
+	if dst == nil {
+		dst = make([]byte, 0, len(`{"type":"update","componentID":"","data":{"rev":,"base":,"edits":[]}}`)+len(id)+size+64)
+	}
+	dst = append(dst, `{"type":"update","componentID":`...)
+	dst = appendJSONString(dst, []byte(id))
+	dst = append(dst, `,"data":{"rev":`...)
+	dst = strconv.AppendUint(dst, rev, 10)
+	dst = append(dst, `,"base":`...)
+	dst = strconv.AppendUint(dst, base, 10)
+	dst = append(dst, `,"edits":[`...)
+	at := 0
+	for i, e := range edits {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendInt(dst, int64(utf16Len(prev[at:e.a])), 10)
+		dst = append(dst, ',')
+		dst = strconv.AppendInt(dst, int64(utf16Len(prev[e.a:e.b])), 10)
+		dst = append(dst, ',')
+		dst = appendJSONString(dst, next[e.c:e.d])
+		at = e.b
+	}
+	return append(dst, "]}}"...), true
+}
+
+// diffBodies returns the edits that turn prev into next, in order; edits
+// closer than a few bytes are merged.
+func diffBodies(prev, next []byte) []edit {
+	p := commonPrefix(prev, next)
+	s := commonSuffix(prev[p:], next[p:])
+	a, b := prev[p:len(prev)-s], next[p:len(next)-s]
+	if len(a) == 0 && len(b) == 0 {
+		return nil
+	}
+	whole := []edit{{p, p + len(a), p, p + len(b)}}
+	if len(a) < 64 || len(b) < 64 {
+		return whole
+	}
+	ta, tb := tokenize(a, p), tokenize(b, p)
+	if len(ta) > editTokens || len(tb) > editTokens {
+		return whole
+	}
+	var edits []edit
+	patience(prev, next, ta, tb, &edits, 0)
+	return coalesce(edits)
+}
+
+// token is a tag, or the text between two tags, of a body: its bytes at
+// off, and their hash.
+type token struct {
+	off, end int
+	sum      uint64
+}
+
+// tokenize cuts s, which starts at byte base of its body, into tokens.
+func tokenize(s []byte, base int) []token {
+	out := make([]token, 0, len(s)/16+1)
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '<':
+			if i > start {
+				out = append(out, token{base + start, base + i, maphash.Bytes(diffSeed, s[start:i])})
+				start = i
+			}
+		case '>':
+			out = append(out, token{base + start, base + i + 1, maphash.Bytes(diffSeed, s[start:i+1])})
+			start = i + 1
+		}
+	}
+	if start < len(s) {
+		out = append(out, token{base + start, base + len(s), maphash.Bytes(diffSeed, s[start:])})
+	}
+	return out
+}
+
+// same reports whether token x of prev and token y of next hold the same
+// bytes.
+func same(prev, next []byte, x, y token) bool {
+	return x.sum == y.sum && bytes.Equal(prev[x.off:x.end], next[y.off:y.end])
+}
+
+// patience appends to edits those that turn the tokens ta of prev into the
+// tokens tb of next.
+func patience(prev, next []byte, ta, tb []token, edits *[]edit, depth int) {
+	// The common ends first.
+	for len(ta) > 0 && len(tb) > 0 && same(prev, next, ta[0], tb[0]) {
+		ta, tb = ta[1:], tb[1:]
+	}
+	for len(ta) > 0 && len(tb) > 0 && same(prev, next, ta[len(ta)-1], tb[len(tb)-1]) {
+		ta, tb = ta[:len(ta)-1], tb[:len(tb)-1]
+	}
+	switch {
+	case len(ta) == 0 && len(tb) == 0:
+		return
+	case len(ta) == 0 || len(tb) == 0 || depth > 64:
+		*edits = append(*edits, span(ta, tb))
+		return
+	}
+	anchors := uniqueMatches(prev, next, ta, tb)
+	if len(anchors) == 0 {
+		*edits = append(*edits, span(ta, tb))
+		return
+	}
+	i, j := 0, 0
+	for _, m := range anchors {
+		patience(prev, next, ta[i:m[0]], tb[j:m[1]], edits, depth+1)
+		i, j = m[0]+1, m[1]+1
+	}
+	patience(prev, next, ta[i:], tb[j:], edits, depth+1)
+}
+
+// span is the edit that replaces the tokens ta by the tokens tb; one of
+// them may be empty, but not both. An empty side is placed at the other
+// side's position, found through the neighbors the caller stripped: it is
+// where the other begins.
+func span(ta, tb []token) edit {
+	switch {
+	case len(ta) == 0:
+		return edit{-1, -1, tb[0].off, tb[len(tb)-1].end}
+	case len(tb) == 0:
+		return edit{ta[0].off, ta[len(ta)-1].end, -1, -1}
+	}
+	return edit{ta[0].off, ta[len(ta)-1].end, tb[0].off, tb[len(tb)-1].end}
+}
+
+// uniqueMatches returns the pairs (index in ta, index in tb) of the tokens
+// that occur once in each, the longest run of them in the same order in
+// both.
+func uniqueMatches(prev, next []byte, ta, tb []token) [][2]int {
+	type seen struct{ a, b, na, nb int }
+	count := make(map[uint64]*seen, len(ta))
+	for i, t := range ta {
+		s := count[t.sum]
+		if s == nil {
+			s = &seen{a: i, b: -1}
+			count[t.sum] = s
+		}
+		s.na++
+	}
+	for j, t := range tb {
+		if s := count[t.sum]; s != nil {
+			s.nb++
+			s.b = j
+		}
+	}
+	var pairs [][2]int
+	for _, s := range count {
+		if s.na == 1 && s.nb == 1 && same(prev, next, ta[s.a], tb[s.b]) {
+			pairs = append(pairs, [2]int{s.a, s.b})
+		}
+	}
+	slices.SortFunc(pairs, func(x, y [2]int) int { return x[0] - y[0] })
+	return longestIncreasing(pairs)
+}
+
+// longestIncreasing returns the longest subsequence of pairs (sorted by
+// their first) whose seconds increase too (patience sorting).
+func longestIncreasing(pairs [][2]int) [][2]int {
+	if len(pairs) == 0 {
+		return nil
+	}
+	tails := make([]int, 0, len(pairs)) // index in pairs of the smallest tail of each length
+	prev := make([]int, len(pairs))
+	for i, p := range pairs {
+		k, _ := slices.BinarySearchFunc(tails, p[1], func(t, v int) int { return pairs[t][1] - v })
+		if k > 0 {
+			prev[i] = tails[k-1]
+		} else {
+			prev[i] = -1
+		}
+		if k == len(tails) {
+			tails = append(tails, i)
+		} else {
+			tails[k] = i
+		}
+	}
+	out := make([][2]int, len(tails))
+	for i, k := len(tails)-1, tails[len(tails)-1]; i >= 0; i, k = i-1, prev[k] {
+		out[i] = pairs[k]
+	}
+	return out
+}
+
+// coalesce fills in the positions of edits with an empty side and merges
+// edits that touch or are a few bytes apart: each edit costs its own
+// numbers on the wire.
+func coalesce(edits []edit) []edit {
+	// An insertion goes where the old text after the previous edit ends
+	// and the next kept run begins: the new bytes before it are kept ones,
+	// as long in both bodies.
+	lastA, lastC := 0, 0
+	out := edits[:0]
+	for _, e := range edits {
+		switch {
+		case e.a < 0: // insertion: old position where the new c is
+			e.a = lastA + (e.c - lastC)
+			e.b = e.a
+		case e.c < 0: // deletion
+			e.c = lastC + (e.a - lastA)
+			e.d = e.c
+		}
+		if n := len(out); n > 0 && e.a-out[n-1].b <= 8 {
+			out[n-1].b, out[n-1].d = e.b, e.d
+		} else {
+			out = append(out, e)
+		}
+		lastA, lastC = e.b, e.d
+	}
+	return out
+}
