@@ -24,11 +24,11 @@ import (
 // a minimal stack. Nobody holds c.mu across I/O: senders only append to
 // the queue.
 type wsConn struct {
-	h         *WebSocketHandler
-	ws        *websocket.Conn
-	owner     string        // the handshake's session digest (WithSessionKey)
-	kind      updateKind    // the updates the client asked for in its handshake
-	limiter   *rate.Limiter // nil without a rate limit; reader only
+	h       *WebSocketHandler
+	ws      *websocket.Conn
+	owner   string        // the handshake's session digest (WithSessionKey)
+	kind    updateKind    // the updates the client asked for in its handshake
+	limiter *rate.Limiter // nil without a rate limit; reader only
 
 	mu        sync.Mutex
 	queue     []frame // messages waiting for the writer
