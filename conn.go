@@ -211,13 +211,18 @@ func (c *wsConn) endActions() {
 
 // init makes c watch a component and sends it the current rendering.
 func (c *wsConn) init(ctx context.Context, id string) {
-	res, err := c.h.act(ctx, actRequest{id: id, owner: c.owner, watcher: c})
+	res, err := c.h.act(ctx, actRequest{id: id, owner: c.owner, watcher: c, streams: true})
 	if err != nil {
 		c.sendErr(id, err)
 		return
 	}
 	c.reply(encodeUpdate(id, res.html))
 	c.h.repliedInFull(c, res)
+	if len(res.streams) > 0 && c.speaks() == edits {
+		for _, m := range encodeStreams(id, res.streams, c.h.writeLimit) {
+			c.reply(m)
+		}
+	}
 }
 
 // watch makes c watch id. The engine calls it once the session check
@@ -276,6 +281,9 @@ func (c *wsConn) act(ctx context.Context, msg *WebSocketMessage) {
 			c.reply(b)
 		}
 		c.reply(encodeMessage(serverMessage{Type: MessageAck, ComponentID: id}))
+		if len(res.streams) > 0 { // HandleWS streamed: every watcher is told
+			c.h.publish(c.h.ctx, result{id: id, streams: res.streams, origin: c})
+		}
 	} else {
 		res.origin = c
 		c.h.publish(c.h.ctx, res)

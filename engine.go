@@ -18,12 +18,13 @@ type result struct {
 	html     []byte // the rendering, root element included
 	rev      uint64 // its revision
 	redirect string
-	reply    any     // what a direct action returned (HandleWS)
-	origin   peer    // the peer that acted, if one did
-	direct   bool    // the action ran direct instead of Handle
-	events   []Event // what the component emitted for the page
-	topic    bool    // a topic message or the Watching hook produced it
-	local    bool    // for this node's watchers only
+	reply    any        // what a direct action returned (HandleWS)
+	origin   peer       // the peer that acted, if one did
+	direct   bool       // the action ran direct instead of Handle
+	events   []Event    // what the component emitted for the page
+	streams  []streamOp // what it streamed (see StreamAppend)
+	topic    bool       // a topic message or the Watching hook produced it
+	local    bool       // for this node's watchers only
 }
 
 func (h *Handler) mount(ctx context.Context, kind string, params map[string]string, owner, quota string) (result, error) {
@@ -54,6 +55,12 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 	if err != nil {
 		return result{}, err
 	}
+	if len(sc.streams) > 0 {
+		if html, err = spliceStreams(html, sc.streams); err != nil {
+			h.logger.Error("liveflux: component failed", "kind", kind, "id", c.GetID(), "method", "Mount", "err", err)
+			return result{}, err
+		}
+	}
 	id, redirect := c.GetID(), takeRedirect(c)
 	// The instance becomes visible to others only now, fully rendered;
 	// from now on it is touched only through the store.
@@ -82,6 +89,9 @@ type actRequest struct {
 	// known to be allowed to use it, before the action, while the instance
 	// is held; an error it returns fails the request.
 	watcher watcher
+	// streams calls the instance's Streams method (StreamComponent) before
+	// rendering it: the watcher starts watching it.
+	streams bool
 }
 
 // act runs one action on an instance and renders it, unless req.direct
@@ -91,7 +101,7 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 	res := result{id: id}
 	err := h.store.Update(ctx, id, func(c Component) error {
 		ctx, sc := withScope(ctx, h, c)
-		defer func() { res.events = sc.events }()
+		defer func() { res.events, res.streams = sc.events, sc.streams }()
 		if req.kind != "" && c.GetKind() != req.kind {
 			return notFound(id)
 		}
@@ -115,6 +125,11 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 		}
 		if req.action != "" {
 			if err := h.call(c, "Handle", func() error { return c.Handle(ctx, req.action, req.data) }); err != nil {
+				return err
+			}
+		}
+		if sc, ok := c.(StreamComponent); ok && req.streams {
+			if err := h.call(c, "Streams", func() error { return sc.Streams(ctx) }); err != nil {
 				return err
 			}
 		}
@@ -161,10 +176,10 @@ func (nobodyWatches) publishTopic(*TopicMessage)       {}
 func (nobodyWatches) gone(string)                      {}
 func (nobodyWatches) watched(string) bool              { return false }
 
-// publish hands what an action produced (a rendering, and the events of a
-// topic message) to the update sink.
+// publish hands what an action produced (a rendering, what it streamed,
+// and the events of a topic message) to the update sink.
 func (h *Handler) publish(ctx context.Context, res result) {
-	if res.html != nil || (res.topic && len(res.events) > 0) {
+	if res.html != nil || len(res.streams) > 0 || (res.topic && len(res.events) > 0) {
 		h.updates.rendered(ctx, res)
 	}
 }

@@ -159,14 +159,19 @@ func encodeEvents(events []Event) string {
 // answer is the body of a successful POST for a client that asked for
 // MediaTypeAnswer.
 type answer struct {
-	HTML   string  `json:"html"`
-	Events []Event `json:"events,omitempty"`
+	HTML    string          `json:"html"`
+	Events  []Event         `json:"events,omitempty"`
+	Streams json.RawMessage `json:"streams,omitempty"`
 }
 
 // encodeAnswer encodes res as an answer. It cannot fail: the rendering is
 // a string, names are checked and details are JSON.
 func encodeAnswer(res result) []byte {
-	b, err := encodeJSON(answer{string(res.html), res.events})
+	var streams json.RawMessage
+	if len(res.streams) > 0 {
+		streams = appendOps(nil, res.streams)
+	}
+	b, err := encodeJSON(answer{string(res.html), res.events, streams})
 	if err != nil {
 		panic("liveflux: encoding an answer: " + err.Error())
 	}

@@ -77,6 +77,8 @@ const (
 	MessageError = "error"
 	// MessageEvent (server) carries an event the component emitted, data.name and data.detail.
 	MessageEvent = "event"
+	// MessageStream (server, liveflux.v2) carries what changed in the instance's streams, data.ops.
+	MessageStream = "stream"
 )
 
 // DOM events the client dispatches (README.md gives each one's detail).
@@ -109,6 +111,10 @@ const (
 	AttrConfirm = "data-flux-confirm"
 	// AttrIgnore marks an element that updates never touch.
 	AttrIgnore = "data-flux-ignore"
+	// AttrKey identifies an element among its siblings through updates, as an id does: it is moved, not made again.
+	AttrKey = "data-flux-key"
+	// AttrStream names the stream whose items an element holds; updates leave its children to the stream.
+	AttrStream = "data-flux-stream"
 	// AttrInert marks a region (content you did not write) in which no data-flux-* attribute has any effect.
 	AttrInert = "data-flux-inert"
 	// AttrLoading lists what an element does while an action is in flight (show, hide, disable, class.NAME).

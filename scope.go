@@ -22,6 +22,7 @@ type scope struct {
 	// instance: a message published meanwhile must not find it missing.
 	mounting bool
 	subs     []string
+	streams  []streamOp // what the method streamed (see StreamAppend)
 }
 
 type scopeKey struct{}

@@ -255,10 +255,10 @@ func (h *Handler) runPushed(ctx context.Context, c Component, msgs []*TopicMessa
 			saved = takeSnapshot(c)
 			defer releaseSnapshot(c, saved)
 		}
-		events := len(sc.events)
+		events, streams := len(sc.events), len(sc.streams)
 		if err := h.call(c, method, fn); err != nil {
 			restore(c, saved)
-			sc.events = sc.events[:events]
+			sc.events, sc.streams = sc.events[:events], sc.streams[:streams]
 			failed = cmpOr(failed, err)
 			return
 		}
@@ -279,7 +279,7 @@ func (h *Handler) runPushed(ctx context.Context, c Component, msgs []*TopicMessa
 	if handled == 0 {
 		return result{}, cmpOr(failed, errNothingHandled)
 	}
-	res := result{id: c.GetID(), topic: true, events: sc.events}
+	res := result{id: c.GetID(), topic: true, events: sc.events, streams: sc.streams}
 	if !h.updates.watched(res.id) {
 		return res, nil // a rendering nobody would be sent; the next init makes one
 	}

@@ -13,6 +13,10 @@ import (
 // other nodes to theirs. It is the handler's updateSink. (A topic message
 // may produce events without a new rendering.)
 func (h *WebSocketHandler) rendered(_ context.Context, res result) {
+	var streams [][]byte
+	if len(res.streams) > 0 {
+		streams = encodeStreams(res.id, res.streams, h.writeLimit)
+	}
 	x := h.hub
 	x.mu.RLock()
 	if x.closed {
@@ -25,6 +29,9 @@ func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 		if res.html != nil {
 			full = w.update(res)
 		}
+		for _, m := range streams {
+			w.deliverStream(m, res.origin)
+		}
 		if res.topic {
 			// Events a topic message made the component emit go to
 			// every page that shows it.
@@ -35,8 +42,30 @@ func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 		w.mu.Unlock()
 	}
 	x.mu.RUnlock()
-	if res.html != nil && !res.local {
-		h.nodes.publishUpdate(res, full)
+	if !res.local {
+		if res.html != nil {
+			h.nodes.publishUpdate(res, full)
+		}
+		for _, m := range streams {
+			h.nodes.publish(res.id, m)
+		}
+	}
+}
+
+// deliverStream queues the stream message msg for every watcher that
+// speaks the protocol that has them (SubprotocolV2). w.mu is held.
+func (w *watchers) deliverStream(msg []byte, origin peer) {
+	switch n := w.kinds[edits]; {
+	case n == 0:
+	case n == w.len():
+		w.deliver(msg, origin)
+	default:
+		f := frameFor(msg, n)
+		w.each(func(p peer) {
+			if p.speaks() == edits {
+				p.send(f, p != origin)
+			}
+		})
 	}
 }
 
@@ -196,9 +225,12 @@ func (h *WebSocketHandler) received(channel string, msg []byte) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if rendering {
+	switch {
+	case rendering:
 		w.update(res)
-	} else {
+	case bytes.HasPrefix(msg, []byte(`{"type":"`+MessageStream+`",`)):
+		w.deliverStream(msg, nil)
+	default:
 		w.deliver(msg, nil)
 	}
 }
@@ -238,7 +270,7 @@ func (h *WebSocketHandler) missedFrom(node string, n uint64) {
 func (h *WebSocketHandler) resync(ids []string) {
 	defer h.wg.Done()
 	for _, id := range ids {
-		res, err := h.act(h.ctx, actRequest{id: id, server: true})
+		res, err := h.act(h.ctx, actRequest{id: id, server: true, streams: true})
 		if err != nil {
 			continue // gone meanwhile, or shutting down
 		}

@@ -6,6 +6,7 @@ import { attrsWithPrefix, emit, findRoot } from "./dom.js";
 import { lost, post } from "./http.js";
 import { addField, wireFields } from "./rules.js";
 import { send } from "./socket.js";
+import { applyStreams } from "./stream.js";
 import { apply, busy, progress, viewOf } from "./view.js";
 
 // act runs action on a component given by ID, root or inner element:
@@ -25,7 +26,7 @@ export async function act(target, action, fields = {}, el, files, live) {
   if (action) f[FIELD_ACTION] = action;
   const r = await post(f, files, files?.length && ((loaded, total) => progress(id, action, loaded, total)));
   busy(id, job, false);
-  if (r?.ok) apply(id, r.text, own);
+  if (r?.ok) apply(id, r.text, own), applyStreams(id, r.streams);
   else if (r) lost(id, r.status, r.text);
   for (const ev of r?.events || []) emit(findRoot(id), ev.name, ev.detail);
 }

@@ -6,9 +6,10 @@ import { emit, findRoot, navigate, parseHTML } from "./dom.js";
 import { viewOf } from "./view.js";
 
 // post sends fields, and files ([name, File] pairs) as multipart, and
-// resolves to {ok, status, text, events} (status 0: network failure or an
-// answer that is not one; events: those the component emitted, [{name,
-// detail}], which come in the body, however large), or to nothing after
+// resolves to {ok, status, text, events, streams} (status 0: network
+// failure or an answer that is not one; events: those the component
+// emitted, [{name, detail}], which come in the body, however large;
+// streams: the operations on its streams), or to nothing after
 // following a redirect (a refused one is reported and the answer returned
 // as usual). onProgress(loaded, total) follows the upload.
 export function post(fields, files, onProgress) {
@@ -25,7 +26,7 @@ export function post(fields, files, onProgress) {
       if (to && navigate(to, fields[FIELD_ID], fields[FIELD_KIND])) return resolve();
       try {
         const a = ok ? JSON.parse(x.responseText) : {};
-        resolve({ ok, status: x.status, text: ok ? a.html : x.responseText.trim(), events: a.events || [] });
+        resolve({ ok, status: x.status, text: ok ? a.html : x.responseText.trim(), events: a.events || [], streams: a.streams || [] });
       } catch {
         resolve({ status: 0, text: "malformed answer" });
       }

@@ -1,39 +1,36 @@
 // Morphing, DOM only: it sends no message and dispatches no event of the
 // client's; view.js decides what to morph and reports it.
-import { ATTR_ID, ATTR_IGNORE, ATTR_KIND } from "./protocol.js";
+import { ATTR_ID, ATTR_IGNORE, ATTR_KEY, ATTR_KIND, ATTR_STREAM } from "./protocol.js";
 import { LIVE } from "./constants.js";
 
-let morphing = false;
+let morphing = 0; // morphs under way (keepFocus nests)
 
 // guardFocus stops the focus events a morph causes: moving the focused
 // input makes the browser blur and focus it, and neither page handlers nor
 // triggers (blur checks) must take that for the user leaving the field.
 export function guardFocus() {
-  for (const type of ["focus", "blur", "focusin", "focusout"]) window.addEventListener(type, (e) => morphing && e.stopImmediatePropagation(), true);
+  for (const type of ["focus", "blur", "focusin", "focusout"]) window.addEventListener(type, (e) => morphing > 0 && e.stopImmediatePropagation(), true);
 }
 
-// morph morphs root into next (an element) and returns the root now in the
-// page. Elements marked data-flux-ignore and nested components' roots are
-// left alone, unless in a data-flux-inert region, which is morphed as
-// plain markup. The focused control keeps focus and selection, and its typed
-// text unless own ({el, value}) says the update answers an action sent
-// from it with value, and nothing was typed since: then the server's
-// value wins (a chat box the server renders empty is emptied).
-export function morph(root, next, own) {
+// keyOf is an element's identity through morphs: its data-flux-key among
+// the children of its parent (named by the parent's key or id), else its
+// id.
+const keyOf = (n) => {
+  const k = n.nodeType === 1 && n.getAttribute(ATTR_KEY), p = n.parentNode;
+  return k ? `${p?.getAttribute?.(ATTR_KEY) || p?.id || ""}\0${k}` : n.id || undefined;
+};
+
+// keepFocus runs fn, which changes the DOM in and around root, and gives
+// the control focused in root its focus and selection back, with its
+// typed text unless keepValue says not to (see morph). It returns fn's
+// result.
+export function keepFocus(root, keepValue, fn) {
   const a = root.contains(document.activeElement) && document.activeElement;
   const value = a?.value, sel = [a?.selectionStart, a?.selectionEnd, a?.selectionDirection];
-  const keep = a && !(own?.el === a && own.value === value);
-  morphing = true;
+  const keep = a && keepValue(a, value);
+  morphing++;
   try {
-    const out = morphdom(root, next, {
-      onBeforeElUpdated(from, to) {
-        if (!from.matches(LIVE) || !to.matches(LIVE)) return true;
-        if (from.hasAttribute(ATTR_IGNORE)) return false;
-        // Keep a nested component's root while the same one is rendered there.
-        const fid = from.getAttribute(ATTR_ID), tid = to.getAttribute(ATTR_ID);
-        return from === root || !fid || from.getAttribute(ATTR_KIND) !== to.getAttribute(ATTR_KIND) || (!!tid && tid !== fid);
-      },
-    });
+    const out = fn();
     if (a?.isConnected) {
       if (keep && a.value !== value && !/^(checkbox|radio|file|submit|button|reset|image)$/.test(a.type)) a.value = value;
       if (document.activeElement !== a) a.focus({ preventScroll: true });
@@ -43,6 +40,31 @@ export function morph(root, next, own) {
     }
     return out;
   } finally {
-    morphing = false;
+    morphing--;
   }
+}
+
+// morph morphs root into next (an element) and returns the root now in the
+// page. Elements marked data-flux-ignore and nested components' roots are
+// left alone, unless in a data-flux-inert region, which is morphed as
+// plain markup; so are the items of a stream's container. Keyed elements
+// (id, data-flux-key) are moved rather than made again. The focused
+// control keeps focus and selection, and its typed text unless own ({el,
+// value}) says the update answers an action sent from it with value, and
+// nothing was typed since: then the server's value wins (a chat box the
+// server renders empty is emptied).
+export function morph(root, next, own) {
+  return keepFocus(root, (a, value) => !(own?.el === a && own.value === value), () =>
+    morphdom(root, next, {
+      getNodeKey: keyOf,
+      onBeforeElUpdated(from, to) {
+        if (!from.matches(LIVE) || !to.matches(LIVE)) return true;
+        if (from.hasAttribute(ATTR_IGNORE)) return false;
+        // Keep a nested component's root while the same one is rendered there.
+        const fid = from.getAttribute(ATTR_ID), tid = to.getAttribute(ATTR_ID);
+        return from === root || !fid || from.getAttribute(ATTR_KIND) !== to.getAttribute(ATTR_KIND) || (!!tid && tid !== fid);
+      },
+      onBeforeElChildrenUpdated: (from) => !(from.hasAttribute(ATTR_STREAM) && from.matches(LIVE)),
+    }),
+  );
 }

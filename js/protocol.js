@@ -45,6 +45,7 @@ export const MSG_REDIRECT = "redirect"; // (server) asks the client to visit dat
 export const MSG_ACK = "ack"; // (server) says HandleWS handled the action
 export const MSG_ERROR = "error"; // (server) says the message failed
 export const MSG_EVENT = "event"; // (server) carries an event the component emitted, data.name and data.detail
+export const MSG_STREAM = "stream"; // (server, liveflux.v2) carries what changed in the instance's streams, data.ops
 
 // DOM events the client dispatches (README.md gives each one's detail).
 export const EV_CONNECTED = "liveflux:connected"; // is dispatched when the socket opened
@@ -62,6 +63,8 @@ export const ATTR_INCLUDE = "data-flux-include"; // is a CSS selector of element
 export const ATTR_TARGET = "data-flux-target"; // names the component (ID or kind) the action runs on, instead of the enclosing one
 export const ATTR_CONFIRM = "data-flux-confirm"; // holds the question the user must accept before the action is sent
 export const ATTR_IGNORE = "data-flux-ignore"; // marks an element that updates never touch
+export const ATTR_KEY = "data-flux-key"; // identifies an element among its siblings through updates, as an id does: it is moved, not made again
+export const ATTR_STREAM = "data-flux-stream"; // names the stream whose items an element holds; updates leave its children to the stream
 export const ATTR_INERT = "data-flux-inert"; // marks a region (content you did not write) in which no data-flux-* attribute has any effect
 export const ATTR_LOADING = "data-flux-loading"; // lists what an element does while an action is in flight (show, hide, disable, class.NAME)
 export const ATTR_LOADING_FOR = "data-flux-loading-for"; // limits data-flux-loading to the named actions

@@ -1,10 +1,11 @@
 // The page's one WebSocket (PROTOCOL.md). Optional: actions fall back to HTTP.
-import { ATTR_ID, EV_CONNECTED, EV_DISCONNECTED, EV_ERROR, EV_MESSAGE, MSG_ACK, MSG_ERROR, MSG_EVENT, MSG_INIT, MSG_LEAVE, MSG_REDIRECT, MSG_UPDATE, SUBPROTOCOL_DIFF, SUBPROTOCOL_V2 } from "./protocol.js";
+import { ATTR_ID, EV_CONNECTED, EV_DISCONNECTED, EV_ERROR, EV_MESSAGE, MSG_ACK, MSG_ERROR, MSG_EVENT, MSG_INIT, MSG_LEAVE, MSG_REDIRECT, MSG_STREAM, MSG_UPDATE, SUBPROTOCOL_DIFF, SUBPROTOCOL_V2 } from "./protocol.js";
 import { SEL_ROOT, SOCKET_TRIES, STABLE_AFTER } from "./constants.js";
 import { config } from "./config.js";
 import { emit, findRoot, navigate } from "./dom.js";
 import { lost } from "./http.js";
 import { backoff } from "./rules.js";
+import { applyStreams } from "./stream.js";
 import { apply, busy, fromDiff, views } from "./view.js";
 
 // state: "disabled", "connecting", "open", "closed" or "failed" (given
@@ -64,6 +65,7 @@ function receive(raw) {
     if (html) apply(id, html, v?.own);
     if (v) v.own = null;
   }
+  if (type === MSG_STREAM) applyStreams(id, data.ops);
   if (type === MSG_REDIRECT && data.url) navigate(data.url, id);
   if (type === MSG_ERROR) lost(id, m.code, m.message);
   if (type === MSG_EVENT && data.name) emit(findRoot(id), data.name, data.detail); // liveflux.Emit

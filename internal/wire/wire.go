@@ -292,3 +292,88 @@ func Batch(node string, first uint64, key []byte, entries ...string) []byte {
 	}
 	return b
 }
+
+// StreamOp is one operation of a stream frame's data.ops (PROTOCOL.md,
+// "Streams"): Op is insert (Key, At, HTML), delete (Key), reset, or limit
+// (N).
+type StreamOp struct {
+	Op, Stream, Key, HTML string
+	At, N                 int
+}
+
+// ParseStreamOps decodes data.ops of a stream frame, or the streams of an
+// answer: an array of arrays.
+func ParseStreamOps(raw json.RawMessage) ([]StreamOp, error) {
+	var arrays [][]json.RawMessage
+	if err := json.Unmarshal(raw, &arrays); err != nil {
+		return nil, err
+	}
+	ops := make([]StreamOp, 0, len(arrays))
+	for _, a := range arrays {
+		var o StreamOp
+		fields := map[string][]any{
+			"insert": {&o.Op, &o.Stream, &o.Key, &o.At, &o.HTML},
+			"delete": {&o.Op, &o.Stream, &o.Key},
+			"reset":  {&o.Op, &o.Stream},
+			"limit":  {&o.Op, &o.Stream, &o.N},
+		}
+		if len(a) == 0 || json.Unmarshal(a[0], &o.Op) != nil || fields[o.Op] == nil {
+			return nil, fmt.Errorf("stream operation %s: unknown", a)
+		}
+		if len(a) != len(fields[o.Op]) {
+			return nil, fmt.Errorf("stream operation %s: %d elements, want %d", a, len(a), len(fields[o.Op]))
+		}
+		for i, dst := range fields[o.Op] {
+			if err := json.Unmarshal(a[i], dst); err != nil {
+				return nil, fmt.Errorf("stream operation %s: %w", a, err)
+			}
+		}
+		ops = append(ops, o)
+	}
+	return ops, nil
+}
+
+// StreamItem is an item of a stream as a page holds it.
+type StreamItem struct{ Key, HTML string }
+
+// ApplyStreamOps applies ops to lists (stream name → items, in order) as
+// the JS client applies them to its containers: an insert with a key the
+// list holds replaces that item where it stands, else goes before index At
+// (-1, or past the end: at the end); a limit keeps the first N items (N >
+// 0) or the last -N.
+func ApplyStreamOps(lists map[string][]StreamItem, ops []StreamOp) {
+	for _, o := range ops {
+		l := lists[o.Stream]
+		at := -1
+		for i, it := range l {
+			if it.Key == o.Key {
+				at = i
+				break
+			}
+		}
+		switch o.Op {
+		case "insert":
+			switch {
+			case at >= 0:
+				l[at].HTML = o.HTML
+			case o.At < 0 || o.At >= len(l):
+				l = append(l, StreamItem{o.Key, o.HTML})
+			default:
+				l = append(l[:o.At], append([]StreamItem{{o.Key, o.HTML}}, l[o.At:]...)...)
+			}
+		case "delete":
+			if at >= 0 {
+				l = append(l[:at], l[at+1:]...)
+			}
+		case "reset":
+			l = nil
+		case "limit":
+			if o.N > 0 && len(l) > o.N {
+				l = l[:o.N]
+			} else if o.N < 0 && len(l) > -o.N {
+				l = l[len(l)+o.N:]
+			}
+		}
+		lists[o.Stream] = append([]StreamItem(nil), l...)
+	}
+}
