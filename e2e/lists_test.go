@@ -129,7 +129,6 @@ func TestKeyedRowsAreMoved(t *testing.T) {
 	})
 }
 
-
 // feed streams items into the list "items" and keeps only their number;
 // each item has a text input, so that an item made again would lose
 // what is typed in it.
