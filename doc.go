@@ -111,7 +111,9 @@
 //	liveness.go    pings and the pong wait
 //	hub.go         who watches which component
 //	updates.go     renderings to watchers: revisions, diff baseline
-//	diff.go        the diff of two renderings
+//	diff.go        the diff of two renderings, in one span
+//	edits.go       the diff of two renderings, as edits anywhere
+//	stream.go      streams: items a component sends and does not keep
 //	topic.go       Subscribe, Publish, HandleTopic, the Watching hook
 //	subscriptions.go who subscribes to what: each topic's log of messages
 //	mailbox.go     delivering them (and Watching calls) to each instance

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -207,6 +208,51 @@ func rowsBody(hot int) string {
 	return b.String()
 }
 
+// list streams items into its list "items" and keeps none of them.
+type list struct{ liveflux.Base }
+
+// listItem renders text as an item.
+func listItem(text string) liveflux.RenderFunc {
+	return func(_ context.Context, w io.Writer) error {
+		_, err := fmt.Fprintf(w, "<li>%s</li>", html.EscapeString(text))
+		return err
+	}
+}
+
+func (l *list) Mount(ctx context.Context, p map[string]string) error {
+	if p["items"] == "" {
+		return nil
+	}
+	for _, key := range strings.Split(p["items"], ",") {
+		if err := liveflux.StreamAppend(ctx, "items", key, listItem(key)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *list) Handle(ctx context.Context, action string, data url.Values) error {
+	switch action {
+	case "add":
+		return liveflux.StreamAppend(ctx, "items", data.Get("key"), listItem(data.Get("text")))
+	case "first":
+		return liveflux.StreamPrepend(ctx, "items", data.Get("key"), listItem(data.Get("text")))
+	case "remove":
+		return liveflux.StreamDelete(ctx, "items", data.Get("key"))
+	case "reset":
+		return liveflux.StreamReset(ctx, "items")
+	case "limit":
+		n, _ := strconv.Atoi(data.Get("n"))
+		return liveflux.StreamLimit(ctx, "items", n)
+	}
+	return liveflux.NewError(http.StatusBadRequest, "unknown action")
+}
+
+func (l *list) Render(_ context.Context, w io.Writer) error {
+	_, err := io.WriteString(w, `<ul data-flux-stream="items"></ul>`)
+	return err
+}
+
 // note keeps the text it was mounted with, as components keep their
 // parameters.
 type note struct {
@@ -269,7 +315,7 @@ func (b *blocker) awaitStarted(tb testing.TB) {
 	}
 }
 
-// testRegistry registers counter, echo, rows and note.
+// testRegistry registers counter, echo, rows, note and list.
 func testRegistry(tb testing.TB) *liveflux.Registry {
 	tb.Helper()
 	reg := liveflux.NewRegistry()
@@ -277,6 +323,7 @@ func testRegistry(tb testing.TB) *liveflux.Registry {
 	assertNoError(tb, reg.Register("echo", func() liveflux.Component { return &echo{} }))
 	assertNoError(tb, reg.Register("rows", func() liveflux.Component { return &rows{} }))
 	assertNoError(tb, reg.Register("note", func() liveflux.Component { return &note{} }))
+	assertNoError(tb, reg.Register("list", func() liveflux.Component { return &list{} }))
 	return reg
 }
 
