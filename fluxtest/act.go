@@ -165,7 +165,7 @@ func (c *Client) send(s sent, out *Outcome) {
 				if json.Unmarshal(m.Data, &e) == nil {
 					out.Events = append(out.Events, e)
 				}
-			case liveflux.MessageUpdate, liveflux.MessageAck:
+			case liveflux.MessageUpdate, liveflux.MessageAck, liveflux.MessageStream:
 			default:
 				out.Replies = append(out.Replies, m)
 			}
@@ -193,7 +193,7 @@ func (c *Client) send(s sent, out *Outcome) {
 	if s.action != "" {
 		f.set(liveflux.FieldAction, s.action)
 	}
-	status, text, redirect, events := c.post(f, s.files)
+	status, text, redirect, events, streams := c.post(f, s.files)
 	out.Events = append(out.Events, events...)
 	c.mu.Lock()
 	if redirect != "" {
@@ -205,6 +205,7 @@ func (c *Client) send(s sent, out *Outcome) {
 	}
 	if status >= 200 && status < 300 {
 		c.apply(id, text, own)
+		c.applyStreams(id, streams)
 		c.mu.Unlock()
 		c.checkRedirect(out)
 		return

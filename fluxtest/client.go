@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/internal/wire"
 	"golang.org/x/net/html"
 )
 
@@ -375,8 +376,9 @@ func (s *state) waitUntil(cond func() bool) bool {
 // post sends fields (and files, as multipart) to the endpoint as the JS
 // client does (js/http.js post), asking for answers in JSON, and returns
 // the status (0 on a network failure), the rendering (or the trimmed text
-// of a failure), the redirect header and the events.
-func (s *state) post(fields *fieldList, files []entry) (status int, text, redirect string, events []liveflux.Event) {
+// of a failure), the redirect header, the events and the stream
+// operations.
+func (s *state) post(fields *fieldList, files []entry) (status int, text, redirect string, events []liveflux.Event, streams []wire.StreamOp) {
 	var body io.Reader
 	contentType := "application/x-www-form-urlencoded;charset=UTF-8"
 	if len(files) > 0 {
@@ -407,7 +409,7 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, body)
 	if err != nil {
-		return 0, err.Error(), "", nil
+		return 0, err.Error(), "", nil, nil
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", liveflux.MediaTypeAnswer)
@@ -419,25 +421,30 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 	}
 	res, err := s.http.Do(req)
 	if err != nil {
-		return 0, err.Error(), "", nil
+		return 0, err.Error(), "", nil, nil
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
 	redirect = res.Header.Get(liveflux.HeaderRedirect)
 	if res.StatusCode >= 300 {
-		return res.StatusCode, strings.TrimSpace(string(data)), redirect, nil
+		return res.StatusCode, strings.TrimSpace(string(data)), redirect, nil, nil
 	}
 	var a struct {
-		HTML   string           `json:"html"`
-		Events []liveflux.Event `json:"events"`
+		HTML    string           `json:"html"`
+		Events  []liveflux.Event `json:"events"`
+		Streams json.RawMessage  `json:"streams"`
 	}
-	if err := json.Unmarshal(data, &a); err != nil {
+	err = json.Unmarshal(data, &a)
+	if err == nil && a.Streams != nil {
+		streams, err = wire.ParseStreamOps(a.Streams)
+	}
+	if err != nil {
 		s.mu.Lock()
-		s.problems = append(s.problems, fmt.Sprintf("the answer is not %s: %.200q", liveflux.MediaTypeAnswer, data))
+		s.problems = append(s.problems, fmt.Sprintf("the answer is not %s (%v): %.200q", liveflux.MediaTypeAnswer, err, data))
 		s.mu.Unlock()
-		return 0, "malformed answer", redirect, nil
+		return 0, "malformed answer", redirect, nil, nil
 	}
-	return res.StatusCode, a.HTML, redirect, a.Events
+	return res.StatusCode, a.HTML, redirect, a.Events, streams
 }
 
 func (s *state) origin() string {
@@ -452,7 +459,7 @@ func (c *Client) mountInto(el *html.Node, kind string, params map[string]string)
 		fields.set(k, v)
 	}
 	fields.set(liveflux.FieldKind, kind)
-	status, text, redirect, _ := c.post(fields, nil)
+	status, text, redirect, _, _ := c.post(fields, nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.mounting, el)
@@ -609,7 +616,8 @@ func (s *state) morph(root, next *html.Node, own *ownValue) {
 	}
 }
 
-// morphElement updates from (kept) to look like to.
+// morphElement updates from (kept) to look like to. The children of a
+// stream's container are the stream's: they stay.
 func (s *state) morphElement(from, to, root *html.Node) {
 	from.Attr = append([]html.Attribute(nil), to.Attr...)
 	switch tag(from) {
@@ -618,13 +626,16 @@ func (s *state) morphElement(from, to, root *html.Node) {
 	case "option":
 		delete(s.page.state, from)
 	}
-	// The old children, by id where they have one.
+	if hasAttr(from, attrStream) && selLive.Match(from) {
+		return
+	}
+	// The old children, by key (data-flux-key, else id) where they have one.
 	var old []*html.Node
-	byID := map[string]*html.Node{}
+	byKey := map[string]*html.Node{}
 	for c := from.FirstChild; c != nil; c = c.NextSibling {
 		old = append(old, c)
-		if id, ok := getAttr(c, "id"); ok && c.Type == html.ElementNode {
-			byID[id] = c
+		if k, ok := keyOf(c); ok {
+			byKey[k] = c
 		}
 	}
 	used := map[*html.Node]bool{}
@@ -632,8 +643,8 @@ func (s *state) morphElement(from, to, root *html.Node) {
 	i := 0
 	for n := to.FirstChild; n != nil; n = n.NextSibling {
 		var match *html.Node
-		if id, ok := getAttr(n, "id"); ok && n.Type == html.ElementNode {
-			if o := byID[id]; o != nil && !used[o] && tag(o) == tag(n) {
+		if k, ok := keyOf(n); ok {
+			if o := byKey[k]; o != nil && !used[o] && tag(o) == tag(n) {
 				match = o
 			}
 		} else {
@@ -678,7 +689,7 @@ func (s *state) morphElement(from, to, root *html.Node) {
 }
 
 // compatible reports whether morphdom updates old into n rather than
-// replacing it: same kind of node, same tag, neither with an id.
+// replacing it: same kind of node, same tag, neither with a key.
 func compatible(old, n *html.Node) bool {
 	if old.Type != n.Type {
 		return false
@@ -686,8 +697,23 @@ func compatible(old, n *html.Node) bool {
 	if old.Type != html.ElementNode {
 		return true
 	}
-	_, oid := getAttr(old, "id")
-	return old.Data == n.Data && !oid
+	_, keyed := keyOf(old)
+	return old.Data == n.Data && !keyed
+}
+
+// keyOf returns an element's identity among its siblings through morphs
+// (js/morph.js keyOf): its data-flux-key, else its id.
+func keyOf(n *html.Node) (string, bool) {
+	if n.Type != html.ElementNode {
+		return "", false
+	}
+	if k, ok := getAttr(n, attrKey); ok && k != "" {
+		return "k" + k, true
+	}
+	if id, ok := getAttr(n, "id"); ok && id != "" {
+		return "#" + id, true
+	}
+	return "", false
 }
 
 // close ends the page: its socket is closed.

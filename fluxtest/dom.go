@@ -24,6 +24,8 @@ const (
 	attrConfirm     = liveflux.AttrConfirm
 	attrIgnore      = liveflux.AttrIgnore
 	attrInert       = liveflux.AttrInert
+	attrKey         = liveflux.AttrKey
+	attrStream      = liveflux.AttrStream
 	attrConfig      = "data-liveflux-config" // on the <script> Script writes
 )
 

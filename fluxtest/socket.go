@@ -162,6 +162,20 @@ func (c *Client) receive(s *socket, raw []byte) {
 			return
 		}
 		c.apply(id, wire.RootHTML(v.kind, id, u.Rev, body), own)
+	case liveflux.MessageStream:
+		var d struct {
+			Ops json.RawMessage `json:"ops"`
+		}
+		var ops []wire.StreamOp
+		err := json.Unmarshal(m.Data, &d)
+		if err == nil {
+			ops, err = wire.ParseStreamOps(d.Ops)
+		}
+		if err != nil {
+			c.problems = append(c.problems, fmt.Sprintf("a stream frame with malformed data (%v): %.200q", err, raw))
+			return
+		}
+		c.applyStreams(id, ops)
 	case liveflux.MessageRedirect:
 		var d struct {
 			URL string `json:"url"`
