@@ -78,7 +78,7 @@ func TestChatExample(t *testing.T) {
 		online := []string{"Ada", "Bob", "Cy"}
 		online[i] += " (you)"
 		waitTexts(tb, ".online li", online...)
-		waitTexts(tb, ".messages li", "No messages yet. Say hello!")
+		tb.waitFor("no messages yet, said once", `!document.querySelector(".messages li") && getComputedStyle(document.querySelector(".empty")).display !== "none"`, `document.querySelector(".log").innerText`)
 	}
 	const box = `input[name=text]`
 	messages := func(want ...string) {
@@ -86,6 +86,7 @@ func TestChatExample(t *testing.T) {
 		for _, tb := range tabs {
 			if tb != nil {
 				waitTexts(tb, ".messages .msg", want...)
+				tb.waitFor("the placeholder hidden", `getComputedStyle(document.querySelector(".empty")).display === "none"`, "")
 			}
 		}
 	}

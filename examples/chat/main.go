@@ -48,7 +48,8 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
   .messages { list-style: none; padding: 0; margin: 0; }
   .msg { padding: .15rem 0; }
   .msg.mine .from { color: #1d5ea8; }
-  .empty { color: #888; }
+  .empty { color: #888; margin: 0; }
+  .messages:not(:empty) + .empty { display: none; }
   .compose { display: flex; gap: .5rem; margin-top: .75rem; align-items: center; }
   .compose label { color: #555; }
   .compose input { flex: 1; font: inherit; padding: .4rem .6rem; border: 1px solid #888; border-radius: .4rem; }

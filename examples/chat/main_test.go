@@ -13,14 +13,22 @@ import (
 	"time"
 
 	"github.com/go-liveflux/liveflux"
+	"github.com/go-liveflux/liveflux/examples/chat/room"
+	"github.com/go-liveflux/liveflux/internal/wire"
 	"github.com/gorilla/websocket"
 )
 
-// visitor is a page of the chat: its component, watched over a socket.
+// visitor is a page of the chat: its component, watched over a socket
+// that speaks liveflux.v2, as the JS client's does. It keeps what the page
+// would show: the last rendering, and the messages streamed to it.
 type visitor struct {
-	t  *testing.T
-	id string
-	ws *websocket.Conn
+	t        *testing.T
+	id       string
+	ws       *websocket.Conn
+	view     wire.View
+	held     bool // the page holds a rendering it was sent
+	first    string
+	messages map[string][]wire.StreamItem
 }
 
 // open mounts a chat for name, as the page handler does, and watches it
@@ -41,12 +49,13 @@ func open(t *testing.T, srv *httptest.Server, name string) *visitor {
 	for _, c := range res.Cookies() {
 		hdr.Add("Cookie", c.String())
 	}
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/liveflux", hdr)
+	d := websocket.Dialer{Subprotocols: []string{liveflux.SubprotocolV2}, HandshakeTimeout: 10 * time.Second}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/liveflux", hdr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	p := &visitor{t: t, id: string(m[1]), ws: ws}
+	p := &visitor{t: t, id: string(m[1]), ws: ws, first: string(body), messages: map[string][]wire.StreamItem{}}
 	p.send(liveflux.WebSocketMessage{Type: "init", ComponentID: p.id})
 	return p
 }
@@ -58,31 +67,66 @@ func (p *visitor) send(m liveflux.WebSocketMessage) {
 	}
 }
 
-// await reads the page's frames until its component is rendered with all
-// of texts, and returns that rendering.
+// shows is what the page shows: its rendering and its messages.
+func (p *visitor) shows() string {
+	var b strings.Builder
+	if p.held {
+		b.WriteString(p.view.HTML(p.id))
+	} else {
+		b.WriteString(p.first) // the first paint
+	}
+	for _, it := range p.messages[room.Stream] {
+		b.WriteString(it.HTML)
+	}
+	return b.String()
+}
+
+// await reads the page's frames until it shows all of texts, and returns
+// what it shows.
 func (p *visitor) await(texts ...string) string {
 	p.t.Helper()
 	p.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
-		var m struct {
-			Type        string `json:"type"`
-			ComponentID string `json:"componentID"`
-			Data        struct {
-				HTML string `json:"html"`
-			} `json:"data"`
+		_, raw, err := p.ws.ReadMessage()
+		if err != nil {
+			p.t.Fatalf("waiting for %q: %v; the page shows %s", texts, err, p.shows())
 		}
-		if err := p.ws.ReadJSON(&m); err != nil {
-			p.t.Fatalf("waiting for %q: %v", texts, err)
-		}
-		if m.Type != "update" || m.ComponentID != p.id {
+		f, err := wire.Parse(raw)
+		if err != nil || f.ComponentID != p.id {
 			continue
+		}
+		switch f.Type {
+		case liveflux.MessageUpdate:
+			u, err := wire.ParseUpdate(f.Data)
+			if err != nil {
+				p.t.Fatal(err)
+			}
+			view, outcome, err := wire.Apply(p.view, p.held, p.id, u)
+			switch {
+			case err != nil:
+				p.t.Fatal(err)
+			case outcome == wire.NeedsInit:
+				p.send(liveflux.WebSocketMessage{Type: "init", ComponentID: p.id})
+			case outcome == wire.Applied:
+				p.view, p.held = view, true
+			}
+		case liveflux.MessageStream:
+			var d struct {
+				Ops json.RawMessage `json:"ops"`
+			}
+			json.Unmarshal(f.Data, &d)
+			ops, err := wire.ParseStreamOps(d.Ops)
+			if err != nil {
+				p.t.Fatal(err)
+			}
+			wire.ApplyStreamOps(p.messages, ops)
 		}
 		all := true
 		for _, s := range texts {
-			all = all && strings.Contains(m.Data.HTML, s)
+			all = all && strings.Contains(p.shows(), s)
 		}
 		if all {
-			return m.Data.HTML
+			return p.shows()
 		}
 	}
 }

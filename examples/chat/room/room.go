@@ -1,5 +1,7 @@
 // Package room is the chat example's component: one tab's view of the
-// room, with its messages and who is online. The example's server (the
+// room, with its messages and who is online. The messages are streamed:
+// each is rendered once and sent to the page, which keeps the last ones;
+// the component keeps none. The example's server (the
 // package above) registers it and serves its page; the load program
 // (bench/) mounts a thousand of it.
 package room
@@ -13,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,14 +54,11 @@ type Message struct {
 
 // roomLog keeps the room's last historySize messages, and numbers them.
 //
-// The history lives here, once for the room, rather than only in each
-// component: a tab opened later starts with the recent conversation, and
-// the memory the room holds does not grow with the number of tabs or of
-// messages. Each component keeps a copy of what it shows (at most
-// historySize messages too), so that rendering needs no lock. The room
-// also numbers the messages, under its lock: two messages sent at once may
-// reach two components in different orders, and the numbers put them back
-// in one order everywhere.
+// The history lives here, once for the room: a tab opened later, or one
+// that reconnects, starts with the recent conversation, and the memory the
+// room holds does not grow with the number of tabs or of messages. The
+// components keep none of it: they stream each message to their page as
+// it arrives, and the page keeps the last historySize.
 type roomLog struct {
 	mu   sync.Mutex
 	seq  int64
@@ -120,22 +120,26 @@ type Online struct {
 	You  bool // this tab
 }
 
-// Chat is one tab's view of the room.
+// Chat is one tab's view of the room. Its messages are in the page only
+// (the stream "messages"): the instance holds the visitor's name and who
+// is online, a few hundred bytes however long the conversation.
 type Chat struct {
 	liveflux.Base
 	Name   string
-	Msgs   []Message
 	Online []Online
 	room   *roomLog
 }
+
+// Stream is the name of the stream of messages.
+const Stream = "messages"
 
 func (c *Chat) Mount(ctx context.Context, params map[string]string) error {
 	// The parameters come from the page, or from any client that mounts
 	// a chat itself: the name is cleaned here.
 	c.Name = visitorName(params["name"])
 	// Subscribe before reading the history: a message sent in between is
-	// then both read and received (appendBounded keeps it once), never
-	// missed.
+	// then both read and received (streamed twice under one key: the page
+	// shows it once), never missed.
 	if err := liveflux.Subscribe(ctx, Topic); err != nil {
 		return err
 	}
@@ -144,8 +148,42 @@ func (c *Chat) Mount(ctx context.Context, params map[string]string) error {
 	if err := liveflux.Track(ctx, Topic, member{Name: c.Name}); err != nil {
 		return err
 	}
-	c.Msgs = c.room.recent()
+	// The recent messages go in the first rendering.
+	if err := c.streamRecent(ctx, false); err != nil {
+		return err
+	}
 	return c.setOnline(liveflux.HandlerOf(ctx))
+}
+
+// Streams gives a page that connects (or reconnects, having maybe missed
+// messages) the recent messages in place of what it shows.
+func (c *Chat) Streams(ctx context.Context) error { return c.streamRecent(ctx, true) }
+
+// streamRecent streams the room's recent messages, after a reset of the
+// page's list when reset is set.
+func (c *Chat) streamRecent(ctx context.Context, reset bool) error {
+	if reset {
+		if err := liveflux.StreamReset(ctx, Stream); err != nil {
+			return err
+		}
+	}
+	for _, m := range c.room.recent() {
+		if err := c.stream(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stream sends m to the page, which keeps the last historySize messages.
+func (c *Chat) stream(ctx context.Context, m Message) error {
+	item := liveflux.RenderFunc(func(_ context.Context, w io.Writer) error {
+		return messageView.Execute(w, shownMessage{m, m.From == c.Name})
+	})
+	if err := liveflux.StreamAppend(ctx, Stream, strconv.FormatInt(m.Seq, 10), item); err != nil {
+		return err
+	}
+	return liveflux.StreamLimit(ctx, Stream, -historySize)
 }
 
 func (c *Chat) Handle(ctx context.Context, action string, data url.Values) error {
@@ -160,16 +198,21 @@ func (c *Chat) Handle(ctx context.Context, action string, data url.Values) error
 		return liveflux.NewError(http.StatusBadRequest, fmt.Sprintf("a message has at most %d characters", maxText))
 	}
 	m := c.room.add(c.Name, text, time.Now())
-	// The sender sees its message in the answer to its action (which also
-	// empties its text box); the others get it through the topic.
-	c.Msgs = appendBounded(c.Msgs, m)
+	// The sender sees its message with the answer to its action (which
+	// also empties its text box); the others get it through the topic
+	// (this component too: the page keeps it once, by its key).
+	if err := c.stream(ctx, m); err != nil {
+		return err
+	}
 	return liveflux.Publish(ctx, Topic, m)
 }
 
 func (c *Chat) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) error {
 	switch {
 	case msg.Missed > 0: // it fell behind: what it shows is reloaded
-		c.Msgs = c.room.recent()
+		if err := c.streamRecent(ctx, true); err != nil {
+			return err
+		}
 		return c.setOnline(liveflux.HandlerOf(ctx))
 	case msg.Presence != nil: // someone joined or left
 		return c.setOnline(liveflux.HandlerOf(ctx))
@@ -178,8 +221,7 @@ func (c *Chat) HandleTopic(ctx context.Context, msg *liveflux.TopicMessage) erro
 	if err := msg.Decode(&m); err != nil {
 		return err
 	}
-	c.Msgs = appendBounded(c.Msgs, m)
-	return nil
+	return c.stream(ctx, m)
 }
 
 // setOnline reads who is online from the room's presence list. Every tab
@@ -219,12 +261,23 @@ func (c *Chat) OnlineList() template.HTML {
 	return template.HTML(b.String())
 }
 
+// shownMessage is a message as one tab shows it.
+type shownMessage struct {
+	Message
+	Mine bool
+}
+
+// messageView is one message: an item of the stream.
+var messageView = template.Must(template.New("msg").Funcs(template.FuncMap{
+	"clock": func(t time.Time) string { return t.Format("15:04") },
+}).Parse(`<li class="msg{{if .Mine}} mine{{end}}" title="{{clock .At}}"><b class="from">{{.From}}</b> <span class="text">{{.Text}}</span></li>`))
+
 // The text box keeps its name and id through every rendering, and is
 // always rendered empty: the client keeps what the user is typing in it
-// through updates, and empties it once its message is sent.
-var chatView = template.Must(template.New("chat").Funcs(template.FuncMap{
-	"clock": func(t time.Time) string { return t.Format("15:04") },
-}).Parse(`
+// through updates, and empties it once its message is sent. The list of
+// messages is the stream's container, rendered empty: the page keeps its
+// items; the placeholder after it shows while it is empty (CSS).
+var chatView = template.Must(template.New("chat").Parse(`
 <div class="chat">
   <aside class="people">
     <h2 class="online-count">{{len .Online}} online</h2>
@@ -232,10 +285,7 @@ var chatView = template.Must(template.New("chat").Funcs(template.FuncMap{
     </ul>
   </aside>
   <div class="room">
-    <div class="log" role="log" aria-live="polite"><ol class="messages">{{range .Msgs}}
-      <li class="msg{{if eq .From $.Name}} mine{{end}}" data-seq="{{.Seq}}" title="{{clock .At}}"><b class="from">{{.From}}</b> <span class="text">{{.Text}}</span></li>{{else}}
-      <li class="empty">No messages yet. Say hello!</li>{{end}}
-    </ol></div>
+    <div class="log" role="log" aria-live="polite"><div><ol class="messages" data-flux-stream="messages"></ol><p class="empty">No messages yet. Say hello!</p></div></div>
     <form class="compose" data-flux-action="send">
       <label for="{{.GetID}}-text">{{.Name}}</label>
       <input id="{{.GetID}}-text" name="text" value="" autocomplete="off" maxlength="500" placeholder="Write a message…">
