@@ -300,3 +300,53 @@ func TestStreamAfterReconnect(t *testing.T) {
 		t.Fatalf("the other tab's own feed shows %q", got)
 	}
 }
+
+// rowsShown says which rows examples/scroll's page holds: "first-last
+// (count)", or where a row is out of order.
+const rowsShown = `(() => {
+	const keys = [...document.querySelectorAll("tbody > tr")].map((tr) => +tr.dataset.fluxKey);
+	const gap = keys.findIndex((k, i) => k !== keys[0] + i);
+	return gap >= 0 ? "row " + keys[gap] + " out of order at " + gap : keys[0] + "-" + keys[keys.length - 1] + " (" + keys.length + ")";
+})()`
+
+// examples/scroll as a visitor uses it: scrolling down loads rows as the
+// end of the list comes into view, the page keeps 300 of them however far
+// it goes, and scrolling back up loads the rows above.
+func TestScrollExample(t *testing.T) {
+	needBrowser(t)
+	t.Parallel()
+	base := startExample(t, "scroll")
+	tb := newTab(t)
+	tb.navigate(base)
+	tb.waitFor("the first page", rowsShown+` === "0-49 (50)"`, rowsShown)
+	tb.waitFor("the socket to open", `Liveflux.socketState === "open"`, `Liveflux.socketState`)
+	scrollTo := func(where string) {
+		// As a person does: a few frames after the rows arrived, when the
+		// sentinel has been seen leaving the view.
+		tb.waitPageTime(50)
+		eval[bool](tb, `(document.querySelector(".scroller").scrollTop = `+where+`, true)`)
+	}
+	// Down, a page at a time: each time the end comes into view, 50 more.
+	for want := 100; want <= 1000; want += 50 {
+		scrollTo(`1e9`)
+		first := max(want-300, 0)
+		tb.waitFor(fmt.Sprintf("rows %d to %d", first, want-1), fmt.Sprintf(`%s === "%d-%d (%d)"`, rowsShown, first, want-1, want-first), rowsShown)
+	}
+	tb.waitText(".where", "Rows 700 to 999 of 1,000,000 in the page")
+	// Up: the rows above come back, the ones below go, and the rows in
+	// view stay in view (the row at the top now is the one that was).
+	for first := 650; first >= 550; first -= 50 {
+		scrollTo(`0`)
+		topRow := first + 50
+		tb.waitFor(fmt.Sprintf("rows from %d", first), fmt.Sprintf(`%s === "%d-%d (300)"`, rowsShown, first, first+299), `[`+rowsShown+`, document.querySelector(".scroller").scrollTop]`)
+		inView := fmt.Sprintf(`(() => {
+			const s = document.querySelector(".scroller").getBoundingClientRect(), r = document.querySelector('tr[data-flux-key="%d"]').getBoundingClientRect();
+			return r.bottom > s.top && r.top < s.top + 120;
+		})()`, topRow)
+		if !eval[bool](tb, inView) {
+			t.Fatalf("row %d, at the top of the view before the rows above came, left the view", topRow)
+		}
+	}
+	scrollTo(`200`)
+	saveScreenshot(t, "scroll.png", tb.screenshot(640, 620))
+}

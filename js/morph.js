@@ -12,11 +12,14 @@ export function guardFocus() {
   for (const type of ["focus", "blur", "focusin", "focusout"]) window.addEventListener(type, (e) => morphing > 0 && e.stopImmediatePropagation(), true);
 }
 
-// keyOf is an element's identity through morphs: its data-flux-key among
-// the children of its parent (named by the parent's key or id), else its
-// id.
+// keyOf is an element's identity through morphs: a stream's container is
+// known by its stream (so that it keeps its items when the markup around
+// it changes); another element by its data-flux-key among the children of
+// its parent (named by the parent's key or id), else by its id.
 const keyOf = (n) => {
-  const k = n.nodeType === 1 && n.getAttribute(ATTR_KEY), p = n.parentNode;
+  if (n.nodeType !== 1) return undefined;
+  const s = n.getAttribute(ATTR_STREAM), k = n.getAttribute(ATTR_KEY), p = n.parentNode;
+  if (s && n.matches(LIVE)) return `\0stream\0${s}`;
   return k ? `${p?.getAttribute?.(ATTR_KEY) || p?.id || ""}\0${k}` : n.id || undefined;
 };
 

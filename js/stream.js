@@ -14,13 +14,35 @@ export function applyStreams(id, ops) {
   const root = findRoot(id);
   if (!root || !Array.isArray(ops)) return;
   const lists = new Map();
+  for (const [, name] of ops) lists.has(name) || lists.set(name, listOf(root, id, name));
+  const places = [...lists.values()].map(placeOf);
   keepFocus(root, () => true, () => {
     for (const [op, name, a, b, html] of ops) {
-      const l = lists.get(name) || lists.set(name, listOf(root, id, name)).get(name);
+      const l = lists.get(name);
       if (l.el) streamOp(l, op, a, b, html);
     }
     for (const l of lists.values()) for (const el of l.stale.values()) el.remove();
   });
+  for (const p of places) keepPlace(p);
+}
+
+// placeOf returns where list l's first item in view stands, to keep it
+// there ({scroller, item, top}), or undefined.
+function placeOf(l) {
+  let s = l.el?.parentElement;
+  while (s && !(/auto|scroll/.test(getComputedStyle(s).overflowY) && s.scrollHeight > s.clientHeight)) s = s.parentElement;
+  s ||= document.scrollingElement;
+  const top = s === document.scrollingElement ? 0 : s.getBoundingClientRect().top;
+  const item = [...(l.el?.children || [])].find((c) => c.getBoundingClientRect().bottom > top);
+  return item && { scroller: s, item, top: item.getBoundingClientRect().top };
+}
+
+// keepPlace scrolls back what items put above the view pushed down: the
+// browser keeps its place itself (scroll anchoring) except at the top of a
+// scroller, where an infinite scroll that loads rows above stands.
+function keepPlace(p) {
+  const d = p?.item.isConnected && p.item.getBoundingClientRect().top - p.top;
+  if (d > 0) p.scroller.scrollTop += d;
 }
 
 // listOf returns the stream name of root: its container and its items by
