@@ -90,13 +90,69 @@ func diffBodies(prev, next []byte) []edit {
 	if len(a) < 64 || len(b) < 64 {
 		return whole
 	}
+	if edits, ok := inPlace(a, b, p); ok {
+		return coalesce(edits)
+	}
 	ta, tb := tokenize(a, p), tokenize(b, p)
 	if len(ta) > editTokens || len(tb) > editTokens {
 		return whole
 	}
+	// Anchors that keep too little of the body make edits larger than
+	// the body: not worth the diff.
+	anchors := uniqueMatches(prev, next, ta, tb)
+	kept := 0
+	for _, m := range anchors {
+		kept += ta[m[0]].end - ta[m[0]].off
+	}
+	if kept < len(b)/4 {
+		return whole
+	}
 	var edits []edit
-	patience(prev, next, ta, tb, &edits, 0)
+	patienceWith(prev, next, ta, tb, anchors, &edits, 0)
 	return coalesce(edits)
+}
+
+// inPlaceTokens bounds the tokens that may differ for inPlace.
+const inPlaceTokens = 64
+
+// inPlace returns the edits that turn a into b (the changed parts of two
+// bodies, from byte base) when b is a with some of its tokens replaced,
+// each by one token, at the same places: values that changed in a
+// rendering of the same shape, the most common update. It reads each body
+// once, without hashing, and reports false as soon as the shapes differ
+// or too many tokens do.
+func inPlace(a, b []byte, base int) ([]edit, bool) {
+	var edits []edit
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		ei, ej := tokenEnd(a, i), tokenEnd(b, j)
+		if (a[i] == '<') != (b[j] == '<') {
+			return nil, false // a tag where the other has text
+		}
+		if !bytes.Equal(a[i:ei], b[j:ej]) {
+			if len(edits) == inPlaceTokens {
+				return nil, false
+			}
+			edits = append(edits, edit{base + i, base + ei, base + j, base + ej})
+		}
+		i, j = ei, ej
+	}
+	return edits, i == len(a) && j == len(b)
+}
+
+// tokenEnd returns where the token of s that starts at i ends: after its
+// '>' for a tag, before the next '<' for text.
+func tokenEnd(s []byte, i int) int {
+	if s[i] == '<' {
+		if k := bytes.IndexByte(s[i:], '>'); k >= 0 {
+			return i + k + 1
+		}
+		return len(s)
+	}
+	if k := bytes.IndexByte(s[i:], '<'); k >= 0 {
+		return i + k
+	}
+	return len(s)
 }
 
 // token is a tag, or the text between two tags, of a body: its bytes at
@@ -108,7 +164,7 @@ type token struct {
 
 // tokenize cuts s, which starts at byte base of its body, into tokens.
 func tokenize(s []byte, base int) []token {
-	out := make([]token, 0, len(s)/16+1)
+	out := make([]token, 0, 2*bytes.Count(s, []byte{'<'})+1) // a tag, and the text after it
 	start := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
@@ -151,7 +207,11 @@ func patience(prev, next []byte, ta, tb []token, edits *[]edit, depth int) {
 		*edits = append(*edits, span(ta, tb))
 		return
 	}
-	anchors := uniqueMatches(prev, next, ta, tb)
+	patienceWith(prev, next, ta, tb, uniqueMatches(prev, next, ta, tb), edits, depth)
+}
+
+// patienceWith is patience once the anchors of ta and tb are known.
+func patienceWith(prev, next []byte, ta, tb []token, anchors [][2]int, edits *[]edit, depth int) {
 	if len(anchors) == 0 {
 		*edits = append(*edits, span(ta, tb))
 		return
@@ -182,34 +242,54 @@ func span(ta, tb []token) edit {
 // that occur once in each, the longest run of them in the same order in
 // both.
 func uniqueMatches(prev, next []byte, ta, tb []token) [][2]int {
-	type seen struct{ a, b, na, nb int }
-	count := make(map[uint64]*seen, len(ta))
-	for i, t := range ta {
-		s := count[t.sum]
-		if s == nil {
-			s = &seen{a: i, b: -1}
-			count[t.sum] = s
+	// An open-addressed table of ta's hashes: for each, the token's index
+	// in ta (-1: in ta more than once) and, once seen in tb, its index
+	// there (-2: more than once). (A map costs twice as much here.)
+	type slot struct {
+		sum  uint64
+		a, b int32
+		used bool
+	}
+	size := 1
+	for size < 2*len(ta) {
+		size <<= 1
+	}
+	table := make([]slot, size)
+	find := func(sum uint64) *slot {
+		for i := int(sum) & (size - 1); ; i = (i + 1) & (size - 1) {
+			if s := &table[i]; !s.used || s.sum == sum {
+				return s
+			}
 		}
-		s.na++
+	}
+	for i, t := range ta {
+		if s := find(t.sum); s.used {
+			s.a = -1
+		} else {
+			*s = slot{t.sum, int32(i), -1, true}
+		}
 	}
 	for j, t := range tb {
-		if s := count[t.sum]; s != nil {
-			s.nb++
-			s.b = j
+		if s := find(t.sum); s.used && s.a >= 0 {
+			if s.b == -1 {
+				s.b = int32(j)
+			} else {
+				s.b = -2
+			}
 		}
 	}
+	// In tb's order: the longest run whose indexes in ta increase too.
 	var pairs [][2]int
-	for _, s := range count {
-		if s.na == 1 && s.nb == 1 && same(prev, next, ta[s.a], tb[s.b]) {
-			pairs = append(pairs, [2]int{s.a, s.b})
+	for j, t := range tb {
+		if s := find(t.sum); s.used && s.a >= 0 && int(s.b) == j && same(prev, next, ta[s.a], t) {
+			pairs = append(pairs, [2]int{int(s.a), j})
 		}
 	}
-	slices.SortFunc(pairs, func(x, y [2]int) int { return x[0] - y[0] })
 	return longestIncreasing(pairs)
 }
 
 // longestIncreasing returns the longest subsequence of pairs (sorted by
-// their first) whose seconds increase too (patience sorting).
+// their second) whose firsts increase too (patience sorting).
 func longestIncreasing(pairs [][2]int) [][2]int {
 	if len(pairs) == 0 {
 		return nil
@@ -217,7 +297,7 @@ func longestIncreasing(pairs [][2]int) [][2]int {
 	tails := make([]int, 0, len(pairs)) // index in pairs of the smallest tail of each length
 	prev := make([]int, len(pairs))
 	for i, p := range pairs {
-		k, _ := slices.BinarySearchFunc(tails, p[1], func(t, v int) int { return pairs[t][1] - v })
+		k, _ := slices.BinarySearchFunc(tails, p[0], func(t, v int) int { return pairs[t][0] - v })
 		if k > 0 {
 			prev[i] = tails[k-1]
 		} else {

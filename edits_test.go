@@ -100,9 +100,11 @@ func TestEditsRoundTrip(t *testing.T) {
 		a := body(20 + rng.IntN(200))
 		b := append([]string(nil), a...)
 		for range 1 + rng.IntN(8) {
-			switch j := rng.IntN(len(b)); rng.IntN(4) {
+			switch j := rng.IntN(len(b)); rng.IntN(5) {
 			case 0:
 				b[j] = body(1)[0]
+			case 4: // a value changed in place: the same shape
+				b[j] = fmt.Sprintf(`<li data-k="%d">%s</li>`, rng.IntN(50), words[rng.IntN(len(words))])
 			case 1:
 				b = append(b[:j], b[j+1:]...)
 			case 2:

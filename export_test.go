@@ -38,3 +38,6 @@ var RootBody = rootBody
 // prev (revision base) to next (revision rev), and reports whether edits
 // are worth sending.
 var AppendEditsUpdate = appendEditsUpdate
+
+// EncodeUpdate encodes the update message of a full rendering.
+var EncodeUpdate = encodeUpdate
