@@ -159,14 +159,15 @@ func encodeEvents(events []Event) string {
 // answer is the body of a successful POST for a client that asked for
 // MediaTypeAnswer.
 type answer struct {
-	HTML   string  `json:"html"`
-	Events []Event `json:"events,omitempty"`
+	HTML   string    `json:"html"`
+	Events []Event   `json:"events,omitempty"`
+	Patch  *urlPatch `json:"patch,omitempty"`
 }
 
 // encodeAnswer encodes res as an answer. It cannot fail: the rendering is
 // a string, names are checked and details are JSON.
 func encodeAnswer(res result) []byte {
-	b, err := encodeJSON(answer{string(res.html), res.events})
+	b, err := encodeJSON(answer{string(res.html), res.events, res.patch})
 	if err != nil {
 		panic("liveflux: encoding an answer: " + err.Error())
 	}

@@ -22,6 +22,9 @@ type scope struct {
 	// instance: a message published meanwhile must not find it missing.
 	mounting bool
 	subs     []string
+	// The page's URL an action asked for (PatchURL, ReplaceURL).
+	patch   string
+	replace bool
 }
 
 type scopeKey struct{}

@@ -2,6 +2,7 @@
 // client's; view.js decides what to morph and reports it.
 import { ATTR_ID, ATTR_IGNORE, ATTR_KIND } from "./protocol.js";
 import { LIVE } from "./constants.js";
+import { keep } from "./commands.js";
 
 let morphing = false;
 
@@ -18,15 +19,20 @@ export function guardFocus() {
 // plain markup. The focused control keeps focus and selection, and its typed
 // text unless own ({el, value}) says the update answers an action sent
 // from it with value, and nothing was typed since: then the server's
-// value wins (a chat box the server renders empty is emptied).
+// value wins (a chat box the server renders empty is emptied). What client
+// commands set stays (keep); an element with autofocus the morph adds
+// takes the focus.
 export function morph(root, next, own) {
   const a = root.contains(document.activeElement) && document.activeElement;
+  let auto;
   const value = a?.value, sel = [a?.selectionStart, a?.selectionEnd, a?.selectionDirection];
   const keep = a && !(own?.el === a && own.value === value);
   morphing = true;
   try {
     const out = morphdom(root, next, {
+      onNodeAdded: (n) => (auto ||= n.autofocus && n),
       onBeforeElUpdated(from, to) {
+        keep(from, to);
         if (!from.matches(LIVE) || !to.matches(LIVE)) return true;
         if (from.hasAttribute(ATTR_IGNORE)) return false;
         // Keep a nested component's root while the same one is rendered there.
@@ -41,6 +47,7 @@ export function morph(root, next, own) {
         if (keep && (a.selectionStart !== sel[0] || a.selectionEnd !== sel[1])) a.setSelectionRange(...sel);
       } catch {} // not a text control
     }
+    auto?.focus();
     return out;
   } finally {
     morphing = false;
