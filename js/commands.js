@@ -1,6 +1,6 @@
 // Client commands (data-flux-do): what an element's triggers change in the
 // page without a round trip. What they set on an element (attributes, the
-// hidden attribute, classes) survives the morphs of later updates (keep).
+// hidden attribute, classes) survives the morphs of later updates (reapply).
 import { EV_ERROR } from "./protocol.js";
 import { emit } from "./dom.js";
 import { parseCommands } from "./grammar.js";
@@ -16,9 +16,9 @@ function set(el, key, v) {
   sticky.get(el)[key] = v;
 }
 
-// keep gives to, the element an update morphs el into, what commands set
+// reapply gives to, the element an update morphs el into, what commands set
 // on el.
-export function keep(el, to) {
+export function reapply(el, to) {
   for (const [key, v] of Object.entries(sticky.get(el) || {})) {
     if (key[0] === ".") to.classList.toggle(key.slice(1), v);
     else v == null ? to.removeAttribute(key) : to.setAttribute(key, v);

@@ -2,7 +2,7 @@
 // client's; view.js decides what to morph and reports it.
 import { ATTR_ID, ATTR_IGNORE, ATTR_KIND } from "./protocol.js";
 import { LIVE } from "./constants.js";
-import { keep } from "./commands.js";
+import { reapply } from "./commands.js";
 
 let morphing = false;
 
@@ -20,7 +20,7 @@ export function guardFocus() {
 // text unless own ({el, value}) says the update answers an action sent
 // from it with value, and nothing was typed since: then the server's
 // value wins (a chat box the server renders empty is emptied). What client
-// commands set stays (keep); an element with autofocus the morph adds
+// commands set stays (reapply); an element with autofocus the morph adds
 // takes the focus.
 export function morph(root, next, own) {
   const a = root.contains(document.activeElement) && document.activeElement;
@@ -32,7 +32,7 @@ export function morph(root, next, own) {
     const out = morphdom(root, next, {
       onNodeAdded: (n) => (auto ||= n.autofocus && n),
       onBeforeElUpdated(from, to) {
-        keep(from, to);
+        reapply(from, to);
         if (!from.matches(LIVE) || !to.matches(LIVE)) return true;
         if (from.hasAttribute(ATTR_IGNORE)) return false;
         // Keep a nested component's root while the same one is rendered there.
