@@ -112,9 +112,11 @@ func needBrowser(t *testing.T) {
 
 // recorderJS runs in every document a tab loads, before the page's own
 // scripts: it records the client's DOM events (PROTOCOL.md, README.md) so
-// that tests can wait for them and check them.
+// that tests can wait for them and check them, and whether the page came
+// back from the back-forward cache.
 const recorderJS = `(() => {
-  const rec = window.__e2e = { events: {}, disconnects: [], errors: [] };
+  const rec = window.__e2e = { events: {}, disconnects: [], errors: [], restored: false };
+  addEventListener("pageshow", (e) => { rec.restored = e.persisted; });
   for (const name of ["connected", "disconnected", "message", "updated", "mounted", "error"]) {
     document.addEventListener("liveflux:" + name, (e) => {
       rec.events[name] = (rec.events[name] || 0) + 1;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
@@ -59,13 +60,51 @@ func (tb todo) path() string { return eval[string](tb.tab, `location.pathname`) 
 
 // markPage marks the document, so that a later check tells whether the
 // page was loaded again (the mark is gone) or not.
-func (tb todo) markPage() { tb.do("marking the page", chromedp.Evaluate[chromedp.Void](`window.__kept = true`)) }
+func (tb todo) markPage() {
+	tb.do("marking the page", chromedp.Evaluate[chromedp.Void](`window.__kept = true`))
+}
 
 func (tb todo) assertNotReloaded(when string) {
 	tb.t.Helper()
 	if !eval[bool](tb.tab, `window.__kept === true`) {
 		tb.t.Fatalf("%s: the page was loaded again", when)
 	}
+}
+
+// waitByEval waits until cond is true in the page, evaluating it every 20
+// ms for at most waitTimeout: unlike waitFor's in-page polling, it goes on
+// in a document the back-forward cache restored.
+func (tb todo) waitByEval(what, cond string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(tb.ctx, time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-tb.ctx.Done():
+		}
+	}
+	tb.t.Fatalf("timed out waiting for %s (%s)", what, cond)
+}
+
+// mouseClick clicks the middle of the element sel with the mouse.
+func (tb todo) mouseClick(sel string) {
+	tb.t.Helper()
+	xy := eval[[]float64](tb.tab, fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, sel))
+	tb.do("clicking "+sel, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
+			p := input.DispatchMouseEventParams{Type: typ, X: xy[0], Y: xy[1], Button: input.MouseButtonLeft, ClickCount: 1}
+			if _, err := cdp.Call(ctx, t, input.DispatchMouseEvent, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 }
 
 // sibling opens another tab of the same browser (its cookies, so the same
@@ -258,4 +297,88 @@ func TestTodoMVCExample(t *testing.T) {
 	tb.click(`.filters a[href="/"]`)
 	tb.waitFor("All selected", `document.querySelector(".filters a.selected").textContent === "All"`, "")
 	tb.assertNotReloaded("after All")
+
+	t.Log("two tabs of one visitor show one list")
+	other := todo{tb.sibling()}
+	other.navigate(base + "completed") // a deep link renders the filter on first paint
+	other.waitTitles("")
+	other.waitFor("Completed selected on first paint", `document.querySelector(".filters a.selected").textContent === "Completed"`, "")
+	other.navigate(base)
+	other.waitSynced(1)
+	other.waitTitles("feed the dog|water the plants")
+	other.add("call mom")
+	tb.waitTitles("feed the dog|water the plants|call mom")
+	tb.click(".todo-list li:nth-child(3) .toggle")
+	other.waitFor("the other tab to show it completed", `document.querySelector(".todo-list li:nth-child(3)")?.classList.contains("completed")`, "")
+
+	t.Log("another page of the site, without a reload")
+	sockets := len(tb.socketURLs())
+	tb.click(`.info a[href="/about"]`)
+	tb.waitText(".about .count", "3")
+	if p := tb.path(); p != "/about" {
+		t.Errorf("path %q, want /about", p)
+	}
+	tb.assertNotReloaded("after a click on About")
+	tb.waitFor("the about page initialised over the socket", `+document.querySelector("[data-flux-component-kind=about]").getAttribute("data-flux-rev") >= 2`, "")
+	if n := len(tb.socketURLs()); n != sockets {
+		t.Errorf("the page opened %d sockets more", n-sockets)
+	}
+	tb.do("going back", chromedp.NavigateBack())
+	tb.waitTitles("feed the dog|water the plants|call mom")
+	tb.assertNotReloaded("after Back to the list")
+	tb.do("going forward", chromedp.NavigateForward())
+	tb.waitText(".about .count", "3")
+
+	t.Log("a flash after a redirect")
+	tb.acceptDialogs.Store(true)
+	tb.click(".delete-all")
+	tb.waitText(".info .flash", "Deleted 3 todos.")
+	if p := tb.path(); p != "/" {
+		t.Errorf("path %q after the redirect, want /", p)
+	}
+	tb.waitTitles("")
+	other.waitTitles("")
+	tb.assertNotReloaded("after the redirect")
+	tb.click(".info .flash")
+	tb.waitFor("a click to close the flash", `document.querySelector(".info .flash").hidden`, "")
+
+	t.Log("an action's error, shown by markup")
+	tb.click(`.info a[href="/about"]`)
+	tb.waitText(".about .count", "0")
+	tb.click(".delete-all")
+	tb.waitText(".about .error", "There is nothing to delete.")
+
+	tb.click(`.info a[href="/"]`)
+	tb.add("buy milk")
+	tb.add("write the report")
+	tb.click(".todo-list li:nth-child(1) .toggle")
+	tb.waitText(".todo-count", "1 item left")
+	saveScreenshot(t, "todomvc.png", tb.screenshot(720, 460))
+	tb.click(".clear-completed")
+	tb.hover(".todo-list li:nth-child(1)")
+	tb.click(".todo-list li:nth-child(1) .destroy")
+	tb.waitTitles("")
+
+	t.Log("back from the back-forward cache")
+	tb.click(`.info a[href="/about"]`)
+	tb.waitText(".about .count", "0")
+	tb.navigate(base + "active") // a full load
+	tb.waitSynced(1)
+	// history.back(), as chromedp's NavigateBack waits for a load event
+	// that a page restored from the cache does not fire.
+	tb.do("going back", chromedp.Evaluate[chromedp.Void](`history.back()`))
+	tb.waitByEval("the about page back from the cache, its socket open again", `location.pathname === "/about" && window.__e2e.restored === true && window.Liveflux?.socketState === "open"`)
+	// chromedp loses track of the document the cache restored: the rest
+	// goes through the input events and evaluations alone.
+	tb.mouseClick(`.info a[href="/"]`)
+	tb.waitByEval("the list", `!!document.querySelector(".new-todo")`)
+	tb.mouseClick(".new-todo")
+	tb.do("typing", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: "after the cache"})
+		return err
+	}))
+	tb.pressEnter()
+	tb.waitByEval("the new todo", `[...document.querySelectorAll(".todo-list li label")].map((l) => l.textContent).join("|") === "after the cache"`)
+	other.waitTitles("after the cache")
+	tb.assertNotReloaded("after the cache")
 }

@@ -22,12 +22,12 @@ let page = Math.random();
 
 const stamp = (s) => history.replaceState({ ...history.state, page, ...s }, "");
 
-// push adds a history entry for url, after noting the scroll position of
-// the current one.
-function push(url, replace) {
+// push adds a history entry for url (of document next), after noting the
+// scroll position of the current one.
+function push(url, replace, next = page) {
   stamp({ x: scrollX, y: scrollY });
   history.scrollRestoration = "manual";
-  history[replace ? "replaceState" : "pushState"]({ page }, "", url);
+  history[replace ? "replaceState" : "pushState"]({ page: (page = next) }, "", url);
 }
 
 // tell tells every component of the page that lives in the URL what it
@@ -90,7 +90,7 @@ export async function visit(href, add, at, flashes) {
   } catch {}
   cl.remove(CLASS_NAVIGATING);
   if (!doc || sig(doc) !== sig(document)) return location.assign(r?.url || href);
-  if (add) (page = Math.random()), push(r.url);
+  if (add) push(r.url, 0, Math.random());
   else page = history.state?.page;
   document.title = doc.title;
   morphdom(document.body, doc.body, { onBeforeElUpdated: (from) => !(from.id && from.hasAttribute(ATTR_IGNORE)) });
