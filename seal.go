@@ -44,16 +44,17 @@ type SealedParams interface {
 // declare sealed (SealedParams): the first seals, any opens, so that keys
 // can be changed without breaking the pages already out (list the new one
 // first). Each key must be at least 32 random bytes; use the same keys on
-// every node of an application. Defaults to a random key per handler.
+// every node of an application. A shorter key panics. Defaults to a
+// random key per handler.
 func WithParamKey(keys ...[]byte) HandlerOption {
-	return func(h *Handler) {
-		var aeads []cipher.AEAD
-		for _, k := range keys {
-			if len(k) < 32 {
-				panic("liveflux: WithParamKey: a key must be at least 32 bytes")
-			}
-			aeads = append(aeads, newSealer(k))
+	var aeads []cipher.AEAD
+	for _, k := range keys {
+		if len(k) < 32 {
+			panic("liveflux: WithParamKey: a key must be at least 32 bytes")
 		}
+		aeads = append(aeads, newSealer(k))
+	}
+	return func(h *Handler) {
 		if len(aeads) > 0 {
 			h.sealers = aeads
 		}

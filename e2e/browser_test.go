@@ -434,6 +434,21 @@ func (tb *tab) waitText(sel, want string) {
 		fmt.Sprintf(`document.querySelector(%q)?.textContent.trim()`, sel))
 }
 
+// shownText returns the text the element sel shows (its innerText: what
+// CSS hides left out), trimmed, or "<missing>".
+func (tb *tab) shownText(sel string) string {
+	tb.t.Helper()
+	return eval[string](tb, fmt.Sprintf(`document.querySelector(%q)?.innerText.trim() ?? "<missing>"`, sel))
+}
+
+// waitShown waits until the element sel shows the text want (innerText).
+func (tb *tab) waitShown(sel, want string) {
+	tb.t.Helper()
+	tb.waitFor(fmt.Sprintf("%s to show %q", sel, want),
+		fmt.Sprintf(`document.querySelector(%q)?.innerText.trim() === %q`, sel, want),
+		fmt.Sprintf(`document.querySelector(%q)?.innerText.trim()`, sel))
+}
+
 // waitIdle waits until no component has an action in flight.
 func (tb *tab) waitIdle() {
 	tb.t.Helper()

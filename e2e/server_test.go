@@ -195,14 +195,16 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <meta charset="utf-8">
 <title>{{.Title}}</title>
 <link rel="icon" href="data:,">
+<style>
+  #status > span { display: none; }
+  html:not([data-flux-socket=open], [data-flux-socket=closed], [data-flux-socket=failed]) #status .none,
+  html[data-flux-socket=open] #status .open,
+  html:is([data-flux-socket=closed], [data-flux-socket=failed]) #status .closed { display: inline; }
+</style>
 </head>
 <body>
 <h1>{{.Title}}</h1>
-<p>Socket: <span id="status">none</span></p>
-<script>
-  document.addEventListener("liveflux:connected", () => { document.getElementById("status").textContent = "connected"; });
-  document.addEventListener("liveflux:disconnected", () => { document.getElementById("status").textContent = "disconnected"; });
-</script>
+<p>Socket: <span id="status"><span class="none">none</span><span class="open">connected</span><span class="closed">disconnected</span></span></p>
 {{.Body}}
 {{.Script}}
 </body>
