@@ -39,10 +39,16 @@ func (tb todo) add(title string) {
 	tb.waitFor("the new todo field to be emptied", `document.querySelector(".new-todo").value === ""`, `document.querySelector(".new-todo").value`)
 }
 
+// center returns the viewport coordinates of the middle of the element sel.
+func (tb todo) center(sel string) []float64 {
+	tb.t.Helper()
+	return eval[[]float64](tb.tab, fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, sel))
+}
+
 // hover moves the mouse over the element sel.
 func (tb todo) hover(sel string) {
 	tb.t.Helper()
-	xy := eval[[]float64](tb.tab, fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, sel))
+	xy := tb.center(sel)
 	tb.do("hovering "+sel, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: input.DispatchMouseEventTypeMouseMoved, X: xy[0], Y: xy[1]})
 		return err
@@ -95,7 +101,7 @@ func (tb todo) waitByEval(what, cond string) {
 // mouseClick clicks the middle of the element sel with the mouse.
 func (tb todo) mouseClick(sel string) {
 	tb.t.Helper()
-	xy := eval[[]float64](tb.tab, fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, sel))
+	xy := tb.center(sel)
 	tb.do("clicking "+sel, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
 			p := input.DispatchMouseEventParams{Type: typ, X: xy[0], Y: xy[1], Button: input.MouseButtonLeft, ClickCount: 1}

@@ -215,7 +215,7 @@ func (c *Client) send(s sent, out *Outcome) {
 	}
 	c.mu.Lock()
 	if v != nil && v.url {
-		f.set(liveflux.FieldURL, here(c.pageURL.String(), c.origin()))
+		f.set(liveflux.FieldURL, c.here())
 	}
 	c.mu.Unlock()
 	status, text, redirect, events, patch := c.post(f, s.files)

@@ -186,10 +186,13 @@ func (c *Client) URL() string {
 	c.settle()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return here(c.pageURL.String(), c.origin())
+	return c.here()
 }
 
 func here(u, origin string) string { return strings.TrimPrefix(u, origin) }
+
+// here is the page's URL as the server is told it. c.mu is held.
+func (s *state) here() string { return here(s.pageURL.String(), s.origin()) }
 
 // Back goes back one entry in the page's history, as the browser's Back
 // button does: the components that live in the URL are told the URL of
@@ -233,7 +236,7 @@ func (c *Client) patchURL(href string, replace bool) {
 		return
 	}
 	if len(c.history) == 0 {
-		c.history = []string{here(c.pageURL.String(), c.origin())}
+		c.history = []string{c.here()}
 	}
 	if !replace {
 		c.history = append(c.history[:c.at+1], "")
@@ -256,7 +259,7 @@ func (c *Client) tell() {
 			continue
 		}
 		if c.sock != nil {
-			c.write(c.sock, map[string]any{"type": liveflux.MessageURL, "componentID": id, "data": map[string]string{"url": here(c.pageURL.String(), c.origin())}})
+			c.write(c.sock, c.urlMessage(id))
 		} else {
 			over = append(over, id)
 		}
@@ -270,6 +273,11 @@ func (c *Client) tell() {
 			c.send(sent{root: root, fields: &fieldList{}}, &Outcome{})
 		}
 	}
+}
+
+// urlMessage tells instance id the page's URL. c.mu is held.
+func (s *state) urlMessage(id string) map[string]any {
+	return map[string]any{"type": liveflux.MessageURL, "componentID": id, "data": map[string]string{"url": s.here()}}
 }
 
 // paintError shows instance id's last error in its data-flux-error

@@ -462,7 +462,7 @@ func (c *Client) mountInto(el *html.Node, kind string, params map[string]string,
 	}
 	fields.set(liveflux.FieldKind, kind)
 	c.mu.Lock()
-	fields.set(liveflux.FieldURL, here(c.pageURL.String(), c.origin()))
+	fields.set(liveflux.FieldURL, c.here())
 	c.mu.Unlock()
 	if sealed != "" {
 		fields.set(liveflux.FieldSealed, sealed)

@@ -206,7 +206,7 @@ func (c *Client) wsSync() {
 			c.awaiting[id] = true
 			c.write(s, map[string]string{"type": liveflux.MessageInit, "componentID": id})
 			if v := c.views[id]; v != nil && v.url {
-				c.write(s, map[string]any{"type": liveflux.MessageURL, "componentID": id, "data": map[string]string{"url": here(c.pageURL.String(), c.origin())}})
+				c.write(s, c.urlMessage(id))
 			}
 		}
 	}
