@@ -240,3 +240,32 @@ func TestNavigation(t *testing.T) {
 	tb.waitText("#title", "other")
 	tb.waitFor("a full load", `window.__kept !== true`, "")
 }
+
+// A flash sent with a redirect that loads the next page in full shows
+// there, once: a reload of that page shows it no more.
+func TestFlashAcrossRedirect(t *testing.T) {
+	needBrowser(t)
+	overBothTransports(t, func(t *testing.T, ws bool) {
+		s := newServer(t)
+		s.labView("away", `<button class="away" data-flux-action="flash-away">save</button>`)
+		client := liveflux.ClientOptions{UseWebSocket: ws}
+		s.labPage(client, "", "away")
+		s.page("/flashed", client, func(*http.Request) template.HTML {
+			return `<h2 id="title">flashed</h2><p id="flash" data-flux-flash="info" hidden></p><p id="any" data-flux-flash hidden></p><p id="other" data-flux-flash="error" hidden></p>`
+		})
+		tb := newTab(t)
+		tb.navigate(s.URL)
+		if ws {
+			tb.waitSynced(1)
+		}
+		tb.click(rootSel("v0") + " .away")
+		tb.waitText("#title", "flashed")
+		tb.waitFor("the flash shown in the regions of its kind and of any", `document.querySelector("#flash").textContent === "Saved, then redirected." && !document.querySelector("#flash").hidden && document.querySelector("#any").textContent === "Saved, then redirected." && document.querySelector("#other").hidden`, `document.body.innerHTML`)
+		tb.navigate(s.URL + "/flashed")
+		tb.waitText("#title", "flashed")
+		tb.waitFor("the client started", `!!window.Liveflux`, "")
+		if !eval[bool](tb, `document.querySelector("#flash").hidden && document.querySelector("#flash").textContent === ""`) {
+			t.Error("the flash shows again after a reload")
+		}
+	})
+}

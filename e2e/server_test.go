@@ -507,6 +507,11 @@ func (l *lab) Handle(ctx context.Context, action string, data url.Values) error 
 		return liveflux.Emit(ctx, "lab-said", map[string]int{"n": l.N})
 	case "fail":
 		return liveflux.NewError(http.StatusUnprocessableEntity, "choose a file first")
+	case "flash-away":
+		if err := liveflux.Flash(ctx, "info", "Saved, then redirected."); err != nil {
+			return err
+		}
+		return l.Redirect("/flashed")
 	case "emit-big":
 		for i := range 5 {
 			if err := liveflux.Emit(ctx, "lab-big", map[string]any{"i": i, "pad": strings.Repeat("x", 60000)}); err != nil {
