@@ -212,10 +212,12 @@ func (h *Handler) syncURL(ctx context.Context, c Component, sc *scope) (*urlPatc
 		}
 		push = !sc.replace
 	}
-	if fs := fieldsInURL(c); len(fs) > 0 {
+	// The URL follows the tagged fields, once the instance knows it (a
+	// client of the first protocol never says it).
+	if fs := fieldsInURL(c); len(fs) > 0 && b.url != "" {
 		u, err := url.Parse(b.url)
-		if err != nil || b.url == "" {
-			u = &url.URL{Path: "/"}
+		if err != nil {
+			return nil, err
 		}
 		q, old := u.Query(), u.Query()
 		v := reflect.ValueOf(c).Elem()

@@ -80,6 +80,11 @@ func TestURLTags(t *testing.T) {
 	if p, _ := h.syncURL(ctx, c, sc); p != nil {
 		t.Errorf("nothing changed, and yet a patch %+v", p)
 	}
+	// An instance that never saw the page's URL patches none.
+	fresh := &tagged{N: 3}
+	if p, err := h.syncURL(ctx, fresh, sc); p != nil || err != nil {
+		t.Errorf("an instance without a URL: patch %+v, %v", p, err)
+	}
 }
 
 // Flash kinds are plain words.
