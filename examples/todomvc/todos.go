@@ -281,6 +281,7 @@ func (a *About) Handle(ctx context.Context, action string, data url.Values) erro
 }
 
 var aboutView = template.Must(template.New("about").Parse(`
+<header class="header"><h1>todos</h1></header>
 <div class="about">
   <h2>About</h2>
   <p>A <a href="https://todomvc.com">TodoMVC</a> app with Liveflux: the list lives on the server, every tab shows it, and the page has no JavaScript of its own.</p>
