@@ -12,6 +12,7 @@ type encodedComponent struct {
 	Rev   uint64 `json:"rev"`
 	Owner string `json:"owner,omitempty"`
 	Quota string `json:"quota,omitempty"`
+	URL   string `json:"url,omitempty"` // the page's URL it last saw (URLComponent)
 	// Tracks are the presence lists it is in while watched (Track).
 	Tracks []tracking      `json:"tracks,omitempty"`
 	State  json.RawMessage `json:"state"`
@@ -29,7 +30,7 @@ func EncodeComponent(c Component) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("liveflux: encode %s %s: %w", c.GetKind(), c.GetID(), err)
 	}
-	return json.Marshal(encodedComponent{Kind: c.GetKind(), ID: c.GetID(), Rev: revision(c), Owner: ownerOf(c), Quota: quotaOf(c), Tracks: tracksOf(c), State: state})
+	return json.Marshal(encodedComponent{Kind: c.GetKind(), ID: c.GetID(), Rev: revision(c), Owner: ownerOf(c), Quota: quotaOf(c), URL: urlOf(c), Tracks: tracksOf(c), State: state})
 }
 
 // DecodeComponent rebuilds an instance written by EncodeComponent: it
@@ -54,6 +55,7 @@ func DecodeComponent(r *Registry, data []byte) (Component, error) {
 		b.base().owner = e.Owner
 		b.base().quota = e.Quota
 		b.base().tracks = e.Tracks
+		b.base().url = e.URL
 	}
 	return c, nil
 }

@@ -54,6 +54,7 @@ type Base struct {
 	quota    string     // whose share of the store it takes (see Handler.quotaOf)
 	sum      uint64     // a hash of its last rendering's body (see rerender)
 	tracks   []tracking // the presence lists it is in while watched (Track)
+	url      string     // the page's URL it last saw, if it lives in the URL (url.go)
 	redirect string
 }
 

@@ -24,11 +24,12 @@ import (
 // a minimal stack. Nobody holds c.mu across I/O: senders only append to
 // the queue.
 type wsConn struct {
-	h       *WebSocketHandler
-	ws      *websocket.Conn
-	owner   string        // the handshake's session digest (WithSessionKey)
-	kind    updateKind    // the updates the client asked for in its handshake
-	limiter *rate.Limiter // nil without a rate limit; reader only
+	h        *WebSocketHandler
+	ws       *websocket.Conn
+	owner    string        // the handshake's session digest (WithSessionKey)
+	kind     updateKind    // the updates the client asked for in its handshake
+	wantsURL atomic.Bool   // the client sent its URL (MessageURL): it is sent patches
+	limiter  *rate.Limiter // nil without a rate limit; reader only
 
 	mu        sync.Mutex
 	queue     []frame // messages waiting for the writer
@@ -170,6 +171,10 @@ func (c *wsConn) handle(data []byte) {
 		c.act(ctx, &msg)
 	case MessageLeave:
 		c.h.hub.unwatch(c, msg.ComponentID)
+	case MessageURL:
+		ctx, done := c.begin()
+		defer done()
+		c.pageURL(ctx, &msg)
 	default:
 		c.reply(encodeError(msg.ComponentID, http.StatusBadRequest, "unknown message type"))
 	}
@@ -291,6 +296,7 @@ func (c *wsConn) act(ctx context.Context, msg *WebSocketMessage) {
 	for _, e := range res.events {
 		c.reply(encodeEvent(id, e))
 	}
+	c.sendPatch(id, res.patch)
 	if res.redirect != "" {
 		c.reply(encodeMessage(serverMessage{Type: MessageRedirect, ComponentID: id, Data: urlData{res.redirect}}))
 	}

@@ -30,6 +30,11 @@
 // (Handler.Mount) or as a placeholder the client mounts after load
 // (Placeholder), and includes Script once.
 //
+// Beyond components, an application: state that lives in the page's URL
+// (URLComponent, PatchURL, fields tagged url), pages loaded without a
+// reload, client commands and flash messages (Flash) are markup and Go;
+// mount parameters only the server may set are sealed (SealedParams).
+//
 // NewHandler serves HTTP only. NewWebSocketHandler (or NewHandlerWS) serves
 // the same endpoint over HTTP and WebSocket and adds server push: Broadcast
 // sends a payload to every client watching a component, Refresh sends them
@@ -118,6 +123,9 @@
 //	subscriptions.go who subscribes to what: each topic's log of messages
 //	mailbox.go     delivering them (and Watching calls) to each instance
 //	event.go       Emit: events for the page, and their bounds
+//	flash.go       Flash: messages for the page's data-flux-flash regions
+//	url.go         URLComponent, PatchURL, url tags: state in the page's URL
+//	seal.go        SealedParams, WithParamKey: mount parameters kept out of the page
 //	presence.go    Track and Presence: who is here, on every node
 //	backplane.go   Backplane, and the outbox to the other nodes
 //	batch.go       the numbered, signed batches between nodes

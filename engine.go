@@ -23,11 +23,23 @@ type result struct {
 	direct   bool       // the action ran direct instead of Handle
 	events   []Event    // what the component emitted for the page
 	streams  []streamOp // what it streamed (see StreamAppend)
+	patch    *urlPatch  // the page's URL changed (PatchURL, tagged fields)
 	topic    bool       // a topic message or the Watching hook produced it
 	local    bool       // for this node's watchers only
 }
 
-func (h *Handler) mount(ctx context.Context, kind string, params map[string]string, owner, quota string) (result, error) {
+// mountRequest says what to mount, on whose behalf.
+type mountRequest struct {
+	kind         string
+	params       map[string]string
+	owner, quota string
+	url          string // the page's URL, if known (FieldURL, Handler.Mount)
+	sealed       string // sealed parameters a client sent back (FieldSealed)
+	trusted      bool   // params come from the server (Handler.Mount): any may be sealed
+}
+
+func (h *Handler) mount(ctx context.Context, m mountRequest) (result, error) {
+	kind, params, owner, quota := m.kind, m.params, m.owner, m.quota
 	if err := h.checkParams(params); err != nil {
 		return result{}, err
 	}
@@ -35,6 +47,11 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 	if err != nil {
 		return result{}, err
 	}
+	root, err := h.mountParams(c, &m)
+	if err != nil {
+		return result{}, err
+	}
+	params = m.params
 	if h.session != nil {
 		b, ok := c.(baser)
 		if !ok {
@@ -51,7 +68,10 @@ func (h *Handler) mount(ctx context.Context, kind string, params map[string]stri
 	if err := h.call(c, "Mount", func() error { return c.Mount(ctx, params) }); err != nil {
 		return result{}, err
 	}
-	html, err := h.render(ctx, c, params)
+	if _, err := h.applyURL(ctx, c, m.url); err != nil {
+		return result{}, err
+	}
+	html, err := h.render(ctx, c, root)
 	if err != nil {
 		return result{}, err
 	}
@@ -85,6 +105,10 @@ type actRequest struct {
 	direct func(ctx context.Context, c Component) (reply any, ran bool, err error)
 	owner  string // the caller's session digest (see ownerOf)
 	server bool   // server code (Refresh): trusted, no session check
+	url    string // the page's URL (FieldURL, MessageURL), applied first
+	// urlOnly: the request only says the page's URL (MessageURL); an
+	// instance that saw it already is not rendered.
+	urlOnly bool
 	// watcher, when set, starts watching the instance once the caller is
 	// known to be allowed to use it, before the action, while the instance
 	// is held; an error it returns fails the request.
@@ -123,16 +147,24 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 				return err
 			}
 		}
+		if changed, err := h.applyURL(ctx, c, req.url); err != nil || (req.urlOnly && !changed) {
+			return err
+		}
 		if req.action != "" {
 			if err := h.call(c, "Handle", func() error { return c.Handle(ctx, req.action, req.data) }); err != nil {
 				return err
 			}
 		}
-		if sc, ok := c.(StreamComponent); ok && req.streams {
-			if err := h.call(c, "Streams", func() error { return sc.Streams(ctx) }); err != nil {
+		if s, ok := c.(StreamComponent); ok && req.streams {
+			if err := h.call(c, "Streams", func() error { return s.Streams(ctx) }); err != nil {
 				return err
 			}
 		}
+		patch, err := h.syncURL(ctx, c, sc)
+		if err != nil {
+			return err
+		}
+		res.patch = patch
 		html, err := h.render(ctx, c, nil)
 		if err != nil {
 			return err
@@ -185,16 +217,16 @@ func (h *Handler) publish(ctx context.Context, res result) {
 }
 
 // render writes c inside its root element and, on success, records the new
-// revision on c. params, when given, become data-flux-param-* attributes so
-// that the client can mount the component again from them.
-func (h *Handler) render(ctx context.Context, c Component, params map[string]string) ([]byte, error) {
+// revision on c. root, on mount, holds what the client needs to mount the
+// component again (see mountParams).
+func (h *Handler) render(ctx context.Context, c Component, root *rootExtras) ([]byte, error) {
 	buf := getBuffer()
 	defer putBuffer(buf)
 	var rev uint64 // 0 without Base: clients apply it whatever they show
 	if _, ok := c.(baser); ok {
 		rev = revision(c) + 1
 	}
-	writeRootOpen(buf, c.GetKind(), c.GetID(), rev, params)
+	writeRootOpen(buf, c.GetKind(), c.GetID(), rev, root)
 	if err := h.call(c, "Render", func() error { return c.Render(ctx, buf) }); err != nil {
 		return nil, err
 	}

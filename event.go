@@ -162,6 +162,7 @@ type answer struct {
 	HTML    string          `json:"html"`
 	Events  []Event         `json:"events,omitempty"`
 	Streams json.RawMessage `json:"streams,omitempty"`
+	Patch   *urlPatch       `json:"patch,omitempty"`
 }
 
 // encodeAnswer encodes res as an answer. It cannot fail: the rendering is
@@ -171,7 +172,7 @@ func encodeAnswer(res result) []byte {
 	if len(res.streams) > 0 {
 		streams = appendOps(nil, res.streams)
 	}
-	b, err := encodeJSON(answer{string(res.html), res.events, streams})
+	b, err := encodeJSON(answer{string(res.html), res.events, streams, res.patch})
 	if err != nil {
 		panic("liveflux: encoding an answer: " + err.Error())
 	}

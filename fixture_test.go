@@ -315,7 +315,70 @@ func (b *blocker) awaitStarted(tb testing.TB) {
 	}
 }
 
-// testRegistry registers counter, echo, rows, note and list.
+// pager lives in the URL: its tab is the path (HandleURL), its page and
+// search the query parameters "page" and "q" (tags). Actions: next (page
+// + 1: a new history entry), search (q = field q: the entry replaced),
+// tab (PatchURL to "/" + field tab), tabReplace (ReplaceURL), away
+// (PatchURL to another site: fails), flash (Flash "info" "saved").
+type pager struct {
+	liveflux.Base
+	Tab  string
+	Page int    `url:"page,push"`
+	Q    string `url:"q"`
+	Seen int    // how many times HandleURL ran
+}
+
+func (p *pager) Mount(context.Context, map[string]string) error { return nil }
+
+func (p *pager) HandleURL(_ context.Context, u *url.URL) error {
+	if u.Path == "/bad" {
+		return liveflux.NewError(http.StatusNotFound, "no such tab")
+	}
+	p.Tab, p.Seen = strings.TrimPrefix(u.Path, "/"), p.Seen+1
+	return nil
+}
+
+func (p *pager) Handle(ctx context.Context, action string, data url.Values) error {
+	switch action {
+	case "next":
+		p.Page++
+	case "search":
+		p.Q = data.Get("q")
+	case "tab":
+		return liveflux.PatchURL(ctx, "/"+data.Get("tab"))
+	case "tabReplace":
+		return liveflux.ReplaceURL(ctx, "/"+data.Get("tab"))
+	case "away":
+		return liveflux.PatchURL(ctx, "https://evil.example/")
+	case "flash":
+		return liveflux.Flash(ctx, "info", "saved")
+	}
+	return nil
+}
+
+func (p *pager) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, "<p>tab=%s page=%d q=%s seen=%d</p>", html.EscapeString(p.Tab), p.Page, html.EscapeString(p.Q), p.Seen)
+	return err
+}
+
+// vault takes a sealed mount parameter, user, and a plain one, note.
+type vault struct {
+	liveflux.Base
+	User, Note string
+}
+
+func (v *vault) SealedParams() []string { return []string{"user"} }
+func (v *vault) Mount(_ context.Context, p map[string]string) error {
+	v.User, v.Note = p["user"], p["note"]
+	return nil
+}
+func (v *vault) Handle(context.Context, string, url.Values) error { return nil }
+func (v *vault) Render(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintf(w, "<p>user=%s note=%s</p>", html.EscapeString(v.User), html.EscapeString(v.Note))
+	return err
+}
+
+// testRegistry registers counter, echo, rows, note, list, pager and vault.
 func testRegistry(tb testing.TB) *liveflux.Registry {
 	tb.Helper()
 	reg := liveflux.NewRegistry()
@@ -324,6 +387,8 @@ func testRegistry(tb testing.TB) *liveflux.Registry {
 	assertNoError(tb, reg.Register("rows", func() liveflux.Component { return &rows{} }))
 	assertNoError(tb, reg.Register("note", func() liveflux.Component { return &note{} }))
 	assertNoError(tb, reg.Register("list", func() liveflux.Component { return &list{} }))
+	assertNoError(tb, reg.Register("pager", func() liveflux.Component { return &pager{} }))
+	assertNoError(tb, reg.Register("vault", func() liveflux.Component { return &vault{} }))
 	return reg
 }
 

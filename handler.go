@@ -2,6 +2,7 @@ package liveflux
 
 import (
 	"context"
+	"crypto/cipher"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -37,6 +38,7 @@ type Handler struct {
 	bodyTimeout time.Duration  // WithBodyReadTimeout (body.go)
 	noDeadline  sync.Once      // warns once that bodies cannot get a deadline
 	proxies     trustedProxies // WithTrustedProxies (proxy.go)
+	sealers     []cipher.AEAD  // WithParamKey (seal.go)
 
 	// updates receives every rendering an action produced, whichever
 	// transport carried it.
@@ -145,6 +147,7 @@ func newHandler(store Store) *Handler {
 		maxParams:   DefaultMaxParamBytes,
 		bodyTimeout: DefaultBodyReadTimeout,
 		updates:     nobodyWatches{},
+		sealers:     randomSealers(),
 		topics:      newTopicIndex(),
 		now:         time.Now,
 	}
@@ -212,8 +215,8 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids, hasID := form[FieldID]
-	action := form.Get(FieldAction)
-	for _, f := range [...]string{FieldKind, FieldID, FieldAction} {
+	action, pageURL, sealed := form.Get(FieldAction), form.Get(FieldURL), form.Get(FieldSealed)
+	for _, f := range [...]string{FieldKind, FieldID, FieldAction, FieldURL, FieldSealed} {
 		delete(form, f)
 	}
 
@@ -228,14 +231,14 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "empty "+FieldID, http.StatusBadRequest)
 			return
 		}
-		res, err = h.act(withFiles(ctx, r.MultipartForm), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r)})
+		res, err = h.act(withFiles(ctx, r.MultipartForm), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r), url: pageURL})
 	} else {
 		params := make(map[string]string, len(form))
 		for k, v := range form {
 			params[k] = v[0]
 		}
 		owner := h.ownerOf(r)
-		res, err = h.mount(ctx, kind, params, owner, h.quotaOf(r, owner))
+		res, err = h.mount(ctx, mountRequest{kind: kind, params: params, owner: owner, quota: h.quotaOf(r, owner), url: pageURL, sealed: sealed})
 	}
 	if err != nil {
 		status, msg := clientError(err)
@@ -311,7 +314,7 @@ func (h *Handler) Mount(r *http.Request, kind string, params map[string]string) 
 // Refresh it or Broadcast to it later.
 func (h *Handler) MountID(r *http.Request, kind string, params map[string]string) (id string, html template.HTML, err error) {
 	owner := h.ownerOf(r)
-	res, err := h.mount(r.Context(), kind, params, owner, h.quotaOf(r, owner))
+	res, err := h.mount(r.Context(), mountRequest{kind: kind, params: params, owner: owner, quota: h.quotaOf(r, owner), url: r.URL.RequestURI(), trusted: true})
 	if err != nil {
 		return "", "", err
 	}

@@ -134,3 +134,39 @@ const (
 	// EventProgress is dispatched while an upload is sent.
 	EventProgress = "liveflux:progress"
 )
+
+// Applications: URL state, navigation, client commands, flash messages,
+// errors and the connection's state in markup, sealed mount parameters
+// (README.md says what each does; PROTOCOL.md what travels).
+const (
+	// FieldURL holds the page's URL (path, query and fragment) on a POST; a component that lives in the URL applies it first.
+	FieldURL = "liveflux_url"
+	// FieldSealed holds, on a mount, the sealed parameters a root carried (AttrSealed).
+	FieldSealed = "liveflux_sealed"
+	// MessageURL (client) says the page's URL, data.url; an instance that lives in the URL applies it when it differs from the one it last saw.
+	MessageURL = "url"
+	// MessagePatch (server) asks a client that sent MessageURL to change its URL to data.url without a reload (data.replace: replace the history entry).
+	MessagePatch = "patch"
+	// AttrURL marks the root of a component that lives in the URL.
+	AttrURL = "data-flux-url"
+	// AttrSealed holds, on a root, the mount parameters the server sealed.
+	AttrSealed = "data-flux-sealed"
+	// AttrPatch makes a link change the page's URL without a reload (=replace: without a new history entry).
+	AttrPatch = "data-flux-patch"
+	// AttrNavigate makes a link, or the links in a region, load pages of the site without a reload (=false: not this one).
+	AttrNavigate = "data-flux-navigate"
+	// AttrDo lists the client commands an element runs on its triggers, before its action.
+	AttrDo = "data-flux-do"
+	// AttrFlash marks a region that shows flash messages (of the kind it names; empty: any).
+	AttrFlash = "data-flux-flash"
+	// AttrError marks a region that shows the message of its component's last failed action.
+	AttrError = "data-flux-error"
+	// AttrSocket holds, on the document element, the socket's state.
+	AttrSocket = "data-flux-socket"
+	// ClassNavigating is the class of the document element while a page of the site loads without a reload.
+	ClassNavigating = "flux-navigating"
+	// EventFlash is the event a component emits for a flash message, detail {kind, text}.
+	EventFlash = "liveflux:flash"
+	// EventNavigated is dispatched when a page of the site was loaded without a reload.
+	EventNavigated = "liveflux:navigated"
+)

@@ -26,8 +26,17 @@ func Placeholder(kind string, params map[string]string) template.HTML {
 	return template.HTML(buf.String())
 }
 
+// rootExtras are the attributes a root carries on mount: the mount
+// parameters the page may see, the sealed ones, and whether the component
+// lives in the URL.
+type rootExtras struct {
+	params map[string]string
+	sealed string
+	url    bool
+}
+
 // writeRootOpen writes the opening tag of a component's root element.
-func writeRootOpen(buf *bytes.Buffer, kind, id string, rev uint64, params map[string]string) {
+func writeRootOpen(buf *bytes.Buffer, kind, id string, rev uint64, root *rootExtras) {
 	buf.WriteString(`<div ` + AttrKind + `="`)
 	writeEscaped(buf, kind)
 	buf.WriteString(`" ` + AttrID + `="`)
@@ -36,7 +45,15 @@ func writeRootOpen(buf *bytes.Buffer, kind, id string, rev uint64, params map[st
 	var num [20]byte
 	buf.Write(strconv.AppendUint(num[:0], rev, 10))
 	buf.WriteByte('"')
-	writeParams(buf, params)
+	if root != nil {
+		writeParams(buf, root.params)
+		if root.sealed != "" {
+			buf.WriteString(" " + AttrSealed + `="` + root.sealed + `"`) // base64url: no escape needed
+		}
+		if root.url {
+			buf.WriteString(" " + AttrURL)
+		}
+	}
 	buf.WriteByte('>')
 }
 

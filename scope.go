@@ -23,6 +23,9 @@ type scope struct {
 	mounting bool
 	subs     []string
 	streams  []streamOp // what the method streamed (see StreamAppend)
+	// The page's URL an action asked for (PatchURL, ReplaceURL).
+	patch   string
+	replace bool
 }
 
 type scopeKey struct{}

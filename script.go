@@ -203,8 +203,9 @@ func loadModules(fsys fs.FS, dir, entry string) ([]*jsModule, error) {
 
 // writeModules writes mods in one scope: without import lines, export
 // keywords, indentation, lines that hold only a // comment and comments
-// after a statement (they are for readers of js/, not for browsers), and
-// exported constants no module imports. (So no string spans lines.)
+// after a statement (they are for readers of js/, not for browsers),
+// blanks next to punctuation (squeeze), and exported constants no module
+// imports. (So no string spans lines.)
 func writeModules(b *bytes.Buffer, mods []*jsModule) {
 	used := map[string]bool{}
 	for _, m := range mods {
@@ -228,7 +229,7 @@ func writeModules(b *bytes.Buffer, mods []*jsModule) {
 					continue // one-line constant nobody uses
 				}
 			}
-			b.Write(trailingRem.ReplaceAll(trimmed, []byte("$1")))
+			b.Write(squeeze(trailingRem.ReplaceAll(trimmed, []byte("$1"))))
 			b.WriteByte('\n')
 		}
 	}
@@ -290,4 +291,79 @@ func etagMatch(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// squeeze drops the blanks of a line of JS next to punctuation that needs
+// none ("a = (b, c) => {" becomes "a=(b,c)=>{"), outside string,
+// template and regular expression literals, which it copies as they are.
+// A blank between + - * / % and anything else stays ("a - -b" needs
+// its blank).
+func squeeze(line []byte) []byte {
+	const tight = "=,;:{}()[]<>?&|!"
+	out := make([]byte, 0, len(line))
+	last := func() byte {
+		if len(out) == 0 {
+			return ';'
+		}
+		return out[len(out)-1]
+	}
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '"' || c == '\'' || c == '`' || (c == '/' && regexMayStart(out)):
+			j := literalEnd(line, i)
+			out = append(out, line[i:j]...)
+			i = j - 1
+		case c == ' ' && (strings.IndexByte(tight, last()) >= 0 || i+1 < len(line) && strings.IndexByte(tight, line[i+1]) >= 0):
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// regexMayStart reports whether a "/" after out starts a regular
+// expression literal rather than a division.
+func regexMayStart(out []byte) bool {
+	t := bytes.TrimRight(out, " ")
+	if len(t) == 0 {
+		return true
+	}
+	c := t[len(t)-1]
+	if c == ')' || c == ']' || c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+		w := t[bytes.LastIndexFunc(t, func(r rune) bool {
+			return !(r == '_' || r == '$' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		})+1:]
+		return slices.Contains([]string{"return", "typeof", "case", "in", "of", "void", "throw", "new", "delete", "do", "else"}, string(w))
+	}
+	return true
+}
+
+// literalEnd returns the index after the literal that starts at line[i]:
+// a string, a template (its ${…} included) or a regular expression
+// (its flags included).
+func literalEnd(line []byte, i int) int {
+	q, depth, class := line[i], 0, false
+	for j := i + 1; j < len(line); j++ {
+		switch c := line[j]; {
+		case c == '\\':
+			j++
+		case q == '`' && c == '$' && j+1 < len(line) && line[j+1] == '{':
+			depth++
+			j++
+		case q == '`' && depth > 0 && c == '}':
+			depth--
+		case q == '/' && c == '[':
+			class = true
+		case q == '/' && c == ']':
+			class = false
+		case c == q && depth == 0 && !class:
+			j++
+			for q == '/' && j < len(line) && (line[j] >= 'a' && line[j] <= 'z') {
+				j++
+			}
+			return j
+		}
+	}
+	return len(line)
 }

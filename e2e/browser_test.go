@@ -112,9 +112,11 @@ func needBrowser(t *testing.T) {
 
 // recorderJS runs in every document a tab loads, before the page's own
 // scripts: it records the client's DOM events (PROTOCOL.md, README.md) so
-// that tests can wait for them and check them.
+// that tests can wait for them and check them, and whether the page came
+// back from the back-forward cache.
 const recorderJS = `(() => {
-  const rec = window.__e2e = { events: {}, disconnects: [], errors: [] };
+  const rec = window.__e2e = { events: {}, disconnects: [], errors: [], restored: false };
+  addEventListener("pageshow", (e) => { rec.restored = e.persisted; });
   for (const name of ["connected", "disconnected", "message", "updated", "mounted", "error"]) {
     document.addEventListener("liveflux:" + name, (e) => {
       rec.events[name] = (rec.events[name] || 0) + 1;
@@ -430,6 +432,21 @@ func (tb *tab) waitText(sel, want string) {
 	tb.waitFor(fmt.Sprintf("%s to read %q", sel, want),
 		fmt.Sprintf(`document.querySelector(%q)?.textContent.trim() === %q`, sel, want),
 		fmt.Sprintf(`document.querySelector(%q)?.textContent.trim()`, sel))
+}
+
+// shownText returns the text the element sel shows (its innerText: what
+// CSS hides left out), trimmed, or "<missing>".
+func (tb *tab) shownText(sel string) string {
+	tb.t.Helper()
+	return eval[string](tb, fmt.Sprintf(`document.querySelector(%q)?.innerText.trim() ?? "<missing>"`, sel))
+}
+
+// waitShown waits until the element sel shows the text want (innerText).
+func (tb *tab) waitShown(sel, want string) {
+	tb.t.Helper()
+	tb.waitFor(fmt.Sprintf("%s to show %q", sel, want),
+		fmt.Sprintf(`document.querySelector(%q)?.innerText.trim() === %q`, sel, want),
+		fmt.Sprintf(`document.querySelector(%q)?.innerText.trim()`, sel))
 }
 
 // waitIdle waits until no component has an action in flight.

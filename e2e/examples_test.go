@@ -197,7 +197,7 @@ func TestWebSocketExample(t *testing.T) {
 	a, b := newTab(t), newTab(t)
 	for _, tb := range []*tab{a, b} {
 		tb.navigate(base)
-		tb.waitText("#status", "connected")
+		tb.waitShown("#status", "connected")
 	}
 	const (
 		counterA = "#counters > [data-flux-component-id]:nth-of-type(1)"
@@ -231,7 +231,7 @@ func TestWebSocketExample(t *testing.T) {
 
 	for name, tb := range map[string]*tab{"A": a, "B": b} {
 		tb.waitIdle()
-		if got := tb.text("#status"); got != "connected" {
+		if got := tb.shownText("#status"); got != "connected" {
 			t.Errorf("tab %s: status %q, want connected", name, got)
 		}
 		if n := eval[int](tb, `document.querySelectorAll("[data-flux-component-id]").length`); n != 2 {

@@ -154,7 +154,7 @@ func testFallback(t *testing.T, s *server) {
 	if n := eval[int](tb, `window.__e2e.events.connected ?? 0`); n != 0 {
 		t.Errorf("%d liveflux:connected events, want none", n)
 	}
-	if got := tb.text("#status"); got == "connected" {
+	if got := tb.shownText("#status"); got == "connected" {
 		t.Errorf("status %q", got)
 	}
 	checkSocketGivenUp(tb)
@@ -185,7 +185,7 @@ func TestReconnect(t *testing.T) {
 	tb := newTab(t)
 	tb.navigate(s.URL)
 	tb.waitSynced(2)
-	tb.waitText("#status", "connected")
+	tb.waitShown("#status", "connected")
 
 	tb.click(rootSel("c0") + " .inc")
 	tb.waitText(rootSel("c0")+" .count", "1")
@@ -198,7 +198,7 @@ func TestReconnect(t *testing.T) {
 	if code := eval[int](tb, `window.__e2e.disconnects[0].code`); code != 1001 {
 		t.Errorf("close code %d, want 1001 (going away)", code)
 	}
-	tb.waitText("#status", "disconnected")
+	tb.waitShown("#status", "disconnected")
 
 	// Changed by someone else while this page has no socket.
 	s.postAction("counter", idB, "inc")
@@ -209,7 +209,7 @@ func TestReconnect(t *testing.T) {
 
 	s.restore()
 	tb.waitText(rootSel("c1")+" .count", "102")
-	tb.waitText("#status", "connected")
+	tb.waitShown("#status", "connected")
 	tb.waitText(rootSel("c0")+" .count", "1")
 	if n := eval[int](tb, `window.__e2e.events.connected`); n != 2 {
 		t.Errorf("%d liveflux:connected events, want 2", n)

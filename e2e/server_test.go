@@ -67,6 +67,7 @@ func newServer(t *testing.T, wsOpts ...liveflux.WebSocketOption) *server {
 		"redirector": func() liveflux.Component { return &redirector{} },
 		"replier":    func() liveflux.Component { return &replier{} },
 		"lab":        func() liveflux.Component { return &lab{st: s.lab} },
+		"tabs":       func() liveflux.Component { return &tabs{} },
 	} {
 		if err := s.registry.Register(kind, f); err != nil {
 			t.Fatal(err)
@@ -195,14 +196,16 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <meta charset="utf-8">
 <title>{{.Title}}</title>
 <link rel="icon" href="data:,">
+<style>
+  #status > span { display: none; }
+  html:not([data-flux-socket=open], [data-flux-socket=closed], [data-flux-socket=failed]) #status .none,
+  html[data-flux-socket=open] #status .open,
+  html:is([data-flux-socket=closed], [data-flux-socket=failed]) #status .closed { display: inline; }
+</style>
 </head>
 <body>
 <h1>{{.Title}}</h1>
-<p>Socket: <span id="status">none</span></p>
-<script>
-  document.addEventListener("liveflux:connected", () => { document.getElementById("status").textContent = "connected"; });
-  document.addEventListener("liveflux:disconnected", () => { document.getElementById("status").textContent = "disconnected"; });
-</script>
+<p>Socket: <span id="status"><span class="none">none</span><span class="open">connected</span><span class="closed">disconnected</span></span></p>
 {{.Body}}
 {{.Script}}
 </body>
@@ -351,8 +354,9 @@ type labState struct {
 	mu    sync.Mutex
 	views map[string]*template.Template
 	acts  []labAct
-	more  chan struct{} // closed (and replaced) when an action arrives
-	gate  chan struct{} // actions "slow" and "slow2" wait until it is closed
+	more  chan struct{}   // closed (and replaced) when an action arrives
+	gate  chan struct{}   // actions "slow" and "slow2" wait until it is closed
+	left  map[string]bool // instances no client of the node watches any more
 }
 
 // labAct is one action a lab component received.
@@ -501,6 +505,13 @@ func (l *lab) Handle(ctx context.Context, action string, data url.Values) error 
 		l.Off = true
 	case "emit":
 		return liveflux.Emit(ctx, "lab-said", map[string]int{"n": l.N})
+	case "fail":
+		return liveflux.NewError(http.StatusUnprocessableEntity, "choose a file first")
+	case "flash-away":
+		if err := liveflux.Flash(ctx, "info", "Saved, then redirected."); err != nil {
+			return err
+		}
+		return l.Redirect("/flashed")
 	case "emit-big":
 		for i := range 5 {
 			if err := liveflux.Emit(ctx, "lab-big", map[string]any{"i": i, "pad": strings.Repeat("x", 60000)}); err != nil {
@@ -526,6 +537,24 @@ func (l *lab) Handle(ctx context.Context, action string, data url.Values) error 
 		}
 	}
 	return nil
+}
+
+// Watching notes when no client watches the instance any more.
+func (l *lab) Watching(ctx context.Context, watched bool) error {
+	l.st.mu.Lock()
+	defer l.st.mu.Unlock()
+	if l.st.left == nil {
+		l.st.left = map[string]bool{}
+	}
+	l.st.left[l.GetID()] = !watched
+	return nil
+}
+
+// leftBy reports whether no client watches lab instance id any more.
+func (s *server) leftBy(id string) bool {
+	s.lab.mu.Lock()
+	defer s.lab.mu.Unlock()
+	return s.lab.left[id]
 }
 
 func (l *lab) Render(ctx context.Context, w io.Writer) error {

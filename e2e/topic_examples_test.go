@@ -70,7 +70,7 @@ func TestChatExample(t *testing.T) {
 	for i, name := range names {
 		tabs[i] = newTab(t)
 		tabs[i].navigate(base + "?name=" + url.QueryEscape(name))
-		tabs[i].waitText("#status", "connected")
+		tabs[i].waitShown("#status", "connected")
 	}
 	ada, bob, cy := tabs[0], tabs[1], tabs[2]
 	for i, tb := range tabs {
@@ -162,7 +162,7 @@ func TestDashboardExample(t *testing.T) {
 	tabs := []*tab{newTab(t), newTab(t)}
 	for _, tb := range tabs {
 		tb.navigate(base)
-		tb.waitText("#status", "connected")
+		tb.waitShown("#status", "connected")
 		recordSent(tb)
 	}
 	seq := func(tb *tab) int {

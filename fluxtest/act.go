@@ -17,6 +17,7 @@ func (c *Client) settle() {
 	for range 50 {
 		c.sync()
 		did := c.handleLost()
+		did = c.handlePatches() || did
 		did = c.scan() || did
 		c.mu.Lock()
 		waiting := len(c.awaiting) > 0 && c.sock != nil
@@ -31,6 +32,19 @@ func (c *Client) settle() {
 		}
 	}
 	c.fatalf(nil, "the page does not settle: it keeps mounting, re-mounting or waiting for renderings")
+}
+
+// handlePatches follows the URL patches the server sent; it reports
+// whether there were any.
+func (c *Client) handlePatches() bool {
+	c.mu.Lock()
+	q := c.patchQ
+	c.patchQ = nil
+	c.mu.Unlock()
+	for _, p := range q {
+		c.patchURL(p.URL, p.Replace)
+	}
+	return len(q) > 0
 }
 
 // handleLost handles the errors the server sent (js/http.js lost): a
@@ -53,21 +67,23 @@ func (c *Client) handleLost() bool {
 // lost re-mounts instance l.id when the server lost it; it reports whether
 // it did.
 func (c *Client) lost(l lostInstance) bool {
-	if l.status != 404 {
-		return false
-	}
 	c.mu.Lock()
 	root := c.findRoot(l.id)
-	var kind string
+	var kind, sealed string
 	var params map[string]string
 	if root != nil {
-		kind, params = attrOr(root, attrKind, ""), c.viewOf(root).params
+		v := c.viewOf(root)
+		kind, params, sealed = attrOr(root, attrKind, ""), v.params, v.sealed
+		if l.status != 404 {
+			v.err = true
+			c.paintError(l.id, l.message)
+		}
 	}
 	c.mu.Unlock()
-	if root == nil {
+	if root == nil || l.status != 404 {
 		return false
 	}
-	status, _ := c.mountInto(root, kind, params)
+	status, _ := c.mountInto(root, kind, params, sealed)
 	return status == 0
 }
 
@@ -87,7 +103,7 @@ func (c *Client) scan() bool {
 	did := false
 	for _, el := range todo {
 		kind := attrOr(el, attrKind, "")
-		if status, msg := c.mountInto(el, kind, paramsOf(el)); status != 0 {
+		if status, msg := c.mountInto(el, kind, paramsOf(el), attrOr(el, liveflux.AttrSealed, "")); status != 0 {
 			c.errorf(nil, "mounting the placeholder %s failed: %d %s", describe(el), status, msg)
 		}
 		did = true
@@ -124,6 +140,10 @@ func (c *Client) send(s sent, out *Outcome) {
 	id, kind := attrOr(s.root, attrID, ""), attrOr(s.root, attrKind, "")
 	out.Sent = append(out.Sent, Action{Component: id, Kind: kind, Name: s.action, Fields: s.fields.values(), Files: filesOf(s.files)})
 	v := c.views[id]
+	if v != nil && v.err {
+		v.err = false
+		c.paintError(id, "")
+	}
 	var own *ownValue
 	if f := c.focused; f != nil && !s.live && contains(s.carrier, f) {
 		val, _ := c.page.value(f)
@@ -165,7 +185,7 @@ func (c *Client) send(s sent, out *Outcome) {
 				if json.Unmarshal(m.Data, &e) == nil {
 					out.Events = append(out.Events, e)
 				}
-			case liveflux.MessageUpdate, liveflux.MessageAck, liveflux.MessageStream:
+			case liveflux.MessageUpdate, liveflux.MessageAck, liveflux.MessageStream, liveflux.MessagePatch:
 			default:
 				out.Replies = append(out.Replies, m)
 			}
@@ -193,9 +213,17 @@ func (c *Client) send(s sent, out *Outcome) {
 	if s.action != "" {
 		f.set(liveflux.FieldAction, s.action)
 	}
-	status, text, redirect, events, streams := c.post(f, s.files)
+	c.mu.Lock()
+	if v != nil && v.url {
+		f.set(liveflux.FieldURL, c.here())
+	}
+	c.mu.Unlock()
+	status, text, redirect, events, streams, patch := c.post(f, s.files)
 	out.Events = append(out.Events, events...)
 	c.mu.Lock()
+	if patch != nil {
+		c.patchQ = append(c.patchQ, patch)
+	}
 	if redirect != "" {
 		out.Redirect = redirect
 		if c.navigate(redirect) {

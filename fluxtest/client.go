@@ -65,12 +65,18 @@ type state struct {
 	sentMark  int64
 	seenMark  int64
 	focused   *html.Node
+	history   []string // the entries the page made (patches); at: the current one
+	at        int
+	patchQ    []*patchData // patches the server sent, to follow (see settle)
 }
 
 // viewState is what the client keeps of a component, by ID
 // (js/view.js views).
 type viewState struct {
 	params map[string]string
+	sealed string // data-flux-sealed, sent back to mount it again
+	url    bool   // it lives in the URL (data-flux-url)
+	err    bool   // its data-flux-error regions show an error
 	kind   string
 	rev    uint64
 	body   string
@@ -158,7 +164,7 @@ func (c *Client) Mount(kind string, params map[string]string) *View {
 	body(c.page.doc).AppendChild(ph)
 	c.mounting[ph] = true
 	c.mu.Unlock()
-	status, msg := c.mountInto(ph, kind, params)
+	status, msg := c.mountInto(ph, kind, params, "")
 	if c.expect != nil {
 		if status == 0 {
 			c.fatalf(nil, "mount %s %v: succeeded, want it to fail with %s", kind, params, c.expect)
@@ -270,6 +276,7 @@ func (c *Client) Open(path string) []*View {
 	c.page = page{doc: doc}
 	c.views = map[string]*viewState{}
 	c.navigated = ""
+	c.history, c.at = nil, 0
 	c.mu.Unlock()
 	c.scan()
 	if c.useWS {
@@ -376,9 +383,9 @@ func (s *state) waitUntil(cond func() bool) bool {
 // post sends fields (and files, as multipart) to the endpoint as the JS
 // client does (js/http.js post), asking for answers in JSON, and returns
 // the status (0 on a network failure), the rendering (or the trimmed text
-// of a failure), the redirect header, the events and the stream
-// operations.
-func (s *state) post(fields *fieldList, files []entry) (status int, text, redirect string, events []liveflux.Event, streams []wire.StreamOp) {
+// of a failure), the redirect header, the events, the stream operations
+// and the URL patch.
+func (s *state) post(fields *fieldList, files []entry) (status int, text, redirect string, events []liveflux.Event, streams []wire.StreamOp, patch *patchData) {
 	var body io.Reader
 	contentType := "application/x-www-form-urlencoded;charset=UTF-8"
 	if len(files) > 0 {
@@ -409,7 +416,7 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, body)
 	if err != nil {
-		return 0, err.Error(), "", nil, nil
+		return 0, err.Error(), "", nil, nil, nil
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", liveflux.MediaTypeAnswer)
@@ -421,18 +428,19 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 	}
 	res, err := s.http.Do(req)
 	if err != nil {
-		return 0, err.Error(), "", nil, nil
+		return 0, err.Error(), "", nil, nil, nil
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
 	redirect = res.Header.Get(liveflux.HeaderRedirect)
 	if res.StatusCode >= 300 {
-		return res.StatusCode, strings.TrimSpace(string(data)), redirect, nil, nil
+		return res.StatusCode, strings.TrimSpace(string(data)), redirect, nil, nil, nil
 	}
 	var a struct {
 		HTML    string           `json:"html"`
 		Events  []liveflux.Event `json:"events"`
 		Streams json.RawMessage  `json:"streams"`
+		Patch   *patchData       `json:"patch"`
 	}
 	err = json.Unmarshal(data, &a)
 	if err == nil && a.Streams != nil {
@@ -442,24 +450,31 @@ func (s *state) post(fields *fieldList, files []entry) (status int, text, redire
 		s.mu.Lock()
 		s.problems = append(s.problems, fmt.Sprintf("the answer is not %s (%v): %.200q", liveflux.MediaTypeAnswer, err, data))
 		s.mu.Unlock()
-		return 0, "malformed answer", redirect, nil, nil
+		return 0, "malformed answer", redirect, nil, nil, nil
 	}
-	return res.StatusCode, a.HTML, redirect, a.Events, streams
+	return res.StatusCode, a.HTML, redirect, a.Events, streams, a.Patch
 }
 
 func (s *state) origin() string {
 	return s.pageURL.Scheme + "://" + s.pageURL.Host
 }
 
-// mountInto mounts kind with params and puts the new root in place of el
+// mountInto mounts kind with params (and sealed ones, as the server gave
+// them) at the page's URL and puts the new root in place of el
 // (js/http.js mountInto); it returns the failure's status and message.
-func (c *Client) mountInto(el *html.Node, kind string, params map[string]string) (int, string) {
+func (c *Client) mountInto(el *html.Node, kind string, params map[string]string, sealed string) (int, string) {
 	fields := &fieldList{}
 	for k, v := range params {
 		fields.set(k, v)
 	}
 	fields.set(liveflux.FieldKind, kind)
-	status, text, redirect, _, _ := c.post(fields, nil)
+	c.mu.Lock()
+	fields.set(liveflux.FieldURL, c.here())
+	c.mu.Unlock()
+	if sealed != "" {
+		fields.set(liveflux.FieldSealed, sealed)
+	}
+	status, text, redirect, _, _, _ := c.post(fields, nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.mounting, el)
@@ -537,7 +552,7 @@ func (s *state) viewOf(root *html.Node) *viewState {
 	id, _ := getAttr(root, attrID)
 	v := s.views[id]
 	if v == nil {
-		v = &viewState{params: paramsOf(root), kind: attrOr(root, attrKind, "")}
+		v = &viewState{params: paramsOf(root), kind: attrOr(root, attrKind, ""), sealed: attrOr(root, liveflux.AttrSealed, ""), url: hasAttr(root, liveflux.AttrURL)}
 		s.views[id] = v
 	}
 	return v
@@ -620,6 +635,7 @@ func (s *state) morph(root, next *html.Node, own *ownValue) {
 // stream's container are the stream's: they stay.
 func (s *state) morphElement(from, to, root *html.Node) {
 	from.Attr = append([]html.Attribute(nil), to.Attr...)
+	s.page.reapply(from)
 	switch tag(from) {
 	case "input", "textarea":
 		delete(s.page.state, from)

@@ -45,6 +45,19 @@
 // subscribers; Broadcast payloads and every other frame a page received
 // are in Client.Messages.
 //
+// # The page's URL, commands, errors
+//
+// A page knows its URL (Client.URL) and the history it made: a click on
+// a data-flux-patch link, an action's patch (PatchURL, a field tagged
+// url) change it, Client.Back and Client.Forward walk it, and the
+// components that live in the URL are told each time, over the socket or
+// HTTP, as the JS client does. A link in a data-flux-navigate region
+// opens its page (Open). Client commands (data-flux-do) change the page
+// as in a browser (transitions are not simulated) and stay through
+// updates; a command the client does not know fails the test. An
+// action's error shows in the component's data-flux-error regions until
+// its next action. Flash messages are events (Outcome.Events).
+//
 // # Several clients and faults
 //
 // Several pages (Server.Client, Client.NewTab for a tab of the same

@@ -18,6 +18,8 @@ type page struct {
 	bindings map[*html.Node]*binding    // data-flux-on, by element
 	touched  map[*html.Node][]string    // the fields touched, by form, in order
 	confirm  func(question string) bool // answers data-flux-confirm; nil: yes
+	// sticky: what client commands set, by element (see setSticky).
+	sticky map[*html.Node]map[string]*string
 }
 
 // event is one DOM event.
@@ -67,10 +69,26 @@ type dispatch struct {
 	invalid *html.Node
 	// asked are the data-flux-confirm questions the user was asked.
 	asked []string
+	// ran: client commands ran, or a link changed the URL or the page,
+	// so the gesture did something without an action.
+	ran bool
+	// focus is the element a command focused; fails, the commands that
+	// could not run (the client reports them as liveflux:error).
+	focus *html.Node
+	fails []string
+	// patch is the URL a data-flux-patch link changes the page's to
+	// (replace: without a new history entry); visit, the page a link
+	// loads without a reload.
+	patch, visit string
+	replace      bool
 }
 
 func (d *dispatch) notef(format string, args ...any) {
 	d.notes = append(d.notes, fmt.Sprintf(format, args...))
+}
+
+func (d *dispatch) failf(format string, args ...any) {
+	d.fails = append(d.fails, fmt.Sprintf(format, args...))
 }
 
 // fire dispatches ev to the client's listeners in the order a browser
@@ -124,6 +142,7 @@ func (p *page) fire(ev *event, d *dispatch) bool {
 			p.listenDefault(r, ev, d)
 		}
 	}
+	p.followLink(ev, d)
 	sortByDocument(p.doc, onDocument, func(a at) *html.Node { return a.el })
 	sortByDocument(p.doc, onWindow, func(a at) *html.Node { return a.el })
 	for _, a := range onDocument {

@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-liveflux/liveflux"
 	"github.com/go-liveflux/liveflux/fluxtest"
 )
 
@@ -169,4 +171,63 @@ func next(t *testing.T, s string, d int) string {
 		t.Fatalf("count %q: %v", s, err)
 	}
 	return itoa(n + d)
+}
+
+// The TodoMVC example, driven through the markup: Enter adds, the filters
+// patch the URL, Back restores it, an edit saves on Enter, Escape
+// empties the new todo field, another tab shows the same list, the about
+// page's "Delete all" flashes and redirects.
+func TestExampleTodoMVC(t *testing.T) {
+	t.Parallel()
+	srv := startExample(t, "todomvc")
+	tab := srv.Client(t)
+	v := tab.Open("/")[0]
+	add := func(title string) {
+		t.Helper()
+		v.Fill(".new-todo", title)
+		v.KeyDown(".new-todo", "Enter")
+		if got := v.Value(".new-todo"); got != "" {
+			t.Errorf("the new todo field holds %q after Enter", got)
+		}
+	}
+	add("milk")
+	add(" bread ")
+	v.AssertCount(".todo-list li", 2)
+	v.AssertText(".todo-list li:nth-child(2) label", "bread")
+	v.Click(".todo-list li:nth-child(1) .toggle")
+	v.AssertText(".todo-count", "1 item left")
+	v.Click(`.filters a[href="/active"]`)
+	if tab.URL() != "/active" {
+		t.Errorf("URL %q after Active", tab.URL())
+	}
+	v.AssertCount(".todo-list li", 1)
+	v.AssertText(".filters a.selected", "Active")
+	tab.Back()
+	v.AssertCount(".todo-list li", 2)
+	v.AssertText(".filters a.selected", "All")
+
+	v.Trigger(".todo-list li:nth-child(2) label", "dblclick")
+	v.Fill(".todo-list li.editing .edit", "butter")
+	v.KeyDown(".todo-list li.editing .edit", "Enter")
+	v.AssertText(".todo-list li:nth-child(2) label", "butter")
+	v.Fill(".new-todo", "half")
+	v.KeyDown(".new-todo", "Escape")
+	if got := v.Value(".new-todo"); got != "" {
+		t.Errorf("Escape left %q in the new todo field", got)
+	}
+
+	other := tab.NewTab()
+	ov := other.Open("/completed")[0]
+	ov.AssertCount(".todo-list li", 1)
+	ov.AssertText(".todo-list li label", "milk")
+	add("eggs")
+	ov.WaitText(".todo-count", "2 items left")
+
+	about := tab.Open("/about")[0]
+	about.AssertText(".count", "3")
+	out := about.Click(".delete-all")
+	if len(out.Events) != 1 || out.Events[0].Name != liveflux.EventFlash || !strings.Contains(string(out.Events[0].Detail), "Deleted 3 todos.") || out.Redirect != "/" {
+		t.Errorf("delete all: events %v, redirect %q", out.Events, out.Redirect)
+	}
+	ov.WaitFor("the other tab to show no todo", func(v *fluxtest.View) bool { return v.Count(".todo-list li") == 0 })
 }

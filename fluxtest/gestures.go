@@ -365,9 +365,19 @@ func (v *View) gesture(what string, mustSend bool, selector string, do func(*pag
 	if err != nil {
 		c.fatalf(v, "%s: %v", what, err)
 	}
+	if d.focus != nil {
+		c.mu.Lock()
+		c.focused = d.focus
+		c.mu.Unlock()
+	}
+	for _, f := range d.fails {
+		c.errorf(v, "%s: %s", what, f)
+	}
 	out := &Outcome{v: v, Asked: d.asked}
+	defer c.follow(d)
 	if len(d.sent) == 0 {
 		switch {
+		case d.ran && v.expect == nil:
 		case d.invalid != nil:
 			c.fatalf(v, "%s: %s", what, strings.Join(d.notes, "; "))
 		case mustSend || v.expect != nil:

@@ -25,6 +25,7 @@ type defaultRule struct {
 	// target's nearest ancestor-or-self matching it; without, the target
 	// itself when it matches.
 	carrier string
+	what    string // the carrier, as a failure names it
 	closest bool
 	// skip: a carrier matching it is left alone.
 	skip string
@@ -36,14 +37,16 @@ type defaultRule struct {
 var defaultRules = []defaultRule{
 	{
 		event:       "click",
-		carrier:     "[" + attrAction + "]" + live,
+		carrier:     "[" + attrAction + "]" + live + ", [" + liveflux.AttrDo + "]" + live,
+		what:        "[" + attrAction + "]",
 		closest:     true,
 		skip:        "form, [" + attrOn + "]",
 		keepDefault: boxSelector,
 	},
 	{
 		event:   "submit",
-		carrier: "form[" + attrAction + "]:not([" + attrOn + "])" + live,
+		carrier: "form[" + attrAction + "]:not([" + attrOn + "])" + live + ", form[" + liveflux.AttrDo + "]:not([" + attrOn + "])" + live,
+		what:    "form[" + attrAction + "]:not([" + attrOn + "])",
 	},
 }
 
@@ -305,7 +308,7 @@ func (p *page) fireTrigger(el *html.Node, t *boundTrigger, ev *event, d *dispatc
 		return
 	}
 	t.done = true
-	p.trigger(el, ev, d)
+	p.trigger(el, ev, t.key != "", d)
 }
 
 // listenDefault runs default listener r for ev.
@@ -318,7 +321,7 @@ func (p *page) listenDefault(r compiledRule, ev *event, d *dispatch) {
 	}
 	switch {
 	case el == nil:
-		d.notef("%s on %s: no %s there%s", ev.typ, describe(ev.target), strings.TrimSuffix(r.defaultRule.carrier, live), map[bool]string{true: " or above", false: ""}[r.closest])
+		d.notef("%s on %s: no %s there%s", ev.typ, describe(ev.target), r.defaultRule.what, map[bool]string{true: " or above", false: ""}[r.closest])
 		return
 	case r.skip != nil && r.skip.Match(el):
 		if !hasAttr(el, attrOn) {
@@ -335,7 +338,7 @@ func (p *page) listenDefault(r compiledRule, ev *event, d *dispatch) {
 	if r.keepDefault == nil || !r.keepDefault.Match(el) {
 		ev.defaultPrevented = true
 	}
-	p.trigger(el, ev, d)
+	p.trigger(el, ev, false, d)
 }
 
 // touch notes that the user touched the form field ev is about.
@@ -359,14 +362,22 @@ func (p *page) touch(ev *event) {
 	p.touched[f] = append(p.touched[f], name)
 }
 
-// trigger sends el's action for ev (js/actions.js trigger): once the user
-// accepted data-flux-confirm, with el's fields, to its component or to
-// those data-flux-target names.
-func (p *page) trigger(el *html.Node, ev *event, d *dispatch) {
+// trigger runs el's commands and sends its action for ev (js/actions.js
+// trigger; keyed: the trigger names a key): once the user accepted
+// data-flux-confirm, with el's fields, to its component or to those
+// data-flux-target names. An element with commands sends only if it names
+// an action.
+func (p *page) trigger(el *html.Node, ev *event, keyed bool, d *dispatch) {
 	if q, ok := getAttr(el, attrConfirm); ok && q != "" {
 		d.asked = append(d.asked, q)
 		if p.confirm != nil && !p.confirm(q) {
 			d.notef("the user declined %q", q)
+			return
+		}
+	}
+	if cmds, ok := getAttr(el, liveflux.AttrDo); ok {
+		p.run(el, cmds, d)
+		if !hasAttr(el, attrAction) {
 			return
 		}
 	}
@@ -388,9 +399,10 @@ func (p *page) trigger(el *html.Node, ev *event, d *dispatch) {
 	if ev != nil {
 		typ = ev.typ
 	}
-	// Live: sent while the user types (not by a submit, a click or
-	// Enter), so the focused field keeps what was typed since.
-	live := typ != "submit" && typ != "click" && (ev == nil || ev.key != "Enter")
+	// Live: sent while the user types (not by a submit, a click, Enter or
+	// a trigger that names a key), so the focused field keeps what was
+	// typed since.
+	live := typ != "submit" && typ != "click" && (ev == nil || ev.key != "Enter") && !keyed
 	for _, r := range roots {
 		root := closest(r, selRoot)
 		if root == nil {

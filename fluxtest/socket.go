@@ -186,6 +186,10 @@ func (c *Client) receive(s *socket, raw []byte) {
 	case liveflux.MessageError:
 		delete(c.awaiting, id)
 		c.lostQ = append(c.lostQ, lostInstance{id: id, status: m.Code, message: m.Message})
+	case liveflux.MessagePatch:
+		if p := decodePatch(m.Data); p != nil {
+			c.patchQ = append(c.patchQ, p)
+		}
 	}
 }
 
@@ -215,6 +219,9 @@ func (c *Client) wsSync() {
 			s.watched[id] = true
 			c.awaiting[id] = true
 			c.write(s, map[string]string{"type": liveflux.MessageInit, "componentID": id})
+			if v := c.views[id]; v != nil && v.url {
+				c.write(s, c.urlMessage(id))
+			}
 		}
 	}
 	for id := range s.watched {

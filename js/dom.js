@@ -2,6 +2,7 @@
 import { ATTR_ID, ATTR_KIND, EV_ERROR } from "./protocol.js";
 import { LIVE, SEL_ROOT } from "./constants.js";
 import { safeURL } from "./rules.js";
+import { leave } from "./url.js";
 
 export const findRoot = (id) => document.querySelector(`[${ATTR_ID}="${CSS.escape(id)}"]${LIVE}`);
 
@@ -22,11 +23,11 @@ export function emit(target, name, detail) {
 }
 
 // navigate follows a redirect the server asked for, only where safeURL
-// allows; a refusal is reported as liveflux:error. Returns whether it
-// navigated.
-export function navigate(to, componentID, kind) {
+// allows, with the flashes among events (see leave); a refusal is
+// reported as liveflux:error. Returns whether it navigated.
+export function navigate(to, componentID, kind, events) {
   const href = safeURL(to, location.href);
-  if (href) return location.assign(href), true;
+  if (href) return leave(new URL(href), componentID && findRoot(componentID), events), true;
   const root = componentID && findRoot(componentID);
   emit(root, EV_ERROR, { status: 0, message: "refused redirect to an unsafe URL", componentID, kind: kind || root?.getAttribute(ATTR_KIND) });
   return false;

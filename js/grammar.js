@@ -64,3 +64,13 @@ export function loadingOn(forSpec, actions) {
   const only = (forSpec || "").split(/[\s,]+/).filter(Boolean);
   return actions.some((a) => !only.length || only.includes(a));
 }
+
+// parseCommands parses data-flux-do: commands separated by ";", each a
+// verb with dot-separated arguments, then, after a blank, the selector of
+// its targets (none: the element itself). A command is {verb, args, to}.
+export function parseCommands(spec) {
+  return (spec || "").split(";").map((c) => c.trim()).filter(Boolean).map((c) => {
+    const [head, ...to] = c.split(" "), [verb, ...args] = head.split(".");
+    return { verb, args, to: to.join(" ").trim() };
+  });
+}

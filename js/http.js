@@ -1,17 +1,19 @@
 // HTTP transport: mounts, actions while the socket is not open, and
 // actions that carry files.
-import { ATTR_KIND, EV_ERROR, FIELD_ID, FIELD_KIND, HEADER_REDIRECT, MEDIA_ANSWER } from "./protocol.js";
+import { ATTR_KIND, EV_ERROR, FIELD_ID, FIELD_KIND, FIELD_SEALED, FIELD_URL, HEADER_REDIRECT, MEDIA_ANSWER } from "./protocol.js";
 import { config } from "./config.js";
 import { emit, findRoot, navigate, parseHTML } from "./dom.js";
-import { viewOf } from "./view.js";
+import { here } from "./url.js";
+import { paint, viewOf } from "./view.js";
 
 // post sends fields, and files ([name, File] pairs) as multipart, and
-// resolves to {ok, status, text, events, streams} (status 0: network
-// failure or an answer that is not one; events: those the component
-// emitted, [{name, detail}], which come in the body, however large;
-// streams: the operations on its streams), or to nothing after
-// following a redirect (a refused one is reported and the answer returned
-// as usual). onProgress(loaded, total) follows the upload.
+// resolves to {ok, status, text, events, streams, patch} (status 0:
+// network failure or an answer that is not one; events: those the
+// component emitted, [{name, detail}], which come in the body, however
+// large; streams: the operations on its streams; patch: the page's new
+// URL, {url, replace}), or to nothing after following a redirect, which
+// carries the flashes among the events (a refused one is reported and the
+// answer returned as usual). onProgress(loaded, total) follows the upload.
 export function post(fields, files, onProgress) {
   return new Promise((resolve) => {
     const x = new XMLHttpRequest(), body = files?.length ? new FormData() : new URLSearchParams();
@@ -23,22 +25,24 @@ export function post(fields, files, onProgress) {
     if (onProgress) x.upload.onprogress = (e) => onProgress(e.loaded, e.total);
     x.onload = () => {
       const to = x.getResponseHeader(HEADER_REDIRECT), ok = x.status < 300;
-      if (to && navigate(to, fields[FIELD_ID], fields[FIELD_KIND])) return resolve();
+      let a = {};
       try {
-        const a = ok ? JSON.parse(x.responseText) : {};
-        resolve({ ok, status: x.status, text: ok ? a.html : x.responseText.trim(), events: a.events || [], streams: a.streams || [] });
+        a = ok ? JSON.parse(x.responseText) : {};
       } catch {
-        resolve({ status: 0, text: "malformed answer" });
+        return resolve({ status: 0, text: "malformed answer" });
       }
+      if (to && navigate(to, fields[FIELD_ID], fields[FIELD_KIND], a.events)) return resolve();
+      resolve({ ok, status: x.status, text: ok ? a.html : x.responseText.trim(), events: a.events || [], streams: a.streams || [], patch: a.patch });
     };
     x.onerror = x.ontimeout = () => resolve({ status: 0, text: "network error" });
     x.send(body);
   });
 }
 
-// mountInto mounts kind with params and puts the new root in place of el.
-export async function mountInto(el, kind, params) {
-  const r = await post({ ...params, [FIELD_KIND]: kind });
+// mountInto mounts kind with params (and sealed ones, as the server gave
+// them) at the page's URL, and puts the new root in place of el.
+export async function mountInto(el, kind, params, sealed) {
+  const r = await post({ ...params, [FIELD_KIND]: kind, [FIELD_URL]: here(), ...(sealed && { [FIELD_SEALED]: sealed }) });
   if (r && !r.ok) emit(el, EV_ERROR, { status: r.status, message: r.text, kind });
   const root = r?.ok && el.parentNode && parseHTML(r.text);
   if (!root) return null;
@@ -48,9 +52,11 @@ export async function mountInto(el, kind, params) {
 }
 
 // lost reports a failure for instance id; on 404 (lost instance) it first
-// re-mounts it from its original params.
+// re-mounts it from its original params, else its data-flux-error regions
+// show the message.
 export async function lost(id, status, message) {
-  const root = findRoot(id), kind = root?.getAttribute(ATTR_KIND);
-  const fresh = status === 404 && root && (await mountInto(root, kind, viewOf(root).params));
+  const root = findRoot(id), kind = root?.getAttribute(ATTR_KIND), v = root && viewOf(root);
+  const fresh = status === 404 && root && (await mountInto(root, kind, v.params, v.sealed));
+  if (v && !fresh) (v.err = message || "network error"), paint(id);
   emit(fresh || findRoot(id), EV_ERROR, { status, message, componentID: id, kind, remounted: !!fresh });
 }

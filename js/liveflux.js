@@ -3,15 +3,16 @@
 // CustomEvent, dispatched on the root concerned while it is in the page
 // (so its ancestors and document see it), else on document; README.md
 // gives each one's detail.
-import { ATTR_ID, ATTR_INERT, ATTR_KIND, ATTR_ON, ATTR_PARAM } from "./protocol.js";
+import { ATTR_ID, ATTR_INERT, ATTR_KIND, ATTR_ON, ATTR_PARAM, ATTR_SEALED } from "./protocol.js";
 import { SEL_PLACEHOLDER, SEL_ROOT, VERSION } from "./constants.js";
 import { act } from "./actions.js";
 import { config } from "./config.js";
 import { attrsWithPrefix } from "./dom.js";
 import { mountInto } from "./http.js";
 import { guardFocus } from "./morph.js";
-import { connect, sock, wsSync } from "./socket.js";
+import { connect, setState, sock, wsSync } from "./socket.js";
 import { bind, listenDefaults } from "./triggers.js";
+import { listenURL } from "./url.js";
 import { sweep, viewOf } from "./view.js";
 
 const mounting = new WeakSet();
@@ -20,7 +21,7 @@ const mounting = new WeakSet();
 async function mount(el) {
   if (!el?.hasAttribute(ATTR_KIND) || el.hasAttribute(ATTR_ID) || mounting.has(el)) return null;
   mounting.add(el);
-  return mountInto(el, el.getAttribute(ATTR_KIND), attrsWithPrefix(el, ATTR_PARAM));
+  return mountInto(el, el.getAttribute(ATTR_KIND), attrsWithPrefix(el, ATTR_PARAM), el.getAttribute(ATTR_SEALED));
 }
 
 // scan mounts placeholders, notes roots new and gone, sets up triggers and
@@ -36,7 +37,9 @@ function scan() {
 if (!window.Liveflux) {
   guardFocus();
   listenDefaults();
+  setState(sock.state);
   const start = () => {
+    listenURL();
     scan();
     new MutationObserver(scan).observe(document, { childList: true, subtree: true, attributeFilter: [ATTR_KIND, ATTR_ID, ATTR_ON, ATTR_INERT] });
     if (config.useWebSocket) connect();

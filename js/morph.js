@@ -2,6 +2,7 @@
 // client's; view.js decides what to morph and reports it.
 import { ATTR_ID, ATTR_IGNORE, ATTR_KEY, ATTR_KIND, ATTR_STREAM } from "./protocol.js";
 import { LIVE } from "./constants.js";
+import { reapply } from "./commands.js";
 
 let morphing = 0; // morphs under way (keepFocus nests)
 
@@ -55,12 +56,16 @@ export function keepFocus(root, keepValue, fn) {
 // control keeps focus and selection, and its typed text unless own ({el,
 // value}) says the update answers an action sent from it with value, and
 // nothing was typed since: then the server's value wins (a chat box the
-// server renders empty is emptied).
+// server renders empty is emptied). What client commands set stays
+// (reapply); an element with autofocus the morph adds takes the focus.
 export function morph(root, next, own) {
-  return keepFocus(root, (a, value) => !(own?.el === a && own.value === value), () =>
+  let auto;
+  const out = keepFocus(root, (a, value) => !(own?.el === a && own.value === value), () =>
     morphdom(root, next, {
       getNodeKey: keyOf,
+      onNodeAdded: (n) => (auto ||= n.autofocus && n),
       onBeforeElUpdated(from, to) {
+        reapply(from, to);
         if (!from.matches(LIVE) || !to.matches(LIVE)) return true;
         if (from.hasAttribute(ATTR_IGNORE)) return false;
         // Keep a nested component's root while the same one is rendered there.
@@ -70,4 +75,6 @@ export function morph(root, next, own) {
       onBeforeElChildrenUpdated: (from) => !(from.hasAttribute(ATTR_STREAM) && from.matches(LIVE)),
     }),
   );
+  auto?.focus();
+  return out;
 }

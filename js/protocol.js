@@ -74,3 +74,22 @@ export const FIELD_TRIGGER = "liveflux_trigger"; // names the form field whose e
 export const FIELD_TOUCHED = "liveflux_touched"; // names each field of the form the user has touched (all of them on submit)
 export const EV_REMOVED = "liveflux:removed"; // is dispatched when a component left the page
 export const EV_PROGRESS = "liveflux:progress"; // is dispatched while an upload is sent
+
+// Applications: URL state, navigation, client commands, flash messages,
+// errors and the connection's state in markup, sealed mount parameters
+// (README.md says what each does; PROTOCOL.md what travels).
+export const FIELD_URL = "liveflux_url"; // holds the page's URL (path, query and fragment) on a POST; a component that lives in the URL applies it first
+export const FIELD_SEALED = "liveflux_sealed"; // holds, on a mount, the sealed parameters a root carried (AttrSealed)
+export const MSG_URL = "url"; // (client) says the page's URL, data.url; an instance that lives in the URL applies it when it differs from the one it last saw
+export const MSG_PATCH = "patch"; // (server) asks a client that sent MessageURL to change its URL to data.url without a reload (data.replace: replace the history entry)
+export const ATTR_URL = "data-flux-url"; // marks the root of a component that lives in the URL
+export const ATTR_SEALED = "data-flux-sealed"; // holds, on a root, the mount parameters the server sealed
+export const ATTR_PATCH = "data-flux-patch"; // makes a link change the page's URL without a reload (=replace: without a new history entry)
+export const ATTR_NAVIGATE = "data-flux-navigate"; // makes a link, or the links in a region, load pages of the site without a reload (=false: not this one)
+export const ATTR_DO = "data-flux-do"; // lists the client commands an element runs on its triggers, before its action
+export const ATTR_FLASH = "data-flux-flash"; // marks a region that shows flash messages (of the kind it names; empty: any)
+export const ATTR_ERROR = "data-flux-error"; // marks a region that shows the message of its component's last failed action
+export const ATTR_SOCKET = "data-flux-socket"; // holds, on the document element, the socket's state
+export const CLASS_NAVIGATING = "flux-navigating"; // is the class of the document element while a page of the site loads without a reload
+export const EV_FLASH = "liveflux:flash"; // is the event a component emits for a flash message, detail {kind, text}
+export const EV_NAVIGATED = "liveflux:navigated"; // is dispatched when a page of the site was loaded without a reload

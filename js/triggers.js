@@ -3,7 +3,7 @@
 // preventDefault on an event first wins: the event sends nothing. Only a
 // live element sends (dom.js live): markup outside every component, or in
 // a data-flux-inert region, never does.
-import { ATTR_ACTION, ATTR_ON } from "./protocol.js";
+import { ATTR_ACTION, ATTR_DO, ATTR_ON } from "./protocol.js";
 import { LIVE } from "./constants.js";
 import { touch, trigger } from "./actions.js";
 import { live } from "./dom.js";
@@ -16,14 +16,14 @@ const box = (el) => /^(checkbox|radio)$/.test(el.type);
 // fields the user touches.
 export function listenDefaults() {
   document.addEventListener("click", (e) => {
-    const el = e.target.closest?.(`[${ATTR_ACTION}]${LIVE}`);
+    const el = e.target.closest?.(`:is([${ATTR_ACTION}],[${ATTR_DO}])${LIVE}`);
     if (!el || el.tagName === "FORM" || el.hasAttribute(ATTR_ON) || e.defaultPrevented || !live(el)) return;
     if (!box(el)) e.preventDefault(); // a box keeps its new state
     trigger(el, e);
   });
   document.addEventListener("submit", (e) => {
     const form = e.target;
-    if (e.defaultPrevented || !form.matches(`form[${ATTR_ACTION}]:not([${ATTR_ON}])`) || !live(form)) return;
+    if (e.defaultPrevented || !form.matches(`form:is([${ATTR_ACTION}],[${ATTR_DO}]):not([${ATTR_ON}])`) || !live(form)) return;
     e.preventDefault();
     trigger(form, e);
   });
@@ -52,7 +52,7 @@ function listen(el, t, signal) {
   const go = (e) => {
     if (t.once && done) return;
     done = true;
-    trigger(el, e);
+    trigger(el, e, !!t.key);
   };
   const fire = (e) => {
     if (!live(el) || signal.aborted) return;

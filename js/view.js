@@ -1,17 +1,20 @@
 // Instance state by ID and what the page shows of it: renderings applied,
 // actions in flight and their loading states, lifecycle events.
-import { ATTR_DISABLE_WITH, ATTR_ID, ATTR_KIND, ATTR_LOADING, ATTR_LOADING_FOR, ATTR_PARAM, ATTR_PROGRESS, ATTR_REV, CLASS_BUSY, EV_MOUNTED, EV_PROGRESS, EV_REMOVED, EV_UPDATED } from "./protocol.js";
+import { ATTR_DISABLE_WITH, ATTR_ERROR, ATTR_ID, ATTR_KIND, ATTR_LOADING, ATTR_LOADING_FOR, ATTR_PARAM, ATTR_PROGRESS, ATTR_REV, ATTR_SEALED, ATTR_URL, CLASS_BUSY, EV_MOUNTED, EV_PROGRESS, EV_REMOVED, EV_UPDATED } from "./protocol.js";
 import { BUSY_TIMEOUT, LIVE, SEL_ROOT } from "./constants.js";
 import { attrsWithPrefix, emit, findRoot, parseHTML } from "./dom.js";
 import { loadingOn, parseLoading } from "./grammar.js";
 import { morph } from "./morph.js";
 import { applyDiff, applyEdits, bodyOf, diffStep, isStale, rootHTML } from "./rules.js";
 
-// views: {params, kind, rev, body, jobs, timer, own} by ID. The mount
-// params (from data-flux-param-* at first sight) outlive morphs, to
-// re-mount a lost instance; rev and body are the last rendering applied,
+// views: {params, sealed, url, kind, rev, body, jobs, timer, own, err, ev}
+// by ID. The mount params (from data-flux-param-* and data-flux-sealed at
+// first sight) outlive morphs, to re-mount a lost instance; url: it lives
+// in the URL (data-flux-url); rev and body are the last rendering applied,
 // which diff updates patch; jobs are the actions in flight ({action, el});
-// own is what the next socket update answers (see morph).
+// own is what the next socket update answers (see morph); err is the
+// message of its last failed action ("" once another started); ev are the
+// events of its last socket answer.
 export const views = new Map();
 
 // viewOf returns root's state; the first time, the component has mounted.
@@ -19,7 +22,8 @@ export function viewOf(root) {
   const id = root.getAttribute(ATTR_ID);
   let v = views.get(id);
   if (!v) {
-    views.set(id, (v = { params: attrsWithPrefix(root, ATTR_PARAM), kind: root.getAttribute(ATTR_KIND), jobs: [] }));
+    const params = attrsWithPrefix(root, ATTR_PARAM), sealed = root.getAttribute(ATTR_SEALED);
+    views.set(id, (v = { params, sealed, url: root.hasAttribute(ATTR_URL), kind: root.getAttribute(ATTR_KIND), jobs: [] }));
     paint(id);
     emit(root, EV_MOUNTED, { componentID: id, kind: v.kind });
   }
@@ -44,6 +48,7 @@ export function busy(id, job, on) {
   const v = views.get(id);
   if (!v) return;
   v.jobs = on ? [...v.jobs, job] : job ? v.jobs.filter((j) => j !== job) : [];
+  if (on && v.err) v.err = "";
   clearTimeout(v.timer);
   if (v.jobs.length) v.timer = setTimeout(() => busy(id, null, false), BUSY_TIMEOUT);
   paint(id);
@@ -72,10 +77,12 @@ function hold(el, on, text) {
 const inside = (root, sel) => [...root.querySelectorAll(sel + LIVE)].filter((el) => el.closest(SEL_ROOT) === root);
 
 // paint shows instance id's actions in flight: flux-busy and aria-busy on
-// its root, and its elements' loading states.
+// its root, and its elements' loading states; and its last error in its
+// data-flux-error regions.
 export function paint(id) {
-  const root = findRoot(id), jobs = views.get(id)?.jobs || [];
+  const root = findRoot(id), v = views.get(id), jobs = v?.jobs || [];
   if (!root) return;
+  if (v?.err != null) for (const el of inside(root, `[${ATTR_ERROR}]`)) (el.textContent = v.err), (el.hidden = !v.err);
   root.classList.toggle(CLASS_BUSY, jobs.length > 0);
   if (jobs.length) root.setAttribute("aria-busy", "true");
   else root.removeAttribute("aria-busy");

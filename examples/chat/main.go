@@ -54,21 +54,21 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
   .compose label { color: #555; }
   .compose input { flex: 1; font: inherit; padding: .4rem .6rem; border: 1px solid #888; border-radius: .4rem; }
   .compose button { font: inherit; padding: .4rem 1rem; border-radius: .4rem; border: 1px solid #888; background: #f4f4f4; cursor: pointer; }
+  /* The connection's state, from the attribute data-flux-socket the client
+     keeps on <html>: one of the three words is shown. */
   #status { display: inline-block; padding: .1rem .6rem; border-radius: 1rem; background: #eee; }
-  #status.connected { background: #d8f5d0; color: #1d5e12; }
-  #status.disconnected { background: #fbe0e0; color: #8a1c1c; }
+  #status > span { display: none; }
+  html:not([data-flux-socket=open], [data-flux-socket=closed], [data-flux-socket=failed]) #status .connecting,
+  html[data-flux-socket=open] #status .open,
+  html:is([data-flux-socket=closed], [data-flux-socket=failed]) #status .closed { display: inline; }
+  html[data-flux-socket=open] #status { background: #d8f5d0; color: #1d5e12; }
+  html:is([data-flux-socket=closed], [data-flux-socket=failed]) #status { background: #fbe0e0; color: #8a1c1c; }
 </style>
 </head>
 <body>
 <h1>Lobby</h1>
-<p>Open this page in another tab (add <code>?name=…</code> to choose a name) and talk to yourself. Connection: <span id="status" role="status">connecting…</span></p>
+<p>Open this page in another tab (add <code>?name=…</code> to choose a name) and talk to yourself. Connection: <span id="status" role="status"><span class="connecting">connecting…</span><span class="open">connected</span><span class="closed">disconnected</span></span></p>
 <section id="chat">{{.Chat}}</section>
-<script>
-  const status = document.getElementById("status");
-  const show = (text) => { status.textContent = text; status.className = text; };
-  document.addEventListener("liveflux:connected", () => show("connected"));
-  document.addEventListener("liveflux:disconnected", () => show("disconnected"));
-</script>
 {{.Script}}
 </body>
 </html>`))

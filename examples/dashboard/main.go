@@ -246,21 +246,21 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
   .card small { font-size: .9rem; color: #777; margin-left: .2rem; }
   .samples { margin-top: 1.5rem; border-collapse: collapse; font-variant-numeric: tabular-nums; }
   .samples th, .samples td { padding: .2rem .8rem; text-align: right; border-bottom: 1px solid #eee; }
+  /* The connection's state, from the attribute data-flux-socket the client
+     keeps on <html>: one of the three words is shown. */
   #status { display: inline-block; padding: .1rem .6rem; border-radius: 1rem; background: #eee; }
-  #status.connected { background: #d8f5d0; color: #1d5e12; }
-  #status.disconnected { background: #fbe0e0; color: #8a1c1c; }
+  #status > span { display: none; }
+  html:not([data-flux-socket=open], [data-flux-socket=closed], [data-flux-socket=failed]) #status .connecting,
+  html[data-flux-socket=open] #status .open,
+  html:is([data-flux-socket=closed], [data-flux-socket=failed]) #status .closed { display: inline; }
+  html[data-flux-socket=open] #status { background: #d8f5d0; color: #1d5e12; }
+  html:is([data-flux-socket=closed], [data-flux-socket=failed]) #status { background: #fbe0e0; color: #8a1c1c; }
 </style>
 </head>
 <body>
 <h1>Dashboard</h1>
-<p>A goroutine on the server publishes a sample every second; every open tab follows. Connection: <span id="status" role="status">connecting…</span></p>
+<p>A goroutine on the server publishes a sample every second; every open tab follows. Connection: <span id="status" role="status"><span class="connecting">connecting…</span><span class="open">connected</span><span class="closed">disconnected</span></span></p>
 <section id="dashboard">{{.Dashboard}}</section>
-<script>
-  const status = document.getElementById("status");
-  const show = (text) => { status.textContent = text; status.className = text; };
-  document.addEventListener("liveflux:connected", () => show("connected"));
-  document.addEventListener("liveflux:disconnected", () => show("disconnected"));
-</script>
 {{.Script}}
 </body>
 </html>`))

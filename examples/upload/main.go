@@ -77,6 +77,7 @@ var uploadsView = template.Must(template.New("uploads").Parse(`
   <progress data-flux-progress max="1" value="0"></progress>
 </form>
 <p class="hint">Up to {{.MaxFiles}} files, {{.MaxMB}} MB in all.</p>
+<p id="error" role="alert" data-flux-error hidden></p>
 <table class="files">
   <tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>
   {{range .Files}}<tr><td class="name">{{.Name}}</td><td class="size">{{.Size}}</td><td class="sha"><code>{{.SHA256}}</code></td></tr>{{end}}
@@ -104,11 +105,6 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <body>
 <h1>Uploads</h1>
 {{.Uploads}}
-<p id="error" role="alert"></p>
-<script>
-  document.addEventListener("liveflux:error", (e) => { document.getElementById("error").textContent = e.detail.message; });
-  document.addEventListener("liveflux:progress", () => { document.getElementById("error").textContent = ""; });
-</script>
 {{.Script}}
 </body>
 </html>`))

@@ -138,22 +138,22 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
   .label { width: 6rem; color: #555; }
   .counter button { font-size: 1.5rem; width: 3rem; height: 3rem; border-radius: .5rem; border: 1px solid #888; background: #f4f4f4; cursor: pointer; }
   .count { font-size: 2rem; min-width: 3rem; text-align: center; font-variant-numeric: tabular-nums; }
+  /* The connection's state, from the attribute data-flux-socket the client
+     keeps on <html>: one of the three words is shown. */
   #status { display: inline-block; padding: .2rem .6rem; border-radius: 1rem; background: #eee; }
-  #status.connected { background: #d8f5d0; color: #1d5e12; }
-  #status.disconnected { background: #fbe0e0; color: #8a1c1c; }
+  #status > span { display: none; }
+  html:not([data-flux-socket=open], [data-flux-socket=closed], [data-flux-socket=failed]) #status .connecting,
+  html[data-flux-socket=open] #status .open,
+  html:is([data-flux-socket=closed], [data-flux-socket=failed]) #status .closed { display: inline; }
+  html[data-flux-socket=open] #status { background: #d8f5d0; color: #1d5e12; }
+  html:is([data-flux-socket=closed], [data-flux-socket=failed]) #status { background: #fbe0e0; color: #8a1c1c; }
 </style>
 </head>
 <body>
 <h1>Two counters, one count</h1>
 <p>Both counters show the same number. Click + or − on either; open this page in a second tab and watch it follow.</p>
-<p>Connection: <span id="status" role="status">connecting…</span></p>
+<p>Connection: <span id="status" role="status"><span class="connecting">connecting…</span><span class="open">connected</span><span class="closed">disconnected</span></span></p>
 <section id="counters">{{.A}}{{.B}}</section>
-<script>
-  const status = document.getElementById("status");
-  const show = (text) => { status.textContent = text; status.className = text; };
-  document.addEventListener("liveflux:connected", () => show("connected"));
-  document.addEventListener("liveflux:disconnected", () => show("disconnected"));
-</script>
 {{.Script}}
 </body>
 </html>`))

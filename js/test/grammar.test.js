@@ -1,7 +1,7 @@
 // Unit tests of grammar.js: node --test js/test/
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULT_EVERY, DEFAULT_WAIT, keyMatches, loadingOn, parseDuration, parseLoading, parseTriggers } from "../grammar.js";
+import { DEFAULT_EVERY, DEFAULT_WAIT, keyMatches, loadingOn, parseDuration, parseLoading, parseTriggers, parseCommands } from "../grammar.js";
 
 test("durations are whole ms or s", () => {
   assert.equal(parseDuration("300ms"), 300);
@@ -65,4 +65,16 @@ test("a loading state is on while any, or one of its, actions is in flight", () 
   assert.equal(loadingOn("search", ["save"]), false);
   assert.equal(loadingOn("search save", ["save"]), true);
   assert.equal(loadingOn("search,save", ["x", "search"]), true);
+});
+
+test("parseCommands: verbs with dotted arguments, then a selector; ';' between commands", () => {
+  assert.deepEqual(parseCommands("toggle #menu; add-class.open.wide .panel li; focus"), [
+    { verb: "toggle", args: [], to: "#menu" },
+    { verb: "add-class", args: ["open", "wide"], to: ".panel li" },
+    { verb: "focus", args: [], to: "" },
+  ]);
+  assert.deepEqual(parseCommands(" show.fade  closest li ;;"), [{ verb: "show", args: ["fade"], to: "closest li" }]);
+  assert.deepEqual(parseCommands("set-attr.aria-expanded.true #b"), [{ verb: "set-attr", args: ["aria-expanded", "true"], to: "#b" }]);
+  assert.deepEqual(parseCommands(""), []);
+  assert.deepEqual(parseCommands(null), []);
 });
