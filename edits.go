@@ -112,8 +112,10 @@ func diffBodies(prev, next []byte) []edit {
 	return coalesce(edits)
 }
 
-// inPlaceTokens bounds the tokens that may differ for inPlace.
-const inPlaceTokens = 64
+// inPlaceTokens bounds the tokens that may differ for inPlace: past a few,
+// a patience diff finds better edits (a list that shifted by a row changes
+// every row in place, but is one row dropped and one added).
+const inPlaceTokens = 8
 
 // inPlace returns the edits that turn a into b (the changed parts of two
 // bodies, from byte base) when b is a with some of its tokens replaced,

@@ -134,3 +134,27 @@ func TestEditsRoundTrip(t *testing.T) {
 		t.Fatalf("edits were worth sending in %d of 300 cases only", tried)
 	}
 }
+
+// A log that keeps its last 40 lines, one more: every line's place shows
+// another line (the same shape, other text), but one line went and one
+// came, and the edits say so.
+func TestEditsOfAShiftedLog(t *testing.T) {
+	t.Parallel()
+	log := func(from int) string {
+		var b strings.Builder
+		b.WriteString("<ol>")
+		for i := from; i < from+40; i++ {
+			fmt.Fprintf(&b, "<li>message %d, lorem ipsum dolor sit amet</li>", i)
+		}
+		b.WriteString("</ol>")
+		return b.String()
+	}
+	prev, next := log(1), log(2)
+	msg, ok := liveflux.AppendEditsUpdate(nil, "ID", 2, 1, []byte(prev), []byte(next))
+	if !ok || len(msg) > 200 {
+		t.Fatalf("%d bytes (worth sending: %v), want at most 200: %s", len(msg), ok, msg)
+	}
+	if got := applyEdits(t, prev, msg); got != next {
+		t.Fatalf("edits rebuild another body")
+	}
+}
