@@ -1,6 +1,7 @@
 package liveflux_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -207,9 +208,16 @@ func TestBackplaneKey(t *testing.T) {
 // truth.
 func TestLostBatchesAreNoticed(t *testing.T) {
 	t.Parallel()
-	var losing atomic.Bool
+	var losing, lostRendering, lostTopic atomic.Bool
 	bp := bus.New()
-	bp.Drop(func(int) bool { return losing.Load() })
+	bp.Drop(func(_ int, msg []byte) bool {
+		if !losing.Load() {
+			return false
+		}
+		lostRendering.CompareAndSwap(false, bytes.Contains(msg, []byte("count=1")))
+		lostTopic.CompareAndSwap(false, bytes.Contains(msg, []byte(`"tally"`)))
+		return true
+	})
 	a, b, _ := twoNodes(t, bp)
 	ledger := registerTallies(t, a, b)
 	sub := b.mount(t, "tally", nil)
@@ -223,7 +231,7 @@ func TestLostBatchesAreNoticed(t *testing.T) {
 	a.post(t, "counter", id, "inc") // its rendering is lost on the way to B
 	ledger.Add(4)
 	assertNoError(t, a.h.Publish(context.Background(), "tally", 4)) // and so is this
-	waitFor(t, "both lost", func() bool { return bp.Sent() >= 3 })
+	waitFor(t, "both lost", func() bool { return lostRendering.Load() && lostTopic.Load() })
 	losing.Store(false)
 	ledger.Add(5)
 	assertNoError(t, a.h.Publish(context.Background(), "tally", 5)) // arrives: the gap shows
@@ -245,7 +253,7 @@ func TestNodesLeaveNoGoroutines(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	var losing atomic.Bool
 	bp := bus.New()
-	bp.Drop(func(int) bool { return losing.Load() })
+	bp.Drop(func(int, []byte) bool { return losing.Load() })
 	a, b, _ := twoNodes(t, bp)
 	ledger := registerTallies(t, a, b)
 	sub := b.mount(t, "tally", nil)

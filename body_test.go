@@ -65,10 +65,14 @@ func TestSlowBodiesAreCut(t *testing.T) {
 	for i := range 20 {
 		conns = append(conns, slowPost(t, srv, i%2 == 1))
 	}
-	// One keeps trickling a byte every 20 ms: far below the rate that
-	// earns time.
+	// One keeps trickling a byte every 20 ms, far below the rate that
+	// earns time, for three times the timeout. (Not longer: a byte that
+	// reaches the server once it closed the connection makes it reset
+	// the connection, and a client that has not read the answer by then
+	// loses it.)
 	go func() {
-		for range time.Tick(20 * time.Millisecond) {
+		for range 15 {
+			time.Sleep(20 * time.Millisecond)
 			if _, err := conns[0].Write([]byte("n")); err != nil {
 				return
 			}

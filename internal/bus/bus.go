@@ -13,7 +13,7 @@ import (
 type Bus struct {
 	mu    sync.Mutex
 	nodes []*Node
-	drop  func(n int) bool
+	drop  func(n int, msg []byte) bool
 	sent  int
 }
 
@@ -43,8 +43,9 @@ func (b *Bus) Node() *Node {
 }
 
 // Drop makes the bus lose the messages drop says, as Redis pub/sub loses
-// what it cannot deliver: n counts the messages published so far.
-func (b *Bus) Drop(drop func(n int) bool) {
+// what it cannot deliver: n counts the messages published so far, msg is
+// the one published now.
+func (b *Bus) Drop(drop func(n int, msg []byte) bool) {
 	b.mu.Lock()
 	b.drop = drop
 	b.mu.Unlock()
@@ -83,7 +84,7 @@ func (n *Node) Publish(_ context.Context, channel string, msg []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sent++
-	if b.drop != nil && b.drop(b.sent) {
+	if b.drop != nil && b.drop(b.sent, msg) {
 		return nil
 	}
 	for _, o := range b.nodes {
