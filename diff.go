@@ -58,16 +58,7 @@ func appendDiffUpdate(dst []byte, id string, rev, base uint64, prev, next []byte
 	if len(text) > len(next)*9/10 {
 		return dst, false // hardly smaller than the rendering itself
 	}
-	if dst == nil {
-		dst = make([]byte, 0, len(`{"type":"update","componentID":"","data":{"rev":,"base":,"diff":[,,""]}}`)+len(id)+len(text)+64)
-	}
-	dst = append(dst, `{"type":"update","componentID":`...)
-	dst = appendJSONString(dst, []byte(id))
-	dst = append(dst, `,"data":{"rev":`...)
-	dst = strconv.AppendUint(dst, rev, 10)
-	dst = append(dst, `,"base":`...)
-	dst = strconv.AppendUint(dst, base, 10)
-	dst = append(dst, `,"diff":[`...)
+	dst = appendDiffHead(dst, id, rev, base, "diff", len(text))
 	dst = strconv.AppendInt(dst, int64(utf16Len(prev[:p])), 10)
 	dst = append(dst, ',')
 	dst = strconv.AppendInt(dst, int64(utf16Len(prev[len(prev)-s:])), 10)
@@ -117,6 +108,24 @@ func utf16Len(b []byte) int {
 		}
 	}
 	return n
+}
+
+// appendDiffHead appends the start of a diff update message of id, from
+// revision base to rev, up to the opening bracket of its field (diff or
+// edits), making room for about size bytes more when dst is nil.
+func appendDiffHead(dst []byte, id string, rev, base uint64, field string, size int) []byte {
+	if dst == nil {
+		dst = make([]byte, 0, len(`{"type":"update","componentID":"","data":{"rev":,"base":,"":[]}}`)+len(field)+len(id)+size+64)
+	}
+	dst = append(dst, `{"type":"`+MessageUpdate+`","componentID":`...)
+	dst = appendJSONString(dst, []byte(id))
+	dst = append(dst, `,"data":{"rev":`...)
+	dst = strconv.AppendUint(dst, rev, 10)
+	dst = append(dst, `,"base":`...)
+	dst = strconv.AppendUint(dst, base, 10)
+	dst = append(dst, `,"`...)
+	dst = append(dst, field...)
+	return append(dst, `":[`...)
 }
 
 // appendJSONString appends s as a JSON string. Like encoding/json it

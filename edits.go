@@ -52,16 +52,7 @@ func appendEditsUpdate(dst []byte, id string, rev, base uint64, prev, next []byt
 	if size > len(next)*9/10 {
 		return dst, false
 	}
-	if dst == nil {
-		dst = make([]byte, 0, len(`{"type":"update","componentID":"","data":{"rev":,"base":,"edits":[]}}`)+len(id)+size+64)
-	}
-	dst = append(dst, `{"type":"update","componentID":`...)
-	dst = appendJSONString(dst, []byte(id))
-	dst = append(dst, `,"data":{"rev":`...)
-	dst = strconv.AppendUint(dst, rev, 10)
-	dst = append(dst, `,"base":`...)
-	dst = strconv.AppendUint(dst, base, 10)
-	dst = append(dst, `,"edits":[`...)
+	dst = appendDiffHead(dst, id, rev, base, "edits", size)
 	at := 0
 	for i, e := range edits {
 		if i > 0 {

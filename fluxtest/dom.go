@@ -42,7 +42,12 @@ func newDocument(fragment string) (*html.Node, error) {
 // parseRoot parses a rendering and returns its first element, as the client
 // does with a <template>; nil when there is none.
 func parseRoot(s string) *html.Node {
-	ctx := &html.Node{Type: html.ElementNode, Data: "body", DataAtom: atom.Body}
+	return parseIn(s, &html.Node{Type: html.ElementNode, Data: "body", DataAtom: atom.Body})
+}
+
+// parseIn parses markup as the children of ctx (a <tr> in a <tbody>) and
+// returns its first element, or nil.
+func parseIn(s string, ctx *html.Node) *html.Node {
 	nodes, err := html.ParseFragment(strings.NewReader(s), ctx)
 	if err != nil {
 		return nil

@@ -1,8 +1,6 @@
 package fluxtest
 
 import (
-	"strings"
-
 	"github.com/go-liveflux/liveflux/internal/wire"
 	"golang.org/x/net/html"
 )
@@ -50,7 +48,7 @@ func (s *state) applyStreams(id string, ops []wire.StreamOp) {
 		}
 		switch o.Op {
 		case "insert":
-			next := parseItem(o.HTML, l.el)
+			next := parseIn(o.HTML, l.el) // in its container: a <tr> in a <tbody>
 			if next == nil {
 				continue
 			}
@@ -124,19 +122,4 @@ func (s *state) applyStreams(id string, ops []wire.StreamOp) {
 		s.focused = nil
 	}
 	s.signal()
-}
-
-// parseItem parses an item's markup in the context of its container (a
-// <tr> in a <tbody>) and returns its element.
-func parseItem(markup string, container *html.Node) *html.Node {
-	nodes, err := html.ParseFragment(strings.NewReader(markup), container)
-	if err != nil {
-		return nil
-	}
-	for _, n := range nodes {
-		if n.Type == html.ElementNode {
-			return n
-		}
-	}
-	return nil
 }
