@@ -121,12 +121,11 @@ const (
 // so that no request waits for the network. A rendering waiting there is
 // replaced by a newer one of the same component.
 type backplaneNodes struct {
-	h      *WebSocketHandler
-	bp     Backplane
-	keys   [][]byte
-	limit  int // bytes the outbox holds at most
-	recv   *receiver
-	beatWG sync.WaitGroup
+	h     *WebSocketHandler
+	bp    Backplane
+	keys  [][]byte
+	limit int // bytes the outbox holds at most
+	recv  *receiver
 
 	mu       sync.Mutex
 	queue    []outEntry

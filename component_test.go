@@ -176,11 +176,11 @@ func TestHandlerRedirectStaysOnSite(t *testing.T) {
 	id := idOf(t, rec.Body.String())
 	n := 0
 	for _, to := range append(unsafeRedirects, offSiteRedirects...) {
-		code, hdr, body := send(id, "go", to)
+		code, hdr, _ := send(id, "go", to)
 		if code != http.StatusInternalServerError || hdr != "" {
 			t.Errorf("action redirecting to %q: %d, %s %q; want 500 and no redirect", to, code, liveflux.HeaderRedirect, hdr)
 		}
-		code, hdr, body = send(id, "ignore", to)
+		code, hdr, body := send(id, "ignore", to)
 		n++
 		if code != http.StatusOK || hdr != "/kept" || countOf(t, body) != n {
 			t.Errorf("action ignoring the refusal of %q: %d, %s %q, %s; want 200, the earlier redirect kept, count %d", to, code, liveflux.HeaderRedirect, hdr, body, n)

@@ -1044,24 +1044,6 @@ func bodyOf(html string) string {
 
 // ---- asserts ----
 
-// assertUpdate wants an update of id and returns its HTML.
-func assertUpdate(tb testing.TB, m serverMsg, id string) string {
-	tb.Helper()
-	if m.Type != liveflux.MessageUpdate || m.ComponentID != id {
-		tb.Fatalf("got %s, want an update of %s", m.raw, id)
-	}
-	var d struct {
-		HTML string `json:"html"`
-	}
-	if err := json.Unmarshal(m.Data, &d); err != nil || d.HTML == "" {
-		tb.Fatalf("update without data.html: %s", m.raw)
-	}
-	if got := idPattern.FindStringSubmatch(d.HTML); got == nil || got[1] != id {
-		tb.Fatalf("update of %s renders another component: %s", id, d.HTML)
-	}
-	return d.HTML
-}
-
 // assertErrorMsg wants an error message with code about id.
 func assertErrorMsg(tb testing.TB, m serverMsg, id string, code int) {
 	tb.Helper()

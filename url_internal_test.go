@@ -17,9 +17,10 @@ func (*plain) Render(context.Context, io.Writer) error          { return nil }
 
 type tagged struct {
 	Base
-	Q    string  `url:"q"`
-	N    int     `url:"n,push"`
-	B    bool    `url:"b"`
+	Q string `url:"q"`
+	N int    `url:"n,push"`
+	B bool   `url:"b"`
+	//lint:ignore U1000 an unexported field with a tag: the test checks it is never bound
 	skip string  `url:"skip"`
 	F    float64 `url:"f"`
 }

@@ -52,8 +52,6 @@ func (f *fanState) arm(seq int64, watchers int) {
 	}
 }
 
-func (f *fanState) hit(seq int64) { f.hitBytes(seq, 0) }
-
 // hitBytes counts one message of size bytes for round seq.
 func (f *fanState) hitBytes(seq int64, size int) {
 	if seq != f.seq.Load() {

@@ -16,12 +16,6 @@ import (
 // todo drives the TodoMVC example in a tab.
 type todo struct{ *tab }
 
-// titles returns the titles the list shows, in order.
-func (tb todo) titles() string {
-	tb.t.Helper()
-	return eval[string](tb.tab, `[...document.querySelectorAll(".todo-list li label")].map((l) => l.textContent).join("|")`)
-}
-
 // waitTitles waits until the list shows exactly these titles ("": none).
 func (tb todo) waitTitles(want string) {
 	tb.t.Helper()

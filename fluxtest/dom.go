@@ -205,15 +205,6 @@ func outerHTML(n *html.Node) string {
 	return b.String()
 }
 
-// innerHTML renders n's children.
-func innerHTML(n *html.Node) string {
-	var b strings.Builder
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		html.Render(&b, c)
-	}
-	return b.String()
-}
-
 // describe names an element for messages: its opening tag.
 func describe(n *html.Node) string {
 	if n == nil {
@@ -240,15 +231,6 @@ func replaceChildren(n, from *html.Node) {
 		from.RemoveChild(c)
 		n.AppendChild(c)
 	}
-}
-
-// replaceNode puts with in n's place.
-func replaceNode(n, with *html.Node) {
-	if with.Parent != nil {
-		with.Parent.RemoveChild(with)
-	}
-	n.Parent.InsertBefore(with, n)
-	n.Parent.RemoveChild(n)
 }
 
 // body returns the document's <body>.

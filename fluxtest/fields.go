@@ -50,15 +50,6 @@ func (f *fieldList) init(name string) bool {
 	return true
 }
 
-// merge adds every field of g, as addField does one by one.
-func (f *fieldList) merge(g *fieldList) {
-	for _, name := range g.ordered() {
-		for _, v := range g.vals[name] {
-			f.add(name, v)
-		}
-	}
-}
-
 // ordered returns the names in JavaScript enumeration order.
 func (f *fieldList) ordered() []string {
 	var idx, rest []string

@@ -19,6 +19,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# staticcheck, pinned, from the Go module proxy.
+staticcheck="$(go env GOPATH)/bin/staticcheck"
+if ! "$staticcheck" -version 2>/dev/null | grep -qF '(0.8.2)'; then
+  echo "== installing staticcheck"
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
 status=0
 # The protocol's names are generated from protocol.json (go generate): the
 # committed protocol_gen.go and js/protocol.js must be what it generates.
@@ -30,6 +37,8 @@ for mod in $(git ls-files '*go.mod' 2>/dev/null || find . -name go.mod -not -pat
   dir=$(dirname "$mod")
   echo "== $dir: go vet"
   (cd "$dir" && go vet ./...) || status=1
+  echo "== $dir: staticcheck"
+  (cd "$dir" && "$staticcheck" ./...) || status=1
   echo "== $dir: go test -race"
   (cd "$dir" && go test -race -count=1 -timeout 20m ./...) || status=1
 done
