@@ -1,6 +1,7 @@
 package liveflux
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/cipher"
 	"fmt"
@@ -255,14 +256,42 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	if asJSON {
 		hdr.Set("Content-Type", MediaTypeAnswer)
-		w.Write(encodeAnswer(res))
+		writeBody(w, r, encodeAnswer(res))
 		return
 	}
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	if len(res.events) > 0 {
 		hdr.Set(HeaderEvents, encodeEvents(res.events))
 	}
-	w.Write(res.html)
+	writeBody(w, r, res.html)
+}
+
+// GzipMin is the smallest answer to a POST that is sent gzip'd, in bytes,
+// to a client whose Accept-Encoding lists gzip (browsers do): below it,
+// compressing costs more than it saves.
+const GzipMin = 1024
+
+// gzips are the gzip writers of answers, reused.
+var gzips = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return zw
+}}
+
+// writeBody writes an answer's body, gzip'd when it is large enough and
+// the client accepts it.
+func writeBody(w http.ResponseWriter, r *http.Request, body []byte) {
+	w.Header().Add("Vary", "Accept-Encoding")
+	if len(body) < GzipMin || !accepts(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Write(body)
+		return
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	zw := gzips.Get().(*gzip.Writer)
+	zw.Reset(w)
+	zw.Write(body)
+	zw.Close()
+	zw.Reset(nil)
+	gzips.Put(zw)
 }
 
 // accepts reports whether an Accept or Accept-Encoding header value lists

@@ -29,6 +29,11 @@ const (
 	// DefaultWriteLimit is the largest message the server sends a client,
 	// in bytes (see WithWebSocketWriteLimit).
 	DefaultWriteLimit = 1 << 20
+	// CompressMin is the smallest message the server compresses, in
+	// bytes, on a connection that negotiated compression (see
+	// WithWebSocketCompression): below it, compressing costs more than it
+	// saves.
+	CompressMin = 512
 )
 
 // WebSocketOption configures a WebSocketHandler. The With… functions of
@@ -120,6 +125,19 @@ func WithWebSocketWriteLimit(n int) WebSocketOption {
 			h.writeLimit = n
 		}
 	})
+}
+
+// WithWebSocketCompression says whether the handler negotiates
+// permessage-deflate (RFC 7692, without context takeover) with clients
+// that offer it, as browsers do. On a connection that negotiated it, each
+// message of CompressMin bytes or more is compressed (a message for many
+// connections once for all), and what the client compresses is read.
+// Compression holds no memory per idle connection: its compressors are
+// shared and taken only while a message is written or read. A
+// decompressed message over the read limit closes the connection with
+// 1009, as an uncompressed one does. Enabled by default.
+func WithWebSocketCompression(on bool) WebSocketOption {
+	return wsOption(func(h *WebSocketHandler) { h.compress = on })
 }
 
 // WithWebSocketPingInterval sets how often idle clients are pinged; a

@@ -44,10 +44,19 @@ func (c *wsConn) handlePending() {
 	// then nothing is as silent as one that sends nothing, and is dropped
 	// after the pong wait like it (see checkLiveness).
 	typ := c.pendingType
-	data, err := io.ReadAll(c.pendingReader)
+	// The read limit counts what travels; a compressed message is held to
+	// it once decompressed too.
+	limit := c.h.readLimit
+	data, err := io.ReadAll(io.LimitReader(c.pendingReader, limit+1))
 	c.pendingReader = nil
+	tooBig := err == nil && int64(len(data)) > limit
 	c.readFailed = err != nil
 	c.reading.Done()
+	if tooBig {
+		c.h.logger.Info("liveflux: websocket message over the read limit once decompressed", "limit", limit)
+		c.closeWith(websocket.CloseMessageTooBig)
+		return
+	}
 	if err != nil {
 		return
 	}

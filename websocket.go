@@ -37,6 +37,7 @@ type WebSocketHandler struct {
 	rateWindow       time.Duration
 	validator        func(*WebSocketMessage) error
 	readLimit        int64
+	compress         bool
 	pingInterval     time.Duration
 	writeTimeout     time.Duration
 	sendQueue        int
@@ -83,6 +84,7 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 		outboxBytes:      DefaultBackplaneOutbox,
 		pingInterval:     DefaultPingInterval,
 		writeTimeout:     DefaultWriteTimeout,
+		compress:         true,
 		sendQueue:        DefaultSendQueue,
 		presenceInterval: DefaultPresenceInterval,
 		maxWatched:       DefaultMaxWatched,
@@ -103,7 +105,8 @@ func NewWebSocketHandler(store Store, opts ...WebSocketOption) *WebSocketHandler
 		CheckOrigin: func(*http.Request) bool { return true },
 		// Clients that can apply diff updates ask for them; the newest
 		// version a client offers is chosen.
-		Subprotocols: []string{SubprotocolV2, SubprotocolDiff},
+		Subprotocols:      []string{SubprotocolV2, SubprotocolDiff},
+		EnableCompression: h.compress,
 	}
 	if h.rateMax > 0 {
 		h.upgrades = newIPLimiter(h.rateMax, h.rateWindow)

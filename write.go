@@ -121,6 +121,9 @@ func (c *wsConn) writeLoop() {
 // write drops the connection (the reader then ends) and reports false.
 func (c *wsConn) write(f frame) bool {
 	deadline := time.Now().Add(c.h.writeTimeout)
+	if f.data != nil {
+		c.ws.EnableWriteCompression(len(f.data) >= CompressMin) // no-op unless negotiated
+	}
 	var err error
 	switch {
 	case f.shared != nil:
