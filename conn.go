@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
@@ -57,8 +58,9 @@ type wsConn struct {
 	// stop cancels the context of the message being handled (nil: none);
 	// gone: the connection closed, so a message handled from now on gets
 	// a cancelled one (see begin). Guarded by mu.
-	stop context.CancelFunc
-	gone bool
+	stop   context.CancelFunc
+	gone   bool
+	silent bool // dropped for answering no ping (guarded by mu)
 }
 
 func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
@@ -107,6 +109,10 @@ func (c *wsConn) run() {
 func (c *wsConn) cleanup() {
 	c.endActions()
 	c.mu.Lock()
+	reason := closeReason(c.closeCode)
+	if c.silent {
+		reason = ReasonSilent
+	}
 	c.dead = true
 	c.queue, c.spare, c.queued = nil, nil, 0
 	c.mu.Unlock()
@@ -114,6 +120,8 @@ func (c *wsConn) cleanup() {
 	c.writers.Wait()
 	c.h.hub.forget(c)
 	c.h.unregister(c)
+	c.h.record(Measure{Kind: MeasureConnClosed, Reason: reason})
+	c.h.logger.Debug("liveflux: websocket closed", "reason", reason, "owner", c.owner != "")
 }
 
 // speaks implements peer.
@@ -135,6 +143,7 @@ func (c *wsConn) handle(data []byte) {
 	if c.limiter != nil {
 		if !c.limiter.Allow() {
 			c.strikes++
+			c.h.record(Measure{Kind: MeasureDropped, Reason: ReasonRateLimit, Transport: TransportWebSocket})
 			if int(c.strikes) > c.h.rateMax {
 				c.closeWith(websocket.ClosePolicyViolation)
 				return
@@ -216,7 +225,9 @@ func (c *wsConn) endActions() {
 
 // init makes c watch a component and sends it the current rendering.
 func (c *wsConn) init(ctx context.Context, id string) {
+	start := time.Now()
 	res, err := c.h.act(ctx, actRequest{id: id, owner: c.owner, watcher: c, streams: true})
+	c.h.recordSince(start, Measure{Kind: MeasureAction, Transport: TransportWebSocket, Component: res.kind, Err: err})
 	if err != nil {
 		c.sendErr(id, err)
 		return
@@ -259,13 +270,15 @@ func (c *wsConn) act(ctx context.Context, msg *WebSocketMessage) {
 			return nil, false, nil
 		}
 		var reply any
-		err := c.h.call(comp, "HandleWS", func() (err error) {
+		err := c.h.call(ctx, comp, "HandleWS", func() (err error) {
 			reply, err = wc.HandleWS(ctx, msg)
 			return err
 		})
 		return reply, true, err
 	}
+	start := time.Now()
 	res, err := c.h.act(ctx, actRequest{id: id, action: msg.Action, data: fields, direct: direct, owner: c.owner, watcher: c})
+	c.h.recordSince(start, Measure{Kind: MeasureAction, Transport: TransportWebSocket, Component: res.kind, Action: msg.Action, Err: err})
 	if err != nil {
 		c.sendErr(id, err)
 		return

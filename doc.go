@@ -119,6 +119,7 @@
 //	diff.go        the diff of two renderings, in one span
 //	edits.go       the diff of two renderings, as edits anywhere
 //	stream.go      streams: items a component sends and does not keep
+//	metrics.go     Metrics and Measure: what a handler did, for operators
 //	topic.go       Subscribe, Publish, HandleTopic, the Watching hook
 //	subscriptions.go who subscribes to what: each topic's log of messages
 //	mailbox.go     delivering them (and Watching calls) to each instance

@@ -15,6 +15,7 @@ import (
 // result is what mounting or acting produced.
 type result struct {
 	id       string
+	kind     string // the instance's kind, set by act (for metrics)
 	html     []byte // the rendering, root element included
 	rev      uint64 // its revision
 	redirect string
@@ -65,7 +66,7 @@ func (h *Handler) mount(ctx context.Context, m mountRequest) (result, error) {
 	c.SetID(rand.Text())
 	ctx, sc := withScope(ctx, h, c)
 	sc.mounting = true
-	if err := h.call(c, "Mount", func() error { return c.Mount(ctx, params) }); err != nil {
+	if err := h.call(ctx, c, "Mount", func() error { return c.Mount(ctx, params) }); err != nil {
 		return result{}, err
 	}
 	if _, err := h.applyURL(ctx, c, m.url); err != nil {
@@ -77,7 +78,7 @@ func (h *Handler) mount(ctx context.Context, m mountRequest) (result, error) {
 	}
 	if len(sc.streams) > 0 {
 		if html, err = spliceStreams(html, sc.streams); err != nil {
-			h.logger.Error("liveflux: component failed", "kind", kind, "id", c.GetID(), "method", "Mount", "err", err)
+			h.logger.ErrorContext(ctx, "liveflux: component failed", "kind", kind, "id", c.GetID(), "method", "Mount", "err", err)
 			return result{}, err
 		}
 	}
@@ -125,6 +126,7 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 	res := result{id: id}
 	err := h.store.Update(ctx, id, func(c Component) error {
 		ctx, sc := withScope(ctx, h, c)
+		res.kind = c.GetKind()
 		defer func() { res.events, res.streams = sc.events, sc.streams }()
 		if req.kind != "" && c.GetKind() != req.kind {
 			return notFound(id)
@@ -151,12 +153,12 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 			return err
 		}
 		if req.action != "" {
-			if err := h.call(c, "Handle", func() error { return c.Handle(ctx, req.action, req.data) }); err != nil {
+			if err := h.call(ctx, c, "Handle", func() error { return c.Handle(ctx, req.action, req.data) }); err != nil {
 				return err
 			}
 		}
 		if s, ok := c.(StreamComponent); ok && req.streams {
-			if err := h.call(c, "Streams", func() error { return s.Streams(ctx) }); err != nil {
+			if err := h.call(ctx, c, "Streams", func() error { return s.Streams(ctx) }); err != nil {
 				return err
 			}
 		}
@@ -174,7 +176,7 @@ func (h *Handler) act(ctx context.Context, req actRequest) (result, error) {
 		return nil
 	})
 	if err != nil {
-		return result{}, err
+		return result{id: id, kind: res.kind}, err
 	}
 	return res, nil
 }
@@ -227,13 +229,14 @@ func (h *Handler) render(ctx context.Context, c Component, root *rootExtras) ([]
 		rev = revision(c) + 1
 	}
 	writeRootOpen(buf, c.GetKind(), c.GetID(), rev, root)
-	if err := h.call(c, "Render", func() error { return c.Render(ctx, buf) }); err != nil {
+	if err := h.call(ctx, c, "Render", func() error { return c.Render(ctx, buf) }); err != nil {
 		return nil, err
 	}
 	buf.WriteString("</div>")
 	html := buf.Bytes()
 	if h.maxRender > 0 && len(html) > h.maxRender {
-		h.logger.Error("liveflux: rendering over the write limit refused", "kind", c.GetKind(), "id", c.GetID(), "bytes", len(html), "limit", h.maxRender)
+		h.record(Measure{Kind: MeasureDropped, Reason: ReasonTooLarge, Bytes: len(html), Component: c.GetKind()})
+		h.logger.ErrorContext(ctx, "liveflux: rendering over the write limit refused", "kind", c.GetKind(), "id", c.GetID(), "bytes", len(html), "limit", h.maxRender)
 		return nil, &Error{Status: http.StatusInternalServerError, Message: fmt.Sprintf("rendering over %d bytes", h.maxRender)}
 	}
 	setRevision(c, rev)
@@ -268,12 +271,13 @@ func (h *Handler) rerender(ctx context.Context, c Component) ([]byte, bool, erro
 }
 
 // call runs one of c's methods, turns a panic into an error wrapping
-// ErrPanic, and logs failures.
-func (h *Handler) call(c Component, method string, fn func() error) (err error) {
+// ErrPanic, and logs failures with ctx (an HTTP action's carries its
+// request's values, for handlers that log trace IDs).
+func (h *Handler) call(ctx context.Context, c Component, method string, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("liveflux: %s.%s: %w: %v", c.GetKind(), method, ErrPanic, p)
-			h.logger.Error("liveflux: component panicked",
+			h.logger.ErrorContext(ctx, "liveflux: component panicked",
 				"kind", c.GetKind(), "id", c.GetID(), "method", method,
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
@@ -285,7 +289,7 @@ func (h *Handler) call(c Component, method string, fn func() error) (err error) 
 		if errors.As(err, &e) {
 			level = slog.LevelInfo // the component chose to tell the client
 		}
-		h.logger.Log(context.Background(), level, "liveflux: component failed",
+		h.logger.Log(ctx, level, "liveflux: component failed",
 			"kind", c.GetKind(), "id", c.GetID(), "method", method, "err", err)
 	}
 	return err

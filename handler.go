@@ -40,6 +40,7 @@ type Handler struct {
 	noDeadline  sync.Once      // warns once that bodies cannot get a deadline
 	proxies     trustedProxies // WithTrustedProxies (proxy.go)
 	sealers     []cipher.AEAD  // WithParamKey (seal.go)
+	metrics     Metrics        // WithMetrics (metrics.go); nil: none
 
 	// updates receives every rendering an action produced, whichever
 	// transport carried it.
@@ -189,7 +190,7 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			h.logger.Error("liveflux: panic serving a POST", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			h.logger.ErrorContext(r.Context(), "liveflux: panic serving a POST", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
 	}()
@@ -227,12 +228,14 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		ctx = withEventsInHeader(ctx)
 	}
 	var res result
+	start := time.Now()
 	if hasID {
 		if len(ids) != 1 || ids[0] == "" {
 			http.Error(w, "empty "+FieldID, http.StatusBadRequest)
 			return
 		}
 		res, err = h.act(withFiles(ctx, r.MultipartForm), actRequest{kind: kind, id: ids[0], action: action, data: form, owner: h.ownerOf(r), url: pageURL})
+		h.recordSince(start, Measure{Kind: MeasureAction, Transport: TransportHTTP, Component: kind, Action: action, Err: err})
 	} else {
 		params := make(map[string]string, len(form))
 		for k, v := range form {
@@ -240,6 +243,7 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		}
 		owner := h.ownerOf(r)
 		res, err = h.mount(ctx, mountRequest{kind: kind, params: params, owner: owner, quota: h.quotaOf(r, owner), url: pageURL, sealed: sealed})
+		h.recordSince(start, Measure{Kind: MeasureMount, Transport: TransportHTTP, Component: kind, Err: err})
 	}
 	if err != nil {
 		status, msg := clientError(err)
@@ -343,7 +347,9 @@ func (h *Handler) Mount(r *http.Request, kind string, params map[string]string) 
 // Refresh it or Broadcast to it later.
 func (h *Handler) MountID(r *http.Request, kind string, params map[string]string) (id string, html template.HTML, err error) {
 	owner := h.ownerOf(r)
+	start := time.Now()
 	res, err := h.mount(r.Context(), mountRequest{kind: kind, params: params, owner: owner, quota: h.quotaOf(r, owner), url: r.URL.RequestURI(), trusted: true})
+	h.recordSince(start, Measure{Kind: MeasureMount, Transport: TransportHTTP, Component: kind, Err: err})
 	if err != nil {
 		return "", "", err
 	}

@@ -57,6 +57,8 @@ func (h *Handler) rateLimited(w http.ResponseWriter, r *http.Request) bool {
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	http.Error(w, "too many requests", http.StatusTooManyRequests)
+	h.record(Measure{Kind: MeasureDropped, Reason: ReasonRateLimit, Transport: TransportHTTP})
+	h.logger.DebugContext(r.Context(), "liveflux: POST rate limited", "remote", r.RemoteAddr, "retry_after", wait)
 	return true
 }
 

@@ -16,7 +16,7 @@ func (c *wsConn) checkLiveness(now time.Time) {
 	// While a message is handled the reader does not read, so pongs wait:
 	// a long action is no sign of a dead client.
 	if !c.inAction.Load() && now.Sub(time.Unix(0, c.lastSeen.Load())) >= c.h.pongWait() {
-		c.drop() // no pong, no message: the client is gone
+		c.silentDrop() // no pong, no message: the client is gone
 		return
 	}
 	if time.Duration(now.UnixNano()-c.lastPing) < c.h.pingInterval {

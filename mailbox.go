@@ -153,6 +153,7 @@ func (m *mailboxes) deliver(b *mailbox, subs []*subscription, watching int8, w *
 			buf = append(buf, nil)
 			copy(buf[start+1:], buf[start:])
 			buf[start] = &TopicMessage{Topic: s.log.name, Data: jsonNull, Missed: int(min(missed, 1<<31-1))}
+			m.h.record(Measure{Kind: MeasureTopicMissed, Topic: s.log.name, N: int(min(missed, 1<<31-1))})
 		}
 		if more {
 			again = append(again, s)

@@ -567,6 +567,9 @@ type topicChange struct {
 // announce hands a presence change to topic's subscribers on this node
 // and, when it happened here, to the other nodes.
 func (p *presence) announce(topic string, change PresenceChange, here bool) {
+	if p.h.metrics != nil {
+		p.h.record(Measure{Kind: MeasurePresence, Topic: topic, N: p.count(topic)})
+	}
 	if l := p.h.topics.log(topic); l != nil {
 		p.h.appendTo(l, nil, &change)
 	}

@@ -53,6 +53,7 @@ func (c *wsConn) handlePending() {
 	c.readFailed = err != nil
 	c.reading.Done()
 	if tooBig {
+		c.h.record(Measure{Kind: MeasureDropped, Reason: ReasonTooLarge, Bytes: len(data)})
 		c.h.logger.Info("liveflux: websocket message over the read limit once decompressed", "limit", limit)
 		c.closeWith(websocket.CloseMessageTooBig)
 		return
@@ -61,6 +62,7 @@ func (c *wsConn) handlePending() {
 		return
 	}
 	c.heard()
+	c.h.record(Measure{Kind: MeasureMessageIn, Bytes: len(data)})
 	c.inAction.Store(true)
 	defer c.inAction.Store(false)
 	switch {

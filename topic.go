@@ -256,7 +256,7 @@ func (h *Handler) runPushed(ctx context.Context, c Component, msgs []*TopicMessa
 			defer releaseSnapshot(c, saved)
 		}
 		events, streams := len(sc.events), len(sc.streams)
-		if err := h.call(c, method, fn); err != nil {
+		if err := h.call(ctx, c, method, fn); err != nil {
 			restore(c, saved)
 			sc.events, sc.streams = sc.events[:events], sc.streams[:streams]
 			failed = cmpOr(failed, err)
@@ -278,6 +278,9 @@ func (h *Handler) runPushed(ctx context.Context, c Component, msgs []*TopicMessa
 	}
 	if handled == 0 {
 		return result{}, cmpOr(failed, errNothingHandled)
+	}
+	if len(msgs) > 0 && h.metrics != nil {
+		h.record(Measure{Kind: MeasureTopicDelivery, Component: c.GetKind(), Topic: msgs[0].Topic, N: len(msgs)})
 	}
 	res := result{id: c.GetID(), topic: true, events: sc.events, streams: sc.streams}
 	if !h.updates.watched(res.id) {

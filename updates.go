@@ -250,6 +250,7 @@ func (h *WebSocketHandler) missedFrom(node string, n uint64) {
 	h.logger.Warn("liveflux: messages from another node were lost; topic subscribers are told and watched components rendered again", "node", node, "missed", n)
 	h.topics.each(func(l *topicLog) {
 		h.appendTo(l, &TopicMessage{Topic: l.name, Data: jsonNull, Missed: int(min(n, 1<<31-1))}, nil)
+		h.record(Measure{Kind: MeasureTopicMissed, Topic: l.name, N: int(min(n, 1<<31-1))})
 	})
 	x := h.hub
 	x.mu.RLock()

@@ -189,7 +189,7 @@ func (h *Handler) applyURL(ctx context.Context, c Component, s string) (bool, er
 		}
 	}
 	if uc, ok := c.(URLComponent); ok {
-		if err := h.call(c, "HandleURL", func() error { return uc.HandleURL(ctx, u) }); err != nil {
+		if err := h.call(ctx, c, "HandleURL", func() error { return uc.HandleURL(ctx, u) }); err != nil {
 			return false, err
 		}
 	}

@@ -126,7 +126,8 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status, why := h.refuse(r); status != 0 {
-		h.logger.Info("liveflux: websocket handshake refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "status", status, "reason", why)
+		h.record(Measure{Kind: MeasureDropped, Reason: ReasonRefused, Transport: TransportWebSocket})
+		h.logger.InfoContext(r.Context(), "liveflux: websocket handshake refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "status", status, "reason", why)
 		http.Error(w, why, status)
 		return
 	}
@@ -134,6 +135,8 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if wait := h.upgrades.allow(h.clientAddr(r), h.now()); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 			http.Error(w, "too many connection attempts", http.StatusTooManyRequests)
+			h.record(Measure{Kind: MeasureDropped, Reason: ReasonRateLimit, Transport: TransportWebSocket})
+			h.logger.InfoContext(r.Context(), "liveflux: websocket handshake rate limited", "remote", r.RemoteAddr, "retry_after", wait)
 			return
 		}
 	}
@@ -163,6 +166,8 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		go h.pingLoop()
 	}
 	h.mu.Unlock()
+	h.record(Measure{Kind: MeasureConnOpened})
+	h.logger.DebugContext(r.Context(), "liveflux: websocket opened", "remote", r.RemoteAddr, "subprotocol", ws.Subprotocol())
 	// A fresh goroutine, not this one: its stack stays small while the
 	// connection idles.
 	c.start()
@@ -208,6 +213,7 @@ func (h *WebSocketHandler) Broadcast(componentID string, payload any) error {
 		return err
 	}
 	if len(msg) > h.writeLimit {
+		h.record(Measure{Kind: MeasureDropped, Reason: ReasonTooLarge, Bytes: len(msg)})
 		return fmt.Errorf("liveflux: broadcast of %d bytes: %w", len(msg), ErrTooLarge)
 	}
 	if !h.broadcast(componentID, msg) {

@@ -26,12 +26,17 @@ func (c *wsConn) reply(msg []byte) { c.send(frame{data: msg}, false) }
 // and catches up when it reconnects.
 func (c *wsConn) send(f frame, kick bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.dead || c.closeCode != 0 {
+		c.mu.Unlock()
 		return
 	}
-	if len(c.queue) >= c.h.sendQueue || c.queued+len(f.data) > 4*c.h.writeLimit {
+	if n, queued := len(c.queue), c.queued; n >= c.h.sendQueue || queued+len(f.data) > 4*c.h.writeLimit {
 		c.closeLocked(websocket.CloseTryAgainLater)
+		c.mu.Unlock()
+		c.h.record(Measure{Kind: MeasureDropped, Reason: ReasonSlow, Bytes: queued + len(f.data)})
+		// Logged on a goroutine of its own: a sender may hold the hub's
+		// locks, and a log may write to a slow file.
+		go c.h.logger.Info("liveflux: websocket client too slow, closed with 1013 (it catches up when it reconnects)", "queued", n, "bytes", queued)
 		return
 	}
 	c.queue = append(c.queue, f)
@@ -39,6 +44,7 @@ func (c *wsConn) send(f frame, kick bool) {
 	if kick {
 		c.kickLocked()
 	}
+	c.mu.Unlock()
 }
 
 // closeWith makes the writer send a close frame and close the connection.
@@ -140,10 +146,21 @@ func (c *wsConn) write(f frame) bool {
 		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
 	}
 	if err == nil {
+		if f.data != nil && c.h.metrics != nil {
+			c.h.metrics.Record(Measure{Kind: MeasureMessageOut, Bytes: len(f.data)})
+		}
 		return true
 	}
 	c.drop()
 	return false
+}
+
+// silentDrop drops a connection whose client answered no ping.
+func (c *wsConn) silentDrop() {
+	c.mu.Lock()
+	c.silent = true
+	c.mu.Unlock()
+	c.drop()
 }
 
 // drop closes the connection without a close frame: nothing more is
