@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -47,13 +47,21 @@ type wsConn struct {
 	inAction atomic.Bool  // a message is being handled
 	lastPing int64        // UnixNano of the last ping; pingLoop only
 
-	strikes       int32          // consecutive rate-limited messages; reader only
-	pendingType   int32          // the message handlePending reads and handles
-	readFailed    bool           // reading it failed: the reader stops
-	pendingReader io.Reader      // (set by the reader, which then waits)
-	handling      sync.WaitGroup // the reader waits for handlePending
-	reading       sync.WaitGroup // and for it to have read the message
-	handleFn      func()         // c.handlePending, bound once
+	// The read side (read.go): the reader of the moment only.
+	rd          *frameReader    // while a reader runs, or a frame is half read; nil when idle
+	raw         syscall.RawConn // the socket, read without waiting; nil: read waiting
+	fd          int             // its descriptor, for the poller
+	deadline    int64           // UnixNano of the socket's read deadline while the reader waits (0: none)
+	deflate     bool            // the handshake negotiated permessage-deflate
+	blocking    bool            // reads wait (no poller for this socket)
+	broken      bool            // a protocol error: what follows is dropped
+	readerState atomic.Int32    // readerRunning or readerIdle
+	strikes     int32           // consecutive rate-limited messages
+
+	pendingType int32          // the message handlePending handles
+	pendingData []byte         // (set by the reader, which then waits for it)
+	handling    sync.WaitGroup // the reader waits for handlePending
+	readFn      func()         // c.readRun, bound once: go c.readFn() allocates nothing
 
 	// stop cancels the context of the message being handled (nil: none);
 	// gone: the connection closed, so a message handled from now on gets
@@ -70,7 +78,7 @@ func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
 	c.heard()
 	c.lastPing = h.now().Add(-pingTick(h.pingInterval)).UnixNano()
 	c.writeFn = c.writeLoop
-	c.handleFn = c.handlePending
+	c.readFn = c.readRun
 	if h.rateMax > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(h.rateMax)/h.rateWindow.Seconds()), h.rateMax)
 	}
@@ -89,19 +97,16 @@ var closeReasons = map[int]string{
 // start sets the connection up and starts its reader. The set-up runs
 // here, not on the reader, whose stack is kept small; nothing on the
 // reader sets deadlines either: liveness is checked when pinging.
-func (c *wsConn) start() {
-	c.ws.SetReadLimit(c.h.readLimit)
-	c.ws.SetPongHandler(func(string) error { c.heard(); return nil })
-	go c.run()
-}
-
-// run is the connection's reader goroutine: it reads until the connection
-// fails or closes, then cleans up. (No defers: they cost the parked reader
-// a stack twice as large.)
-func (c *wsConn) run() {
-	c.readLoop()
-	c.cleanup()
-	c.h.wg.Done()
+func (c *wsConn) start(deflate bool) {
+	c.deflate = deflate
+	if sc, ok := c.ws.NetConn().(syscall.Conn); ok && c.h.poller != nil {
+		if raw, err := sc.SyscallConn(); err == nil {
+			if raw.Control(func(fd uintptr) { c.fd = int(fd) }) == nil {
+				c.raw = raw
+			}
+		}
+	}
+	go c.readFn()
 }
 
 // cleanup runs when the reader stops: the connection is dropped, the
@@ -118,6 +123,9 @@ func (c *wsConn) cleanup() {
 	c.mu.Unlock()
 	c.ws.Close()
 	c.writers.Wait()
+	if c.raw != nil && c.h.poller != nil {
+		c.h.poller.forget(c, c.fd)
+	}
 	c.h.hub.forget(c)
 	c.h.unregister(c)
 	c.h.record(Measure{Kind: MeasureConnClosed, Reason: reason})

@@ -40,10 +40,10 @@ type watchers struct {
 	one  peer
 	more map[peer]struct{}
 
-	kinds  [updateKinds]int // how many of them take each form of update; guarded like them
-	hook   bool             // the component is a WatchComponent
-	tracks []tracking       // the presence lists it is in while watched
-	quota  string           // whose presence share its entries take (see presence.go)
+	kinds  [updateKinds]int32 // how many of them take each form of update; guarded like them
+	hook   bool               // the component is a WatchComponent
+	tracks []tracking         // the presence lists it is in while watched
+	quota  string             // whose presence share its entries take (see presence.go)
 
 	mu   sync.Mutex // orders updates; taken under hub.mu (read)
 	rev  uint64     // revision of body; 0: none

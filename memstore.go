@@ -1,7 +1,6 @@
 package liveflux
 
 import (
-	"container/list"
 	"context"
 	"reflect"
 	"sync"
@@ -89,10 +88,10 @@ type MemoryStore struct {
 	now             func() time.Time // replaced in tests
 
 	mu      sync.Mutex
-	entries map[string]*list.Element // of *memEntry
-	lru     list.List                // front: most recently used
-	bytes   int64                    // sum of the entries' sizes
-	quotas  map[string]*memQuota     // by quota key; only non-empty ones
+	entries map[string]*memEntry
+	lru     entryList            // front: most recently used
+	bytes   int64                // sum of the entries' sizes
+	quotas  map[string]*memQuota // by quota key; only non-empty ones
 	// listeners are told the ID of every instance removed (onRemove);
 	// removed holds the IDs not told yet.
 	listeners []func(id string)
@@ -102,9 +101,9 @@ type MemoryStore struct {
 type memEntry struct {
 	id       string
 	quota    *memQuota     // nil: counts only toward the store-wide caps
-	qel      *list.Element // in quota.lru
+	links    [2]entryLink  // in the store's list and in quota's; guarded by mu
 	size     int64         // instanceSize; changed under mu by the lock holder
-	lastUsed time.Time
+	lastUsed int64         // UnixNano
 	lock     chan struct{} // capacity 1: held while an Update runs
 	c        Component     // guarded by lock
 	gone     atomic.Bool   // removed from the store (evicted, expired or deleted)
@@ -113,8 +112,54 @@ type memEntry struct {
 // memQuota is what one session (or client address) holds.
 type memQuota struct {
 	key   string
-	lru   list.List // of *memEntry; front: most recently used
+	lru   entryList // front: most recently used
 	bytes int64
+}
+
+// entryList is a list of entries through their links[which]: the
+// entries are their own list elements (a list.Element each would cost
+// every instance 96 bytes more).
+type entryList struct {
+	head, tail *memEntry
+	n          int
+	which      uint8
+}
+
+type entryLink struct{ prev, next *memEntry }
+
+func (l *entryList) pushFront(e *memEntry) {
+	k := &e.links[l.which]
+	k.prev, k.next = nil, l.head
+	if l.head != nil {
+		l.head.links[l.which].prev = e
+	} else {
+		l.tail = e
+	}
+	l.head = e
+	l.n++
+}
+
+func (l *entryList) remove(e *memEntry) {
+	k := &e.links[l.which]
+	if k.prev != nil {
+		k.prev.links[l.which].next = k.next
+	} else {
+		l.head = k.next
+	}
+	if k.next != nil {
+		k.next.links[l.which].prev = k.prev
+	} else {
+		l.tail = k.prev
+	}
+	k.prev, k.next = nil, nil
+	l.n--
+}
+
+func (l *entryList) moveToFront(e *memEntry) {
+	if l.head != e {
+		l.remove(e)
+		l.pushFront(e)
+	}
 }
 
 // MemoryStoreOption configures a MemoryStore.
@@ -189,7 +234,7 @@ func NewMemoryStore(opts ...MemoryStoreOption) *MemoryStore {
 		max:      DefaultMaxInstances,
 		maxBytes: DefaultMaxBytes,
 		now:      time.Now,
-		entries:  make(map[string]*list.Element),
+		entries:  make(map[string]*memEntry),
 		quotas:   make(map[string]*memQuota),
 	}
 	for _, o := range opts {
@@ -240,16 +285,18 @@ func (s *MemoryStore) Set(ctx context.Context, c Component) error {
 	if old, ok := s.entries[id]; ok {
 		s.dropLocked(old) // replaced, not gone
 	}
-	e.lastUsed = now
-	s.entries[id] = s.lru.PushFront(e)
+	e.lastUsed = now.UnixNano()
+	s.entries[id] = e
+	s.lru.pushFront(e)
 	s.bytes += size
 	if key != "" {
 		q := s.quotas[key]
 		if q == nil {
-			q = &memQuota{key: key}
+			q = &memQuota{key: key, lru: entryList{which: 1}}
 			s.quotas[key] = q
 		}
-		e.quota, e.qel = q, q.lru.PushFront(e)
+		e.quota = q
+		q.lru.pushFront(e)
 		q.bytes += size
 		s.trimQuotaLocked(q)
 	}
@@ -268,16 +315,16 @@ func (s *MemoryStore) sizeLimit(key string) int64 {
 // trimQuotaLocked evicts q's least recently used entries while q is over
 // its caps.
 func (s *MemoryStore) trimQuotaLocked(q *memQuota) {
-	for q.lru.Len() > 0 && (q.lru.Len() > s.perSession || q.bytes > s.perSessionBytes) {
-		s.removeLocked(s.entries[q.lru.Back().Value.(*memEntry).id])
+	for q.lru.n > 0 && (q.lru.n > s.perSession || q.bytes > s.perSessionBytes) {
+		s.removeLocked(q.lru.tail)
 	}
 }
 
 // trimLocked evicts the store's least recently used entries while it is
 // over its caps.
 func (s *MemoryStore) trimLocked() {
-	for s.lru.Len() > 0 && (s.lru.Len() > s.max || s.bytes > s.maxBytes) {
-		s.removeLocked(s.lru.Back())
+	for s.lru.n > 0 && (s.lru.n > s.max || s.bytes > s.maxBytes) {
+		s.removeLocked(s.lru.tail)
 	}
 }
 
@@ -376,8 +423,8 @@ func (s *MemoryStore) updateEntry(ctx context.Context, id string, use, resize, w
 func (s *MemoryStore) Delete(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.unlock()
-	if el, ok := s.entries[id]; ok {
-		s.removeLocked(el)
+	if e, ok := s.entries[id]; ok {
+		s.removeLocked(e)
 	}
 	return nil
 }
@@ -388,18 +435,17 @@ func (s *MemoryStore) touch(id string, use bool) (*memEntry, error) {
 	defer s.unlock()
 	now := s.now()
 	s.expireLocked(now)
-	el, ok := s.entries[id]
+	e, ok := s.entries[id]
 	if !ok {
 		return nil, notFound(id)
 	}
-	e := el.Value.(*memEntry)
 	if !use {
 		return e, nil
 	}
-	e.lastUsed = now
-	s.lru.MoveToFront(el)
+	e.lastUsed = now.UnixNano()
+	s.lru.moveToFront(e)
 	if e.quota != nil {
-		e.quota.lru.MoveToFront(e.qel)
+		e.quota.lru.moveToFront(e)
 	}
 	return e, nil
 }
@@ -408,12 +454,11 @@ func (s *MemoryStore) touch(id string, use bool) (*memEntry, error) {
 // the back of the LRU list, so this costs O(1) when nothing expired and each
 // entry is dropped once.
 func (s *MemoryStore) expireLocked(now time.Time) {
-	for el := s.lru.Back(); el != nil; el = s.lru.Back() {
-		e := el.Value.(*memEntry)
-		if now.Sub(e.lastUsed) < s.ttl {
+	for e := s.lru.tail; e != nil; e = s.lru.tail {
+		if now.UnixNano()-e.lastUsed < int64(s.ttl) {
 			return
 		}
-		s.removeLocked(el)
+		s.removeLocked(e)
 	}
 }
 
@@ -421,24 +466,23 @@ func (s *MemoryStore) expireLocked(now time.Time) {
 // already running on it completes (as if the removal came just after it);
 // Updates waiting for it then find it gone. Whoever watches removals
 // (onRemove) is told once s.mu is released (see unlock).
-func (s *MemoryStore) removeLocked(el *list.Element) {
-	s.dropLocked(el)
+func (s *MemoryStore) removeLocked(e *memEntry) {
+	s.dropLocked(e)
 	if len(s.listeners) > 0 {
-		s.removed = append(s.removed, el.Value.(*memEntry).id)
+		s.removed = append(s.removed, e.id)
 	}
 }
 
 // dropLocked drops an entry from the maps and counts.
-func (s *MemoryStore) dropLocked(el *list.Element) {
-	e := el.Value.(*memEntry)
+func (s *MemoryStore) dropLocked(e *memEntry) {
 	e.gone.Store(true)
-	s.lru.Remove(el)
+	s.lru.remove(e)
 	delete(s.entries, e.id)
 	s.bytes -= e.size
 	if q := e.quota; q != nil {
-		q.lru.Remove(e.qel)
+		q.lru.remove(e)
 		q.bytes -= e.size
-		if q.lru.Len() == 0 {
+		if q.lru.n == 0 {
 			delete(s.quotas, q.key)
 		}
 	}

@@ -213,8 +213,7 @@ func checkAccounting(t *testing.T, s *MemoryStore) {
 	defer s.mu.Unlock()
 	var total int64
 	perQuota := map[*memQuota]int64{}
-	for id, el := range s.entries {
-		e := el.Value.(*memEntry)
+	for id, e := range s.entries {
 		if e.id != id || e.gone.Load() {
 			t.Fatalf("entry %s: id %s, gone %v", id, e.id, e.gone.Load())
 		}
@@ -226,20 +225,39 @@ func checkAccounting(t *testing.T, s *MemoryStore) {
 			}
 		}
 	}
-	if total != s.bytes || s.lru.Len() != len(s.entries) {
-		t.Fatalf("store counts %d bytes, %d in its list; entries: %d bytes, %d", s.bytes, s.lru.Len(), total, len(s.entries))
+	if total != s.bytes || s.lru.n != len(s.entries) || walk(t, &s.lru) != s.lru.n {
+		t.Fatalf("store counts %d bytes, %d in its list; entries: %d bytes, %d", s.bytes, s.lru.n, total, len(s.entries))
 	}
 	if s.bytes > s.maxBytes || len(s.entries) > s.max {
 		t.Fatalf("store holds %d instances, %d bytes; caps %d, %d", len(s.entries), s.bytes, s.max, s.maxBytes)
 	}
 	for key, q := range s.quotas {
-		if q.lru.Len() == 0 || q.bytes != perQuota[q] {
-			t.Fatalf("quota %s: %d entries, counts %d bytes, entries hold %d", key, q.lru.Len(), q.bytes, perQuota[q])
+		if q.lru.n == 0 || q.bytes != perQuota[q] || walk(t, &q.lru) != q.lru.n {
+			t.Fatalf("quota %s: %d entries, counts %d bytes, entries hold %d", key, q.lru.n, q.bytes, perQuota[q])
 		}
-		if q.lru.Len() > s.perSession || q.bytes > s.perSessionBytes {
-			t.Fatalf("quota %s over its caps: %d instances, %d bytes", key, q.lru.Len(), q.bytes)
+		if q.lru.n > s.perSession || q.bytes > s.perSessionBytes {
+			t.Fatalf("quota %s over its caps: %d instances, %d bytes", key, q.lru.n, q.bytes)
 		}
 	}
+}
+
+// walk counts the entries of l from its head, checking that each links
+// back to the one before it and that the last is its tail.
+func walk(t *testing.T, l *entryList) int {
+	t.Helper()
+	n := 0
+	var prev *memEntry
+	for e := l.head; e != nil; e = e.links[l.which].next {
+		if e.links[l.which].prev != prev || e.gone.Load() {
+			t.Fatalf("list %d: entry %s links back to the wrong one (or is gone)", l.which, e.id)
+		}
+		prev = e
+		n++
+	}
+	if prev != l.tail {
+		t.Fatalf("list %d: its tail is not its last entry", l.which)
+	}
+	return n
 }
 
 func TestMemoryStoreSessionCapEvictsOnlyItsOwn(t *testing.T) {

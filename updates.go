@@ -55,7 +55,7 @@ func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 // deliverStream queues the stream message msg for every watcher that
 // speaks the protocol that has them (SubprotocolV2). w.mu is held.
 func (w *watchers) deliverStream(msg []byte, origin peer) {
-	switch n := w.kinds[edits]; {
+	switch n := int(w.kinds[edits]); {
 	case n == 0:
 	case n == w.len():
 		w.deliver(msg, origin)
@@ -144,7 +144,7 @@ func (w *watchers) deliverEach(msgs [updateKinds][]byte, origin peer) {
 	var frames [updateKinds]frame
 	for k, n := range w.kinds {
 		if n > 0 {
-			frames[k] = frameFor(msgs[k], n)
+			frames[k] = frameFor(msgs[k], int(n))
 		}
 	}
 	w.each(func(p peer) { p.send(frames[p.speaks()], p != origin) })

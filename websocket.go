@@ -57,6 +57,8 @@ type WebSocketHandler struct {
 
 	upgrader  websocket.Upgrader
 	upgrades  *ipLimiter // nil without a rate limit
+	poller    *poller    // idle connections' sockets (read.go); nil: none
+	pollOnce  sync.Once  // starts it with the first connection
 	writeBufs sync.Pool
 
 	mu      sync.RWMutex
@@ -140,6 +142,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	h.pollOnce.Do(func() { h.poller = newPoller() })
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the client
@@ -170,7 +173,21 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.logger.DebugContext(r.Context(), "liveflux: websocket opened", "remote", r.RemoteAddr, "subprotocol", ws.Subprotocol())
 	// A fresh goroutine, not this one: its stack stays small while the
 	// connection idles.
-	c.start()
+	c.start(h.compress && offersDeflate(r))
+}
+
+// offersDeflate reports whether the handshake r offers permessage-deflate,
+// which the upgrader then accepts (with compression on).
+func offersDeflate(r *http.Request) bool {
+	for _, v := range r.Header.Values("Sec-WebSocket-Extensions") {
+		for _, ext := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(ext, ";")
+			if strings.TrimSpace(name) == "permessage-deflate" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // refuse returns the status and reason to refuse a handshake with, or 0.
@@ -268,7 +285,14 @@ func (h *WebSocketHandler) Shutdown(ctx context.Context) error {
 		c.closeWith(websocket.CloseGoingAway)
 	}
 	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
+	go func() {
+		h.wg.Wait()
+		h.pollOnce.Do(func() {})
+		if h.poller != nil {
+			h.poller.stop() // every connection is gone
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil

@@ -92,7 +92,7 @@ func (c *wsConn) writeLoop() {
 			// close frame answers ours (then the reader ends and closes);
 			// closing at once could reset the connection before the client
 			// read our close frame.
-			time.AfterFunc(closeGrace, func() { c.ws.Close() })
+			time.AfterFunc(closeGrace, c.closeNet)
 			return
 		case c.pingDue:
 			c.pingDue = false
@@ -170,7 +170,14 @@ func (c *wsConn) drop() {
 	c.dead = true
 	c.queue, c.queued = nil, 0
 	c.mu.Unlock()
+	c.closeNet()
+}
+
+// closeNet closes the socket, and has a reader notice (an idle
+// connection has none running).
+func (c *wsConn) closeNet() {
 	c.ws.Close()
+	c.wakeReader()
 }
 
 // prepared returns f framed once for every connection it goes to, or nil

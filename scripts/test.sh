@@ -46,7 +46,7 @@ done
 # (testdata/fuzz), which every go test run above already replays. New
 # inputs are minimized for 10 runs at most, so the burst spends its time
 # fuzzing.
-for target in FuzzWebSocketMessage FuzzHTTPForm; do
+for target in FuzzWebSocketMessage FuzzHTTPForm FuzzFrames; do
   echo "== fuzz $target (10s)"
   go test -run '^$' -fuzz "^$target\$" -fuzztime 10s -fuzzminimizetime 10x . || status=1
 done

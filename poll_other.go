@@ -1,0 +1,17 @@
+//go:build !linux
+
+package liveflux
+
+import "syscall"
+
+// poller is Linux only: elsewhere every connection keeps a reader
+// goroutine (read.go).
+type poller struct{}
+
+func newPoller() *poller               { return nil }
+func (*poller) arm(*wsConn, int) error { return errNoPoller }
+func (*poller) forget(*wsConn, int)    {}
+func (*poller) stop()                  {}
+
+// readRaw is never called: without a poller no socket is read raw.
+func readRaw(syscall.RawConn, []byte, bool) (int, error) { return 0, errNoPoller }
