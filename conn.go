@@ -17,13 +17,11 @@ import (
 
 // wsConn is one client's WebSocket connection.
 //
-// Exactly one goroutine reads (run, for the connection's life); it hands
-// each message to a goroutine of its own (handlePending) and waits for it.
-// At most one goroutine writes (writeLoop, run by the message handler when
-// it is done, or started when something is queued meanwhile, and ending
-// when the queue is empty), so an idle connection costs one goroutine with
-// a minimal stack. Nobody holds c.mu across I/O: senders only append to
-// the queue.
+// At most one goroutine reads (read.go), and only while the client sends:
+// an idle connection has none. At most one goroutine writes (writeLoop,
+// run by the message handler when it is done, or started when something
+// is queued meanwhile, and ending when the queue is empty). Nobody holds
+// c.mu across I/O: senders only append to the queue.
 type wsConn struct {
 	h        *WebSocketHandler
 	ws       *websocket.Conn

@@ -51,12 +51,17 @@
 // state it shares with other instances (a package variable, a database)
 // needs its own synchronization.
 //
-// Each WebSocket connection has one goroutine that reads. Each message it
-// reads is handled on a short-lived goroutine; the reader reads on (so that
-// a connection that closes during a long action ends its context) but
-// hands over the next message only once this one is handled, so messages
-// from one connection are handled in order and an idle connection keeps
-// only a small stack. At most one goroutine writes to a
+// A WebSocket connection is read by the handler's own frame reader
+// (gorilla does the handshake and the writes), on a goroutine that runs
+// only while the client sends: once the socket has had nothing to read
+// for a moment, the reader arms the handler's poller (epoll, on Linux)
+// and ends, so an idle connection holds no goroutine and no buffer;
+// elsewhere, and on TLS sockets the Go server terminates, a reader waits
+// in its read as a goroutine per connection. A reader that reads a
+// message handles it and hands the reading on to a new goroutine, which
+// reads on (so that a connection that closes during a long action ends its
+// context) but hands over the next message only once this one is handled:
+// messages from one connection are handled in order. At most one goroutine writes to a
 // connection at any time: the message handler when it has a reply, or a
 // writer started only while messages are queued. Broadcast, Refresh and
 // the fan-out after an action only append to the connections' bounded
@@ -112,7 +117,8 @@
 //	websocket.go   WebSocketHandler: handshake, Broadcast, Refresh, Close
 //	options.go     the WebSocketHandler's options and defaults
 //	conn.go        one connection (a peer): set-up, init/action/leave
-//	read.go        its reader; write.go its write queue and writer
+//	read.go        its reader; frame.go its frames; poll_linux.go the
+//	               poller of idle connections; write.go its writer
 //	liveness.go    pings and the pong wait
 //	hub.go         who watches which component
 //	updates.go     renderings to watchers: revisions, diff baseline

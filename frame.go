@@ -192,9 +192,6 @@ func (r *frameReader) space() []byte {
 // grew records that n bytes were read into space.
 func (r *frameReader) grew(n int) { r.buf = r.buf[:len(r.buf)+n] }
 
-// empty reports whether nothing is buffered nor in progress.
-func (r *frameReader) empty() bool { return len(r.buf) == 0 && r.msgOp == 0 }
-
 // readBufs are the frame readers' buffers, shared.
 var readBufs sync.Pool
 

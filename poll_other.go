@@ -2,7 +2,13 @@
 
 package liveflux
 
-import "syscall"
+import (
+	"errors"
+	"syscall"
+)
+
+// errNoPoller: this system has no poller.
+var errNoPoller = errors.New("liveflux: no poller")
 
 // poller is Linux only: elsewhere every connection keeps a reader
 // goroutine (read.go).

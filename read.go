@@ -31,12 +31,8 @@ const (
 	readerIdle
 )
 
-var (
-	// errWouldBlock: the socket has nothing to read now.
-	errWouldBlock = errors.New("liveflux: nothing to read")
-	// errNoPoller: this system has no poller.
-	errNoPoller = errors.New("liveflux: no poller")
-)
+// errWouldBlock: the socket has nothing to read now.
+var errWouldBlock = errors.New("liveflux: nothing to read")
 
 // readRun is a reader goroutine: it reads until the socket is drained
 // (and idles) or the connection ends (and cleans up).
