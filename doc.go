@@ -61,16 +61,16 @@
 // message handles it and hands the reading on to a new goroutine, which
 // reads on (so that a connection that closes during a long action ends its
 // context) but hands over the next message only once this one is handled:
-// messages from one connection are handled in order. At most one goroutine writes to a
-// connection at any time: the message handler when it has a reply, or a
-// writer started only while messages are queued. Broadcast, Refresh and
-// the fan-out after an action only append to the connections' bounded
-// queues and never wait for a client; a client whose queue overflows is
-// disconnected and catches up when it reconnects. What goes to other nodes
-// through a Backplane waits in one outbox and is published in order, in
-// batches, by a goroutine that runs while there is something to publish,
-// so no request waits for the network. No lock is held across network I/O
-// or a component's code.
+// messages from one connection are handled in order. At most one goroutine
+// writes to a connection at any time: the message handler when it has a
+// reply, or a writer started only while messages are queued. Broadcast,
+// Refresh and the fan-out after an action only append to the connections'
+// bounded queues and never wait for a client; a client whose queue
+// overflows is disconnected and catches up when it reconnects. What goes to
+// other nodes through a Backplane waits in one outbox and is published in
+// order, in batches, by a goroutine that runs while there is something to
+// publish, so no request waits for the network. No lock is held across
+// network I/O or a component's code.
 //
 // Topic messages, presence changes and Watching calls reach an instance
 // through its mailbox: one delivery at a time per instance, under its lock
