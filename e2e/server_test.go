@@ -455,6 +455,29 @@ func (s *server) expectActs(from int, want ...labAct) {
 	}
 }
 
+// expectActsInAnyOrder is expectActs for actions sent at one moment, which
+// may reach the server in any order.
+func (s *server) expectActsInAnyOrder(from int, want ...labAct) {
+	s.t.Helper()
+	got := s.waitActs(from + len(want))[from:]
+	if len(got) != len(want) {
+		s.t.Fatalf("got actions %v, want %d: %v", got, len(want), want)
+	}
+	slices.SortFunc(got, func(a, b labAct) int { return strings.Compare(a.Action, b.Action) })
+	want = slices.Clone(want)
+	slices.SortFunc(want, func(a, b labAct) int { return strings.Compare(a.Action, b.Action) })
+	for i, w := range want {
+		if got[i].Action != w.Action {
+			s.t.Fatalf("actions from %d: got %v, want %v in any order", from, got, want)
+		}
+		for name, vals := range w.Data {
+			if !slices.Equal(got[i].Data[name], vals) {
+				s.t.Errorf("action %s: field %s = %q, want %q", w.Action, name, got[i].Data[name], vals)
+			}
+		}
+	}
+}
+
 // lab renders the view named by its mount parameter "view" and records
 // every action. "send" adds the field msg to Msgs (and "push" a message of
 // its own), "off" sets Off, "emit" emits the event lab-said {n: N},
