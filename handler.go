@@ -275,6 +275,10 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 // compressing costs more than it saves.
 const GzipMin = 1024
 
+// varyEncoding is the Vary header of answers, shared (a header set by
+// key allocates nothing).
+var varyEncoding = []string{"Accept-Encoding"}
+
 // gzips are the gzip writers of answers, reused.
 var gzips = sync.Pool{New: func() any {
 	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
@@ -284,7 +288,7 @@ var gzips = sync.Pool{New: func() any {
 // writeBody writes an answer's body, gzip'd when it is large enough and
 // the client accepts it.
 func writeBody(w http.ResponseWriter, r *http.Request, body []byte) {
-	w.Header().Add("Vary", "Accept-Encoding")
+	w.Header()["Vary"] = varyEncoding
 	if len(body) < GzipMin || !accepts(r.Header.Get("Accept-Encoding"), "gzip") {
 		w.Write(body)
 		return
