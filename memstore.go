@@ -100,13 +100,13 @@ type MemoryStore struct {
 
 type memEntry struct {
 	id       string
-	quota    *memQuota     // nil: counts only toward the store-wide caps
-	links    [2]entryLink  // in the store's list and in quota's; guarded by mu
-	size     int64         // instanceSize; changed under mu by the lock holder
-	lastUsed int64         // UnixNano
-	lock     chan struct{} // capacity 1: held while an Update runs
-	c        Component     // guarded by lock
-	gone     atomic.Bool   // removed from the store (evicted, expired or deleted)
+	quota    *memQuota    // nil: counts only toward the store-wide caps
+	links    [2]entryLink // in the store's list and in quota's; guarded by mu
+	size     int64        // instanceSize; changed under mu by the lock holder
+	lastUsed int64        // UnixNano
+	lock     entryLock    // held while an Update runs
+	c        Component    // guarded by lock
+	gone     atomic.Bool  // removed from the store (evicted, expired or deleted)
 }
 
 // memQuota is what one session (or client address) holds.
@@ -114,6 +114,70 @@ type memQuota struct {
 	key   string
 	lru   entryList // front: most recently used
 	bytes int64
+}
+
+// entryLock is an entry's lock: one Update holds it at a time, the others
+// wait for it in turn, or until their context ends. Unheld or held
+// without waiters it is a mutex and a flag: a channel is made only for a
+// waiter (a channel per entry would cost every instance 96 bytes).
+type entryLock struct {
+	mu      sync.Mutex
+	held    bool
+	waiters []chan struct{} // in arrival order; closed to hand the lock over
+}
+
+func (l *entryLock) tryLock() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held {
+		return false
+	}
+	l.held = true
+	return true
+}
+
+func (l *entryLock) lock(ctx context.Context) error {
+	l.mu.Lock()
+	if !l.held {
+		l.held = true
+		l.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	l.waiters = append(l.waiters, ch)
+	l.mu.Unlock()
+	select {
+	case <-ch:
+		return nil // handed over
+	case <-ctx.Done():
+	}
+	l.mu.Lock()
+	for i, w := range l.waiters {
+		if w == ch {
+			l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
+			l.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+	l.mu.Unlock()
+	l.unlock() // handed over as the context ended: hand it on
+	return ctx.Err()
+}
+
+func (l *entryLock) unlock() {
+	l.mu.Lock()
+	if len(l.waiters) > 0 {
+		ch := l.waiters[0]
+		l.waiters = l.waiters[1:]
+		if len(l.waiters) == 0 {
+			l.waiters = nil
+		}
+		l.mu.Unlock()
+		close(ch) // held stays set: the waiter has it
+		return
+	}
+	l.held = false
+	l.mu.Unlock()
 }
 
 // entryList is a list of entries through their links[which]: the
@@ -277,7 +341,7 @@ func (s *MemoryStore) Set(ctx context.Context, c Component) error {
 	if limit := s.sizeLimit(key); size > limit {
 		return tooLarge(limit)
 	}
-	e := &memEntry{id: id, c: c, size: size, lock: make(chan struct{}, 1)}
+	e := &memEntry{id: id, c: c, size: size}
 	s.mu.Lock()
 	defer s.unlock()
 	now := s.now()
@@ -365,19 +429,13 @@ func (s *MemoryStore) updateEntry(ctx context.Context, id string, use, resize, w
 		return err
 	}
 	if !wait {
-		select {
-		case e.lock <- struct{}{}:
-		default:
+		if !e.lock.tryLock() {
 			return errBusy
 		}
-	} else {
-		select {
-		case e.lock <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	} else if err := e.lock.lock(ctx); err != nil {
+		return err
 	}
-	defer func() { <-e.lock }()
+	defer e.lock.unlock()
 	if e.gone.Load() {
 		return notFound(id)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -427,4 +428,65 @@ func TestMemoryStoreAccountingUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 	checkAccounting(t, s)
+}
+
+// An entry's lock is held by one at a time, handed over in turn, given up
+// by a waiter whose context ends (without losing it for the others), and
+// refused at once to a try.
+func TestEntryLock(t *testing.T) {
+	t.Parallel()
+	var l entryLock
+	if !l.tryLock() || l.tryLock() {
+		t.Fatal("tryLock: the first must get it, the second not")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error)
+	go func() { gaveUp <- l.lock(ctx) }()
+	got := make(chan int, 2)
+	for i := range 2 {
+		go func() {
+			if err := l.lock(context.Background()); err != nil {
+				t.Error(err)
+			}
+			got <- i
+			l.unlock()
+		}()
+	}
+	time.Sleep(10 * time.Millisecond) // all three wait
+	cancel()
+	if err := <-gaveUp; err == nil {
+		t.Fatal("a waiter whose context ended got the lock")
+	}
+	l.unlock()
+	for range 2 {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the lock was not handed on to a waiter")
+		}
+	}
+	if !l.tryLock() {
+		t.Fatal("the lock stayed held after everyone left")
+	}
+	l.unlock()
+
+	// Many at once: the holders never overlap.
+	var held atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			for range 100 {
+				if err := l.lock(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+				if held.Add(1) != 1 {
+					t.Error("two holders at once")
+				}
+				held.Add(-1)
+				l.unlock()
+			}
+		})
+	}
+	wg.Wait()
 }
