@@ -26,47 +26,45 @@ type wsConn struct {
 	h        *WebSocketHandler
 	ws       *websocket.Conn
 	owner    string        // the handshake's session digest (WithSessionKey)
-	kind     updateKind    // the updates the client asked for in its handshake
-	wantsURL atomic.Bool   // the client sent its URL (MessageURL): it is sent patches
 	limiter  *rate.Limiter // nil without a rate limit; reader only
+	wantsURL atomic.Bool   // the client sent its URL (MessageURL): it is sent patches
+	kind     updateKind    // the updates the client asked for in its handshake
 
+	// The writer's side, guarded by mu.
+	writing   bool // a writeLoop is running
+	pingDue   bool
+	dead      bool  // nothing more is written
+	closeCode int32 // set: the writer sends this close frame next, then closes
 	mu        sync.Mutex
 	queue     []frame // messages waiting for the writer
 	queued    int     // their bytes
 	spare     []frame // the writer's previous batch, reused
-	closeCode int32   // set: the writer sends this close frame next, then closes
-	writing   bool    // a writeLoop is running
-	pingDue   bool
-	dead      bool // nothing more is written
 	writers   sync.WaitGroup
 	writeFn   func() // c.writeLoop, bound once: go c.writeFn() allocates nothing
 
 	lastSeen atomic.Int64 // UnixNano of the last frame the client sent
-	inAction atomic.Bool  // a message is being handled
 	lastPing int64        // UnixNano of the last ping; pingLoop only
+	inAction atomic.Bool  // a message is being handled
 
 	// The read side (read.go): the reader of the moment only.
+	readerState atomic.Int32    // readerRunning or readerIdle
 	rd          *frameReader    // while a reader runs, or a frame is half read; nil when idle
 	raw         syscall.RawConn // the socket, read without waiting; nil: read waiting
-	fd          int             // its descriptor, for the poller
 	deadline    int64           // UnixNano of the socket's read deadline while the reader waits (0: none)
+	fd          int32           // the socket's descriptor, for the poller
+	strikes     int32           // consecutive rate-limited messages
 	deflate     bool            // the handshake negotiated permessage-deflate
 	blocking    bool            // reads wait (no poller for this socket)
 	broken      bool            // a protocol error: what follows is dropped
-	readerState atomic.Int32    // readerRunning or readerIdle
-	strikes     int32           // consecutive rate-limited messages
-
-	pendingType int32          // the message handlePending handles
-	pendingData []byte         // (set by the reader, which then waits for it)
-	handling    sync.WaitGroup // the reader waits for handlePending
-	readFn      func()         // c.readRun, bound once: go c.readFn() allocates nothing
 
 	// stop cancels the context of the message being handled (nil: none);
 	// gone: the connection closed, so a message handled from now on gets
 	// a cancelled one (see begin). Guarded by mu.
-	stop   context.CancelFunc
-	gone   bool
-	silent bool // dropped for answering no ping (guarded by mu)
+	gone     bool
+	silent   bool // dropped for answering no ping (guarded by mu)
+	stop     context.CancelFunc
+	handling sync.WaitGroup // the next reader waits for handlePending
+	readFn   func()         // c.readRun, bound once: go c.readFn() allocates nothing
 }
 
 func newWSConn(h *WebSocketHandler, ws *websocket.Conn, owner string) *wsConn {
@@ -99,7 +97,7 @@ func (c *wsConn) start(deflate bool) {
 	c.deflate = deflate
 	if sc, ok := c.ws.NetConn().(syscall.Conn); ok && c.h.poller != nil {
 		if raw, err := sc.SyscallConn(); err == nil {
-			if raw.Control(func(fd uintptr) { c.fd = int(fd) }) == nil {
+			if raw.Control(func(fd uintptr) { c.fd = int32(fd) }) == nil {
 				c.raw = raw
 			}
 		}
@@ -122,7 +120,7 @@ func (c *wsConn) cleanup() {
 	c.ws.Close()
 	c.writers.Wait()
 	if c.raw != nil && c.h.poller != nil {
-		c.h.poller.forget(c, c.fd)
+		c.h.poller.forget(c, int(c.fd))
 	}
 	c.h.hub.forget(c)
 	c.h.unregister(c)

@@ -27,6 +27,16 @@ type frameReader struct {
 	msgFlate bool   // its first frame had RSV1: compressed
 	deflate  bool   // the handshake negotiated permessage-deflate
 	limit    int64  // the read limit, of what travels and once decompressed
+	raw      rawRead
+}
+
+// rawRead is a read of the socket without waiting on it (poll_linux.go).
+type rawRead struct {
+	p    []byte
+	n    int
+	err  error
+	wait bool
+	fn   func(fd uintptr) bool // r.once, bound once
 }
 
 // frameError is a protocol violation, closed with code.

@@ -108,20 +108,19 @@ func (p *poller) stop() {
 	p.done.Wait()
 }
 
-// readRaw reads what the socket raw has into p: at once (errWouldBlock
+// rawRead reads what the socket raw has into p: at once (errWouldBlock
 // when it has nothing), or, with wait, waiting in the runtime's poller
-// until the socket's read deadline (then errWouldBlock).
-func readRaw(raw syscall.RawConn, p []byte, wait bool) (int, error) {
-	var n int
-	var rerr error
-	err := raw.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Read(int(fd), p)
-			if rerr != syscall.EINTR {
-				return !wait || rerr != syscall.EAGAIN // EAGAIN with wait: park
-			}
-		}
-	})
+// until the socket's read deadline (then errWouldBlock). Its state lives
+// in r, and the function raw.Read calls is bound once, so a read
+// allocates nothing.
+func (r *rawRead) read(raw syscall.RawConn, p []byte, wait bool) (int, error) {
+	if r.fn == nil {
+		r.fn = r.once
+	}
+	r.p, r.wait, r.n, r.err = p, wait, 0, nil
+	err := raw.Read(r.fn)
+	n, rerr := r.n, r.err
+	r.p, r.err = nil, nil
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded), rerr == syscall.EAGAIN:
 		return 0, errWouldBlock
@@ -133,4 +132,15 @@ func readRaw(raw syscall.RawConn, p []byte, wait bool) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// once is what raw.Read calls: it reports false (park until readable)
+// on EAGAIN when the read waits.
+func (r *rawRead) once(fd uintptr) bool {
+	for {
+		r.n, r.err = syscall.Read(int(fd), r.p)
+		if r.err != syscall.EINTR {
+			return !r.wait || r.err != syscall.EAGAIN
+		}
+	}
 }

@@ -19,5 +19,5 @@ func (*poller) arm(*wsConn, int) error { return errNoPoller }
 func (*poller) forget(*wsConn, int)    {}
 func (*poller) stop()                  {}
 
-// readRaw is never called: without a poller no socket is read raw.
-func readRaw(syscall.RawConn, []byte, bool) (int, error) { return 0, errNoPoller }
+// read is never called: without a poller no socket is read raw.
+func (*rawRead) read(syscall.RawConn, []byte, bool) (int, error) { return 0, errNoPoller }

@@ -111,12 +111,11 @@ func (c *wsConn) readLoop() (ended bool) {
 			c.heard()
 			c.h.record(Measure{Kind: MeasureMessageIn, Bytes: len(data)})
 			c.handling.Wait() // messages are handled one at a time, in order
-			c.pendingType, c.pendingData = int32(op), data
 			c.handling.Add(1)
 			// This goroutine handles the message at once, and a new one
 			// reads on (which waits for the socket meanwhile).
 			go c.readFn()
-			c.handlePending()
+			c.handlePending(op, data)
 			return false
 		}
 	}
@@ -132,7 +131,7 @@ func (c *wsConn) putReader() {
 	if len(c.rd.buf) > 0 || c.rd.msgOp != 0 {
 		return
 	}
-	*c.rd = frameReader{}
+	*c.rd = frameReader{raw: rawRead{fn: c.rd.raw.fn}} // fn is bound to this frameReader
 	frameReaders.Put(c.rd)
 	c.rd = nil
 }
@@ -172,7 +171,7 @@ func (c *wsConn) readSome(p []byte) (int, error) {
 		}
 		return 0, err
 	}
-	return readRaw(c.raw, p, false) // never parks: the poller waits instead
+	return c.rd.raw.read(c.raw, p, false) // never parks: the poller waits instead
 }
 
 // hotWindow is how long a reader waits for more after the client was
@@ -187,7 +186,7 @@ func (c *wsConn) readUntil(p []byte, until int64) (int, error) {
 		c.deadline = until
 		c.ws.NetConn().SetReadDeadline(time.Unix(0, until))
 	}
-	return readRaw(c.raw, p, true)
+	return c.rd.raw.read(c.raw, p, true)
 }
 
 // goIdle arms the poller and reports true: this reader ends, and a new
@@ -200,7 +199,7 @@ func (c *wsConn) goIdle() bool {
 		return false
 	}
 	c.readerState.Store(readerIdle)
-	if err := c.h.poller.arm(c, c.fd); err != nil {
+	if err := c.h.poller.arm(c, int(c.fd)); err != nil {
 		if c.readerState.CompareAndSwap(readerIdle, readerRunning) {
 			c.blocking = true
 			return false
@@ -220,10 +219,8 @@ func (c *wsConn) wakeReader() {
 // handlePending handles the message the reader read, then writes what it
 // queued itself rather than starting a writer: a reply leaves without a
 // goroutine hand-off.
-func (c *wsConn) handlePending() {
+func (c *wsConn) handlePending(typ byte, data []byte) {
 	defer c.handling.Done()
-	typ, data := c.pendingType, c.pendingData
-	c.pendingData = nil
 	c.inAction.Store(true)
 	defer c.inAction.Store(false)
 	switch {
@@ -232,7 +229,7 @@ func (c *wsConn) handlePending() {
 		// dropped, not acted on.
 	case typ != websocket.TextMessage:
 		c.closeWith(websocket.CloseUnsupportedData)
-	case !validText(byte(typ), data):
+	case !validText(typ, data):
 		c.closeWith(websocket.CloseInvalidFramePayloadData)
 	default:
 		c.handle(data)
