@@ -44,6 +44,7 @@ type wsConn struct {
 
 	lastSeen atomic.Int64 // UnixNano of the last frame the client sent
 	lastPing int64        // UnixNano of the last ping; pingLoop only
+	writeDL  int64        // UnixNano: the socket's write deadline is at least this; the writer only
 	inAction atomic.Bool  // a message is being handled
 
 	// The read side (read.go): the reader of the moment only.
@@ -53,7 +54,7 @@ type wsConn struct {
 	deadline    int64           // UnixNano of the socket's read deadline while the reader waits (0: none)
 	fd          int32           // the socket's descriptor, for the poller
 	strikes     int32           // consecutive rate-limited messages
-	deflate     bool            // the handshake negotiated permessage-deflate
+	deflate     bool            // the handshake negotiated permessage-deflate (set before the reader or a writer runs)
 	blocking    bool            // reads wait (no poller for this socket)
 	broken      bool            // a protocol error: what follows is dropped
 
@@ -93,8 +94,7 @@ var closeReasons = map[int]string{
 // start sets the connection up and starts its reader. The set-up runs
 // here, not on the reader, whose stack is kept small; nothing on the
 // reader sets deadlines either: liveness is checked when pinging.
-func (c *wsConn) start(deflate bool) {
-	c.deflate = deflate
+func (c *wsConn) start() {
 	if sc, ok := c.ws.NetConn().(syscall.Conn); ok && c.h.poller != nil {
 		if raw, err := sc.SyscallConn(); err == nil {
 			if raw.Control(func(fd uintptr) { c.fd = int32(fd) }) == nil {

@@ -148,6 +148,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered the client
 	}
 	c := newWSConn(h, ws, h.ownerOf(r))
+	c.deflate = h.compress && offersDeflate(r) // before any writer may run
 	switch ws.Subprotocol() {
 	case SubprotocolV2:
 		c.kind = edits
@@ -173,7 +174,7 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.logger.DebugContext(r.Context(), "liveflux: websocket opened", "remote", r.RemoteAddr, "subprotocol", ws.Subprotocol())
 	// A fresh goroutine, not this one: its stack stays small while the
 	// connection idles.
-	c.start(h.compress && offersDeflate(r))
+	c.start()
 }
 
 // offersDeflate reports whether the handshake r offers permessage-deflate,

@@ -49,3 +49,30 @@ func TestWebSocketSlowClient(t *testing.T) {
 		c.init(id)
 	}
 }
+
+// A message for many watchers is framed once for all of them: every frame
+// length form (7-bit, 16-bit, 64-bit) reaches plain and compressing
+// clients whole, before and after the socket's write deadline has moved.
+func TestSharedFramesOfEverySize(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, liveflux.WithWebSocketWriteTimeout(200*time.Millisecond))
+	id := f.mount(t, "counter", nil)
+	cs := f.watchers(t, id, 5)
+	for range 2 {
+		c, _, _, _ := dialCompressing(t, f)
+		c.init(id)
+		cs = append(cs, c)
+	}
+	for i, size := range []int{2, 125, 126, 127, 511, 512, 65535, 65536, 70000} {
+		if i == 4 {
+			time.Sleep(300 * time.Millisecond) // the deadline set by the first frames has passed
+		}
+		text := strings.Repeat("a", size-2) // its JSON: size bytes
+		assertNoError(t, f.h.Broadcast(id, text))
+		for j, c := range cs {
+			if got := string(c.next()); got != `"`+text+`"` {
+				t.Fatalf("client %d, a %d-byte message: got %d bytes %.40q…", j, size, len(got), got)
+			}
+		}
+	}
+}
