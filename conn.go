@@ -30,11 +30,16 @@ type wsConn struct {
 	wantsURL atomic.Bool   // the client sent its URL (MessageURL): it is sent patches
 	kind     updateKind    // the updates the client asked for in its handshake
 
-	// The writer's side, guarded by mu.
-	writing   bool // a writeLoop is running
-	pingDue   bool
-	dead      bool  // nothing more is written
-	closeCode int32 // set: the writer sends this close frame next, then closes
+	// The writer's side, guarded by mu. Every frame goes out through the
+	// writer, control frames included: one goroutine writes at a time.
+	writing   bool     // a writeLoop is running
+	pingDue   bool     // the writer sends a ping
+	dead      bool     // nothing more is written
+	closeCode uint16   // set: the writer sends this close frame next, then closes
+	echo      bool     // the close frame answers the client's
+	gone      bool     // the connection closed (see stop, below)
+	strikes   int32    // consecutive rate-limited messages (the reader's; here it fills a gap)
+	pong      *control // the latest ping of the client, for the writer to answer
 	mu        sync.Mutex
 	queue     []frame // messages waiting for the writer
 	queued    int     // their bytes
@@ -53,15 +58,13 @@ type wsConn struct {
 	raw         syscall.RawConn // the socket, read without waiting; nil: read waiting
 	deadline    int64           // UnixNano of the socket's read deadline while the reader waits (0: none)
 	fd          int32           // the socket's descriptor, for the poller
-	strikes     int32           // consecutive rate-limited messages
 	deflate     bool            // the handshake negotiated permessage-deflate (set before the reader or a writer runs)
 	blocking    bool            // reads wait (no poller for this socket)
 	broken      bool            // a protocol error: what follows is dropped
 
 	// stop cancels the context of the message being handled (nil: none);
-	// gone: the connection closed, so a message handled from now on gets
-	// a cancelled one (see begin). Guarded by mu.
-	gone     bool
+	// once gone is set, a message handled from now on gets a cancelled
+	// one (see begin). Guarded by mu.
 	silent   bool // dropped for answering no ping (guarded by mu)
 	stop     context.CancelFunc
 	handling sync.WaitGroup // the next reader waits for handlePending
@@ -111,8 +114,11 @@ func (c *wsConn) cleanup() {
 	c.endActions()
 	c.mu.Lock()
 	reason := closeReason(c.closeCode)
-	if c.silent {
+	switch {
+	case c.silent:
 		reason = ReasonSilent
+	case c.echo:
+		reason = ReasonGone // the client closed
 	}
 	c.dead = true
 	c.queue, c.spare, c.queued = nil, nil, 0

@@ -1,11 +1,14 @@
 package liveflux_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
+	"io"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,6 +171,22 @@ func TestFrames(t *testing.T) {
 		})
 	}
 
+	t.Run("a close with a code no client may send is answered with 1002", func(t *testing.T) {
+		ws := dialRawFrames(t, f, false)
+		writeRaw(t, ws, rawFrame(true, 0, websocket.CloseMessage, []byte{0, 0}, false))
+		if _, err := readUntilClose(t, ws); !websocket.IsCloseError(err, websocket.CloseProtocolError) {
+			t.Fatalf("got %v, want close 1002", err)
+		}
+	})
+
+	t.Run("a close without a code is answered without one", func(t *testing.T) {
+		ws := dialRawFrames(t, f, false)
+		writeRaw(t, ws, rawFrame(true, 0, websocket.CloseMessage, nil, false))
+		if _, err := readUntilClose(t, ws); !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
+			t.Fatalf("got %v, want a close frame without a code", err)
+		}
+	})
+
 	t.Run("a close is answered with its code", func(t *testing.T) {
 		ws := dialRawFrames(t, f, false)
 		writeRaw(t, ws, rawFrame(true, 0, websocket.CloseMessage, websocket.FormatCloseMessage(4321, "bye"), false))
@@ -210,4 +229,85 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	}
 	t.Logf("300 idle connections: %d goroutines more", now-before)
 	_ = liveflux.DefaultReadLimit
+}
+
+// readServerOps reads the server's frames from ws's socket until it
+// closes, and returns their opcodes in order.
+func readServerOps(ws *websocket.Conn) []byte {
+	ws.NetConn().SetReadDeadline(time.Now().Add(waitTimeout))
+	r := bufio.NewReader(ws.NetConn())
+	var ops []byte
+	var head [8]byte
+	for {
+		if _, err := io.ReadFull(r, head[:2]); err != nil {
+			return ops
+		}
+		size := uint64(head[1] & 0x7f)
+		switch size {
+		case 126:
+			if _, err := io.ReadFull(r, head[:2]); err != nil {
+				return ops
+			}
+			size = uint64(binary.BigEndian.Uint16(head[:2]))
+		case 127:
+			if _, err := io.ReadFull(r, head[:8]); err != nil {
+				return ops
+			}
+			size = binary.BigEndian.Uint64(head[:8])
+		}
+		if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
+			return ops
+		}
+		ops = append(ops, head[0]&0xf)
+	}
+}
+
+// A client that closes while broadcasts stream to it gets the close frame
+// that answers its own last: no message follows it (RFC 6455, 5.5.1),
+// though messages for many clients go straight to the socket.
+func TestNothingFollowsTheCloseFrame(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	id := f.mount(t, "counter", nil)
+	init := []byte(`{"type":"init","componentID":"` + id + `"}`)
+	for range 4 { // watchers enough that a broadcast is framed once for all
+		ws := dialRawFrames(t, f, false)
+		writeRaw(t, ws, rawFrame(true, 0, websocket.TextMessage, init, false))
+		go io.Copy(io.Discard, ws.NetConn())
+	}
+	stop := make(chan struct{})
+	var broadcasting sync.WaitGroup
+	broadcasting.Add(1)
+	go func() {
+		defer broadcasting.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				f.h.Broadcast(id, map[string]any{"type": "tick", "pad": strings.Repeat("x", 200)})
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		broadcasting.Wait()
+	}()
+	for i := range 40 {
+		ws := dialRawFrames(t, f, false)
+		writeRaw(t, ws, rawFrame(true, 0, websocket.TextMessage, init, false))
+		ops := make(chan []byte, 1)
+		go func() { ops <- readServerOps(ws) }()
+		time.Sleep(time.Duration(i%5) * time.Millisecond)
+		writeRaw(t, ws, rawFrame(true, 0, websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), false))
+		got := <-ops
+		at := bytes.IndexByte(got, websocket.CloseMessage)
+		if at < 0 {
+			t.Fatalf("connection %d: no close frame in %d frames", i, len(got))
+		}
+		if after := len(got) - at - 1; after > 0 {
+			t.Fatalf("connection %d: %d frames after the close frame (the first opcodes %v)", i, after, got[at+1:at+1+min(after, 8)])
+		}
+		ws.Close()
+	}
 }

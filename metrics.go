@@ -129,7 +129,7 @@ func (h *Handler) recordSince(start time.Time, m Measure) {
 
 // closeReason is the Reason of a connection closed with code (0: by the
 // client, or failed).
-func closeReason(code int32) string {
+func closeReason(code uint16) string {
 	switch code {
 	case 0:
 		return ReasonGone

@@ -1,6 +1,7 @@
 package liveflux
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"sync"
@@ -104,6 +105,7 @@ func (c *wsConn) readLoop() (ended bool) {
 				c.putReader()
 				c.endActions()
 				c.handling.Wait()
+				c.awaitEcho()
 				return true
 			}
 		case c.broken:
@@ -136,25 +138,73 @@ func (c *wsConn) putReader() {
 	c.rd = nil
 }
 
-// control answers a ping, notes a pong, and answers a close frame: then
-// it reports true, the connection is over.
+// control has the writer answer a ping, notes a pong, and has the writer
+// answer a close frame: then it reports true, the connection is over.
+// The answers go through the writer, after what it is writing: a frame
+// written from here could land between the writer's frames, or a message
+// after the close frame.
 func (c *wsConn) control(ctl *control) bool {
 	c.heard()
 	switch ctl.op {
 	case websocket.PingMessage:
-		c.ws.WriteControl(websocket.PongMessage, ctl.payload, time.Now().Add(c.h.writeTimeout))
-	case websocket.CloseMessage:
-		if !c.closing() {
-			// Echo the client's code (RFC 6455, 5.5.1), as gorilla does.
-			msg := []byte{}
-			if len(ctl.payload) >= 2 {
-				msg = ctl.payload[:2]
-			}
-			c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.h.writeTimeout))
+		c.mu.Lock()
+		if !c.dead && c.closeCode == 0 {
+			c.pong = ctl // only the latest ping needs an answer (RFC 6455, 5.5.3)
+			c.kickLocked()
 		}
+		c.mu.Unlock()
+	case websocket.CloseMessage:
+		// Echo the client's code (RFC 6455, 5.5.1), as gorilla does; no
+		// code, no payload (1005 is never sent).
+		code := websocket.CloseNoStatusReceived
+		if len(ctl.payload) >= 2 {
+			code = int(binary.BigEndian.Uint16(ctl.payload))
+			if !validCloseCode(code) {
+				code = websocket.CloseProtocolError
+			}
+		}
+		c.mu.Lock()
+		if !c.dead && c.closeCode == 0 { // else ours is on its way: this answers it
+			c.echo = true
+			c.closeLocked(code)
+		}
+		c.mu.Unlock()
 		return true
 	}
 	return false
+}
+
+// validCloseCode reports whether a client may close with code (RFC 6455,
+// 7.4, and the codes IANA registered since).
+func validCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	}
+	return code >= 3000 && code <= 4999
+}
+
+// awaitEcho waits, for closeGrace at most, until the writer has sent the
+// close frame that answers the client's (or has given up): the socket
+// closes once the reader ends.
+func (c *wsConn) awaitEcho() {
+	c.mu.Lock()
+	echo := c.echo
+	c.mu.Unlock()
+	if !echo {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		c.writers.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // readSome reads what the socket has into p: without waiting on a socket
@@ -235,7 +285,7 @@ func (c *wsConn) handlePending(typ byte, data []byte) {
 		c.handle(data)
 	}
 	c.mu.Lock()
-	if c.writing || c.dead || (len(c.queue) == 0 && c.closeCode == 0 && !c.pingDue) {
+	if c.writing || c.dead || (len(c.queue) == 0 && c.closeCode == 0 && !c.pingDue && c.pong == nil) {
 		c.mu.Unlock()
 		return
 	}

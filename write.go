@@ -60,7 +60,7 @@ func (c *wsConn) closeLocked(code int) {
 	if c.dead || c.closeCode != 0 {
 		return
 	}
-	c.closeCode = int32(code)
+	c.closeCode = uint16(code)
 	c.queue, c.queued = nil, 0
 	c.kickLocked()
 }
@@ -86,20 +86,34 @@ func (c *wsConn) writeLoop() {
 			c.mu.Unlock()
 			return
 		case c.closeCode != 0:
-			code := int(c.closeCode)
+			code, echo := int(c.closeCode), c.echo
 			c.dead, c.writing = true, false
 			c.mu.Unlock()
-			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, closeReasons[code]), time.Now().Add(c.h.writeTimeout))
-			// The reader drains what the client still sends until its
-			// close frame answers ours (then the reader ends and closes);
-			// closing at once could reset the connection before the client
-			// read our close frame.
-			time.AfterFunc(closeGrace, c.closeNet)
+			reason := closeReasons[code]
+			if echo {
+				reason = "" // the client's code, not a reason of ours
+			}
+			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(c.h.writeTimeout))
+			if !echo {
+				// The reader drains what the client still sends until its
+				// close frame answers ours (then the reader ends and
+				// closes); closing at once could reset the connection
+				// before the client read our close frame.
+				time.AfterFunc(closeGrace, c.closeNet)
+			}
 			return
+		case c.pong != nil:
+			ping := c.pong
+			c.pong = nil
+			c.mu.Unlock()
+			if !c.writeControl(websocket.PongMessage, ping.payload) {
+				return
+			}
+			continue
 		case c.pingDue:
 			c.pingDue = false
 			c.mu.Unlock()
-			if !c.write(frame{}) {
+			if !c.writeControl(websocket.PingMessage, nil) {
 				return
 			}
 			continue
@@ -123,21 +137,18 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-// write writes one message, or a ping when f is empty. A message for many
-// connections is framed once for all of them (by the first writer to need
-// it), and goes out with one write call and no allocation. On failure
-// write drops the connection (the reader then ends) and reports false.
+// write writes one message. A message for many connections is framed
+// once for all of them (by the first writer to need it), and goes out with
+// one write call and no allocation. On failure write drops the connection
+// (the reader then ends) and reports false.
 func (c *wsConn) write(f frame) bool {
 	now := time.Now()
 	var err error
-	switch {
-	case f.data == nil:
-		err = c.ws.WriteControl(websocket.PingMessage, nil, now.Add(c.h.writeTimeout))
-	case f.shared != nil && (!c.deflate || len(f.data) < CompressMin):
+	if f.shared != nil && (!c.deflate || len(f.data) < CompressMin) {
 		err = c.writePlain(wsFrameOf(f).plain, now)
-	default:
+	} else {
 		c.ws.EnableWriteCompression(len(f.data) >= CompressMin) // no-op unless negotiated
-		c.ws.SetWriteDeadline(now.Add(c.h.writeTimeout))
+		c.setDeadline(now)
 		if f.shared != nil {
 			err = wsFrameOf(f).writeDeflated(c.ws, f.data)
 		} else {
@@ -145,7 +156,7 @@ func (c *wsConn) write(f frame) bool {
 		}
 	}
 	if err == nil {
-		if f.data != nil && c.h.metrics != nil {
+		if c.h.metrics != nil {
 			c.h.metrics.Record(Measure{Kind: MeasureMessageOut, Bytes: len(f.data)})
 		}
 		return true
@@ -154,15 +165,32 @@ func (c *wsConn) write(f frame) bool {
 	return false
 }
 
+// writeControl writes a ping or a pong, and reports false (the connection
+// dropped) on failure.
+func (c *wsConn) writeControl(op int, payload []byte) bool {
+	now := time.Now()
+	c.writeDL = now.UnixNano() + int64(c.h.writeTimeout) // gorilla sets the socket's deadline to it
+	if c.ws.WriteControl(op, payload, now.Add(c.h.writeTimeout)) == nil {
+		return true
+	}
+	c.drop()
+	return false
+}
+
+// setDeadline has gorilla set the socket's write deadline to the write
+// timeout from now before the frame it writes next.
+func (c *wsConn) setDeadline(now time.Time) {
+	c.writeDL = now.UnixNano() + int64(c.h.writeTimeout)
+	c.ws.SetWriteDeadline(time.Unix(0, c.writeDL))
+}
+
 // writePlain writes an uncompressed frame framed beforehand, straight to
 // the socket. Gorilla sets the socket's write deadline before each frame
 // it writes, which costs a timer update per frame (a fifth of a fan-out's
 // CPU); here the deadline moves only when less than three quarters of the
-// write timeout is left. Every deadline set on the socket (here, or by
-// gorilla for replies, pings and close frames) is the time of the moment
-// plus the write timeout, so the socket's deadline is never earlier than
-// c.writeDL. Frames do not interleave: a net.Conn's Write writes all of
-// its bytes under the socket's write lock, as gorilla's writes do.
+// write timeout is left. Every frame goes out through the writer of the
+// moment (control frames included), which keeps c.writeDL: the socket's
+// deadline is what it says.
 func (c *wsConn) writePlain(b []byte, now time.Time) error {
 	if t := now.UnixNano(); c.writeDL-t < int64(c.h.writeTimeout)*3/4 {
 		c.writeDL = t + int64(c.h.writeTimeout)
