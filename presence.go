@@ -208,7 +208,7 @@ func PresenceOf[T any](h *Handler, topic string) ([]Present[T], error) {
 	t.mu.Lock()
 	d, _ := t.decoded[key].(*decodedList[T])
 	if d == nil {
-		d = &decodedList[T]{byKey: make(map[presenceKey]decodedMeta[T])}
+		d = &decodedList[T]{}
 		if t.decoded == nil {
 			t.decoded = make(map[reflect.Type]any)
 		}
@@ -220,35 +220,31 @@ func PresenceOf[T any](h *Handler, topic string) ([]Present[T], error) {
 		return slices.Clone(list), nil
 	}
 	sorted, version := t.sortedLocked(), t.version
-	out := make([]Present[T], len(sorted))
-	var todo []int // entries to decode
-	for i, e := range sorted {
-		out[i].ID, out[i].Node = e.ID, e.Node
-		if m, ok := d.byKey[keyOf(e)]; ok && bytes.Equal(m.meta, e.Meta) {
-			out[i].Meta = m.v
-		} else {
-			todo = append(todo, i)
-		}
-	}
+	oldRaw, oldList := d.raw, d.list
 	t.mu.Unlock()
+	// The list is made without the topic's lock, which joins and leaves
+	// take: neither the sorted list nor the last decoded one is changed
+	// once made. Both are sorted alike, so one pass finds the entries
+	// decoded before (same instance, node and meta) and decodes the others.
 	// Decoding runs user code (an UnmarshalJSON): no lock is held.
-	for _, i := range todo {
-		if err := json.Unmarshal(sorted[i].Meta, &out[i].Meta); err != nil {
-			return nil, fmt.Errorf("liveflux: presence of %s: meta of %s: %w", topic, sorted[i].ID, err)
+	out := make([]Present[T], len(sorted))
+	i := 0
+	for j, e := range sorted {
+		out[j].ID, out[j].Node = e.ID, e.Node
+		for i < len(oldRaw) && compareEntries(oldRaw[i], e) < 0 {
+			i++
+		}
+		if i < len(oldRaw) && compareEntries(oldRaw[i], e) == 0 {
+			out[j].Meta = oldList[i].Meta
+			continue
+		}
+		if err := json.Unmarshal(e.Meta, &out[j].Meta); err != nil {
+			return nil, fmt.Errorf("liveflux: presence of %s: meta of %s: %w", topic, e.ID, err)
 		}
 	}
 	t.mu.Lock()
-	for _, i := range todo {
-		d.byKey[keyOf(sorted[i])] = decodedMeta[T]{sorted[i].Meta, out[i].Meta}
-	}
-	if len(d.byKey) > 2*len(out)+64 { // keep only those still present
-		clear(d.byKey)
-		for i, p := range out {
-			d.byKey[keyOf(sorted[i])] = decodedMeta[T]{sorted[i].Meta, p.Meta}
-		}
-	}
-	if t.version == version {
-		d.list, d.version = out, version
+	if d.list == nil || version > d.version {
+		d.raw, d.list, d.version = sorted, out, version
 	}
 	t.mu.Unlock()
 	return slices.Clone(out), nil
@@ -295,17 +291,12 @@ type presenceTopic struct {
 }
 
 // decodedList is topic's list as PresenceOf decoded it into T: the list as
-// of version, and every entry's decoded meta, kept while the entry is in
-// the list, so that a change decodes only what joined.
+// of version, and the sorted entries it was decoded from, so that the
+// next list decodes only what joined since.
 type decodedList[T any] struct {
 	version uint64
-	list    []Present[T] // nil: none made yet
-	byKey   map[presenceKey]decodedMeta[T]
-}
-
-type decodedMeta[T any] struct {
-	meta json.RawMessage
-	v    T
+	raw     []PresenceEntry // the topic's sorted list of that version (never changed)
+	list    []Present[T]    // nil: none made yet
 }
 
 // put adds e to es, one of t's entry maps, or replaces the entry of its
