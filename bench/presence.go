@@ -143,6 +143,11 @@ type sizeStep struct {
 	observers int
 	cpu       time.Duration // server CPU meanwhile
 	calls     int64         // HandleTopic calls of the observers meanwhile (phase 9b)
+	runs      int64         // the main handler's topic deliveries meanwhile (HandleTopic runs)
+	msgsOut   int64         // the main handler's WebSocket messages meanwhile
+	bytesOut  int64         // and their bytes
+	initsIn   time.Duration // from the first frame until the server handled the step's last init (0: none)
+	fired     time.Duration // how long the load process took to send the step's frames
 }
 
 // measure fires, then waits (at most wait) until every member shows want.
@@ -157,6 +162,7 @@ func (l *load) measure(ctx context.Context, conv *converge, members []*shows, wa
 	if err := fire(); err != nil {
 		return st, err
 	}
+	st.fired = time.Since(t0)
 	select {
 	case t := <-conv.done:
 		st.lat, st.converged = t.Sub(t0), true
@@ -170,6 +176,11 @@ func (l *load) measure(ctx context.Context, conv *converge, members []*shows, wa
 		return st, err
 	}
 	st.cpu = time.Duration(after.CPUNs - before.CPUNs)
+	st.runs = after.TopicRuns - before.TopicRuns
+	if after.Inits > before.Inits {
+		st.initsIn = time.Unix(0, after.LastInit).Sub(t0)
+	}
+	st.msgsOut, st.bytesOut = after.MsgsOut-before.MsgsOut, after.BytesOut-before.BytesOut
 	st.showing = conv.showing()
 	return st, nil
 }

@@ -64,6 +64,8 @@ type server struct {
 	quit     chan struct{}
 	quitOnce sync.Once
 
+	counts *counts // what the main handler measured
+
 	groupsMu sync.Mutex
 	groups   map[string][]string // mounted instances by the group named at mount
 }
@@ -87,8 +89,10 @@ func runServer(ping time.Duration, cpuprofile, memprofile string, nofile uint64)
 		liveflux.WithMaxPresencePerSession(1_000_000),
 	}
 	nodes, nodeStore := bus.New(), liveflux.NewMemoryStore()
+	counts := new(counts)
 	s := &server{
-		ws:       liveflux.NewWebSocketHandler(store, opts...),
+		counts:   counts,
+		ws:       liveflux.NewWebSocketHandler(store, append(opts, liveflux.WithMetrics(counts))...),
 		nodeA:    liveflux.NewWebSocketHandler(nodeStore, append(opts, liveflux.WithWebSocketBackplane(nodes.Node()))...),
 		nodeB:    liveflux.NewWebSocketHandler(nodeStore, append(opts, liveflux.WithWebSocketBackplane(nodes.Node()))...),
 		profPath: cpuprofile,
@@ -177,6 +181,36 @@ type memReport struct {
 	Goroutines int    `json:"goroutines"`
 	CPUNs      int64  `json:"cpuNs"` // user + system CPU time of the process
 	Syscw      int64  `json:"syscw"` // write-type syscalls of the process (/proc/self/io)
+	// The main handler's metrics: topic deliveries (HandleTopic runs) and
+	// the messages they carried, WebSocket messages sent and their bytes.
+	TopicRuns int64 `json:"topicRuns"`
+	Inits     int64 `json:"inits"`    // WebSocket inits handled
+	LastInit  int64 `json:"lastInit"` // UnixNano when the last was
+	TopicMsgs int64 `json:"topicMsgs"`
+	MsgsOut   int64 `json:"msgsOut"`
+	BytesOut  int64 `json:"bytesOut"`
+}
+
+// counts is the main handler's liveflux.Metrics: a few counters.
+type counts struct {
+	topicRuns, topicMsgs, msgsOut, bytesOut atomic.Int64
+	inits, lastInit                         atomic.Int64
+}
+
+func (c *counts) Record(m liveflux.Measure) {
+	switch m.Kind {
+	case liveflux.MeasureTopicDelivery:
+		c.topicRuns.Add(1)
+		c.topicMsgs.Add(int64(m.N))
+	case liveflux.MeasureAction:
+		if m.Action == "" && m.Transport == liveflux.TransportWebSocket {
+			c.inits.Add(1)
+			c.lastInit.Store(time.Now().UnixNano())
+		}
+	case liveflux.MeasureMessageOut:
+		c.msgsOut.Add(1)
+		c.bytesOut.Add(int64(m.Bytes))
+	}
 }
 
 func (s *server) report(gc bool) memReport {
@@ -195,6 +229,12 @@ func (s *server) report(gc bool) memReport {
 		Goroutines: runtime.NumGoroutine(),
 		CPUNs:      ru.Utime.Nano() + ru.Stime.Nano(),
 		Syscw:      procIOField(os.Getpid(), "syscw"),
+		TopicRuns:  s.counts.topicRuns.Load(),
+		Inits:      s.counts.inits.Load(),
+		LastInit:   s.counts.lastInit.Load(),
+		TopicMsgs:  s.counts.topicMsgs.Load(),
+		MsgsOut:    s.counts.msgsOut.Load(),
+		BytesOut:   s.counts.bytesOut.Load(),
 	}
 }
 
