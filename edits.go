@@ -91,16 +91,40 @@ func diffBodies(prev, next []byte) []edit {
 	// Anchors that keep too little of the body make edits larger than
 	// the body: not worth the diff.
 	anchors := uniqueMatches(prev, next, ta, tb)
-	kept := 0
-	for _, m := range anchors {
-		kept += ta[m[0]].end - ta[m[0]].off
-	}
-	if kept < len(b)/4 {
+	if keptBy(prev, next, ta, tb, anchors) < len(b)/4 {
 		return whole
 	}
 	var edits []edit
 	patienceWith(prev, next, ta, tb, anchors, &edits, 0)
 	return coalesce(edits)
+}
+
+// keptBy returns how many bytes of the old body the anchors keep: the
+// anchors themselves, and the tokens that match on from each anchor and
+// back from the next, as patience then finds them. (Counting the anchors
+// alone, a list of short unique names in repeated markup, <li>…</li>,
+// looked hopeless and went whole whatever changed in it.)
+func keptBy(prev, next []byte, ta, tb []token, anchors [][2]int) int {
+	kept := 0
+	i, j := 0, 0 // where the gap before the next anchor begins
+	for k := 0; k <= len(anchors); k++ {
+		ei, ej := len(ta), len(tb) // the gap ends at the next anchor, or the end
+		if k < len(anchors) {
+			ei, ej = anchors[k][0], anchors[k][1]
+		}
+		for i < ei && j < ej && same(prev, next, ta[i], tb[j]) {
+			kept += ta[i].end - ta[i].off
+			i, j = i+1, j+1
+		}
+		for x, y := ei-1, ej-1; x >= i && y >= j && same(prev, next, ta[x], tb[y]); x, y = x-1, y-1 {
+			kept += ta[x].end - ta[x].off
+		}
+		if k < len(anchors) {
+			kept += ta[ei].end - ta[ei].off
+			i, j = ei+1, ej+1
+		}
+	}
+	return kept
 }
 
 // inPlaceTokens bounds the tokens that may differ for inPlace: past a few,

@@ -74,6 +74,19 @@ func TestEditsCostWhatChanged(t *testing.T) {
 			t.Logf("%s: %d B for a %d B rendering", tc.name, len(msg), len(tc.next))
 		})
 	}
+	// A list of short names in repeated markup (who is online): 200 names
+	// joined 800 spread through it. The names alone are under a quarter
+	// of the body; the markup between them is kept too.
+	before, after := onlineList(1000, 5), onlineList(1000, 0)
+	msg, ok := liveflux.AppendEditsUpdate(nil, "ID", 2, 1, []byte(before), []byte(after))
+	if !ok || len(msg) > len(after)*2/5 {
+		t.Fatalf("200 names joined a list of 800: edits %v, %d B for a %d B rendering", ok, len(msg), len(after))
+	}
+	if got := applyEdits(t, before, msg); got != after {
+		t.Fatal("edits rebuild another list")
+	}
+	t.Logf("200 names joined a list of 800: %d B for a %d B rendering", len(msg), len(after))
+
 	// A diff of one span would run from one cell to the other: not worth
 	// sending, the rendering goes in full.
 	if _, ok := liveflux.AppendDiffUpdate(nil, "ID", 2, 1, []byte(prev), []byte(table(300, map[int]string{10: "changed", 290: "also"}))); ok {

@@ -40,6 +40,7 @@ func BenchmarkUpdateForms(b *testing.B) {
 		{"two cells 280 rows apart", table(300, nil), table(300, map[int]string{10: "changed", 290: "also"})},
 		{"a row inserted in 300", table(300, nil), strings.Replace(table(300, nil), `<tr id="r100">`, `<tr id="new"><td class="name">new</td><td class="v">0</td></tr><tr id="r100">`, 1)},
 		{"1,000 keyed rows reversed", keyedTable(order), keyedTable(reversed)},
+		{"200 names joined 800", onlineList(1000, 5), onlineList(1000, 0)},
 	}
 	forms := []struct {
 		name string
@@ -72,4 +73,18 @@ func BenchmarkUpdateForms(b *testing.B) {
 			})
 		}
 	}
+}
+
+// onlineList renders a list of n short names, as the chat example lists
+// who is online, without every skip-th name (none when skip is 0).
+func onlineList(n, skip int) string {
+	var b strings.Builder
+	b.WriteString(`<aside><h2>online</h2><ul class="online">`)
+	for i := range n {
+		if skip == 0 || i%skip != 0 {
+			fmt.Fprintf(&b, "\n      <li>m-%d</li>", i)
+		}
+	}
+	b.WriteString("\n    </ul></aside>")
+	return b.String()
 }
