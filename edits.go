@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -84,7 +85,10 @@ func diffBodies(prev, next []byte) []edit {
 	if edits, ok := inPlace(a, b, p); ok {
 		return coalesce(edits)
 	}
-	ta, tb := tokenize(a, p), tokenize(b, p)
+	tp := tokenLists.Get().(*[2][]token)
+	defer tokenLists.Put(tp)
+	ta, tb := tokenize(tp[0][:0], a, p), tokenize(tp[1][:0], b, p)
+	tp[0], tp[1] = ta, tb // kept for the next diff, grown
 	if len(ta) > editTokens || len(tb) > editTokens {
 		return whole
 	}
@@ -180,8 +184,8 @@ type token struct {
 }
 
 // tokenize cuts s, which starts at byte base of its body, into tokens.
-func tokenize(s []byte, base int) []token {
-	out := make([]token, 0, 2*bytes.Count(s, []byte{'<'})+1) // a tag, and the text after it
+func tokenize(out []token, s []byte, base int) []token {
+	out = slices.Grow(out, 2*bytes.Count(s, []byte{'<'})+1) // a tag, and the text after it
 	start := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
@@ -255,24 +259,39 @@ func span(ta, tb []token) edit {
 	return edit{ta[0].off, ta[len(ta)-1].end, tb[0].off, tb[len(tb)-1].end}
 }
 
+// matchSlot is a slot of uniqueMatches' open-addressed table of ta's
+// hashes: for each, the token's index in ta (-1: in ta more than once)
+// and, once seen in tb, its index there (-2: more than once). (A map costs
+// twice as much here.)
+type matchSlot struct {
+	sum  uint64
+	a, b int32
+	used bool
+}
+
+// tokenLists are diffBodies' lists of tokens, reused.
+var tokenLists = sync.Pool{New: func() any { return new([2][]token) }}
+
+// matchTables are uniqueMatches' tables, reused: a body of 5,000 tokens
+// takes 384 KB.
+var matchTables = sync.Pool{New: func() any { return new([]matchSlot) }}
+
 // uniqueMatches returns the pairs (index in ta, index in tb) of the tokens
 // that occur once in each, the longest run of them in the same order in
 // both.
 func uniqueMatches(prev, next []byte, ta, tb []token) [][2]int {
-	// An open-addressed table of ta's hashes: for each, the token's index
-	// in ta (-1: in ta more than once) and, once seen in tb, its index
-	// there (-2: more than once). (A map costs twice as much here.)
-	type slot struct {
-		sum  uint64
-		a, b int32
-		used bool
-	}
 	size := 1
 	for size < 2*len(ta) {
 		size <<= 1
 	}
-	table := make([]slot, size)
-	find := func(sum uint64) *slot {
+	tp := matchTables.Get().(*[]matchSlot)
+	defer matchTables.Put(tp)
+	if cap(*tp) < size {
+		*tp = make([]matchSlot, size)
+	}
+	table := (*tp)[:size]
+	clear(table)
+	find := func(sum uint64) *matchSlot {
 		for i := int(sum) & (size - 1); ; i = (i + 1) & (size - 1) {
 			if s := &table[i]; !s.used || s.sum == sum {
 				return s
@@ -283,7 +302,7 @@ func uniqueMatches(prev, next []byte, ta, tb []token) [][2]int {
 		if s := find(t.sum); s.used {
 			s.a = -1
 		} else {
-			*s = slot{t.sum, int32(i), -1, true}
+			*s = matchSlot{t.sum, int32(i), -1, true}
 		}
 	}
 	for j, t := range tb {
