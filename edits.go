@@ -46,11 +46,15 @@ func appendEditsUpdate(dst []byte, id string, rev, base uint64, prev, next []byt
 		return dst, false // the client holds U+FFFD where the bytes are invalid
 	}
 	edits := diffBodies(prev, next)
+	// Worth it when the text it carries, and the numbers of the edits past
+	// the first, are well under the body, as for a diff of one span (the
+	// full update carries the root element and the envelope on top: a
+	// small rendering's one change is worth an edit).
 	size := 0
 	for _, e := range edits {
 		size += e.d - e.c + 24
 	}
-	if size > len(next)*9/10 {
+	if size-24 > len(next)*9/10 {
 		return dst, false
 	}
 	dst = appendDiffHead(dst, id, rev, base, "edits", size)

@@ -87,6 +87,16 @@ func TestEditsCostWhatChanged(t *testing.T) {
 	}
 	t.Logf("200 names joined a list of 800: %d B for a %d B rendering", len(msg), len(after))
 
+	// A small rendering's one change is an edit, as it is a diff of one
+	// span: the full update would carry the root element too.
+	small, smaller := []byte("total=0 count=0 last=0"), []byte("total=1 count=1 last=1")
+	if _, ok := liveflux.AppendEditsUpdate(nil, "ID", 2, 1, small, smaller); !ok {
+		t.Error("no edits for a 22-byte rendering whose numbers changed")
+	}
+	if _, ok := liveflux.AppendDiffUpdate(nil, "ID", 2, 1, small, smaller); !ok {
+		t.Error("no diff of one span for a 22-byte rendering whose numbers changed")
+	}
+
 	// A diff of one span would run from one cell to the other: not worth
 	// sending, the rendering goes in full.
 	if _, ok := liveflux.AppendDiffUpdate(nil, "ID", 2, 1, []byte(prev), []byte(table(300, map[int]string{10: "changed", 290: "also"}))); ok {
