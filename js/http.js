@@ -22,8 +22,17 @@ export function post(fields, files, onProgress) {
     x.open("POST", config.endpoint);
     x.setRequestHeader("Accept", MEDIA_ANSWER);
     for (const [name, v] of Object.entries(config.headers)) x.setRequestHeader(name, v);
-    if (onProgress) x.upload.onprogress = (e) => onProgress(e.loaded, e.total);
+    // A browser may send a body without a single progress event (fast,
+    // on loopback): once answered, the upload is complete, and the last
+    // report says so.
+    let sent = 0, size = 0;
+    const report = onProgress && ((loaded, total) => ((sent = loaded), (size = total), onProgress(loaded, total)));
+    if (report) x.upload.onprogress = (e) => report(e.loaded, e.total);
     x.onload = () => {
+      if (report && (!size || sent < size)) {
+        size ||= files.reduce((n, [, f]) => n + f.size, 0);
+        report(size, size);
+      }
       const to = x.getResponseHeader(HEADER_REDIRECT), ok = x.status < 300;
       let a = {};
       try {
