@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -231,6 +230,3 @@ func inflate(data []byte, limit int64) ([]byte, error) {
 	}
 	return out, nil
 }
-
-// validText reports whether a text message's payload is UTF-8.
-func validText(op byte, data []byte) bool { return op != websocket.TextMessage || utf8.Valid(data) }

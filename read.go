@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -279,7 +280,7 @@ func (c *wsConn) handlePending(typ byte, data []byte) {
 		// dropped, not acted on.
 	case typ != websocket.TextMessage:
 		c.closeWith(websocket.CloseUnsupportedData)
-	case !validText(typ, data):
+	case !utf8.Valid(data):
 		c.closeWith(websocket.CloseInvalidFramePayloadData)
 	default:
 		c.handle(data)

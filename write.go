@@ -145,7 +145,7 @@ func (c *wsConn) write(f frame) bool {
 	now := time.Now()
 	var err error
 	if f.shared != nil && (!c.deflate || len(f.data) < CompressMin) {
-		err = c.writePlain(wsFrameOf(f).plain, now)
+		err = c.writePlain(wsFrameOf(f).plainOf(f.data), now)
 	} else {
 		c.ws.EnableWriteCompression(len(f.data) >= CompressMin) // no-op unless negotiated
 		c.setDeadline(now)
@@ -156,9 +156,7 @@ func (c *wsConn) write(f frame) bool {
 		}
 	}
 	if err == nil {
-		if c.h.metrics != nil {
-			c.h.metrics.Record(Measure{Kind: MeasureMessageOut, Bytes: len(f.data)})
-		}
+		c.h.record(Measure{Kind: MeasureMessageOut, Bytes: len(f.data)})
 		return true
 	}
 	c.drop()
@@ -168,9 +166,8 @@ func (c *wsConn) write(f frame) bool {
 // writeControl writes a ping or a pong, and reports false (the connection
 // dropped) on failure.
 func (c *wsConn) writeControl(op int, payload []byte) bool {
-	now := time.Now()
-	c.writeDL = now.UnixNano() + int64(c.h.writeTimeout) // gorilla sets the socket's deadline to it
-	if c.ws.WriteControl(op, payload, now.Add(c.h.writeTimeout)) == nil {
+	c.setDeadline(time.Now()) // WriteControl takes its own: the same
+	if c.ws.WriteControl(op, payload, time.Unix(0, c.writeDL)) == nil {
 		return true
 	}
 	c.drop()
@@ -230,17 +227,23 @@ func (c *wsConn) closeNet() {
 // wsFrame is a message framed once for every WebSocket connection it
 // goes to: plain is its uncompressed frame, written as it is; deflated is
 // its compressed form, for the connections that negotiated
-// permessage-deflate, made when one first needs it.
+// permessage-deflate. Each is made when a connection first needs it.
 type wsFrame struct {
-	plain    []byte
-	once     sync.Once
-	deflated *websocket.PreparedMessage // nil when preparing it failed
+	plainOnce, deflateOnce sync.Once
+	plain                  []byte
+	deflated               *websocket.PreparedMessage // nil when preparing it failed
 }
 
 // wsFrameOf returns f's shared frame (the first caller makes it).
 func wsFrameOf(f frame) *wsFrame {
-	f.shared.once.Do(func() { f.shared.prepared = &wsFrame{plain: plainFrame(f.data)} })
+	f.shared.once.Do(func() { f.shared.prepared = new(wsFrame) })
 	return f.shared.prepared.(*wsFrame)
+}
+
+// plainOf returns the uncompressed frame of data.
+func (w *wsFrame) plainOf(data []byte) []byte {
+	w.plainOnce.Do(func() { w.plain = plainFrame(data) })
+	return w.plain
 }
 
 // plainFrame frames data as one unmasked, uncompressed text frame, as a
@@ -263,7 +266,7 @@ func plainFrame(data []byte) []byte {
 // writeDeflated writes the message compressed, prepared once for all the
 // connections that compress.
 func (w *wsFrame) writeDeflated(ws *websocket.Conn, data []byte) error {
-	w.once.Do(func() {
+	w.deflateOnce.Do(func() {
 		if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data); err == nil {
 			w.deflated = pm
 		}
