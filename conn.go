@@ -316,6 +316,12 @@ func (c *wsConn) act(ctx context.Context, msg *WebSocketMessage) {
 		res.origin = c
 		c.h.publish(c.h.ctx, res)
 	}
+	c.follow(id, res)
+}
+
+// follow sends c what an action on instance id asked for besides its
+// rendering: its events, its URL patch and its redirect.
+func (c *wsConn) follow(id string, res result) {
 	for _, e := range res.events {
 		c.reply(encodeEvent(id, e))
 	}

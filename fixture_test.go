@@ -334,6 +334,9 @@ func (p *pager) HandleURL(_ context.Context, u *url.URL) error {
 	if u.Path == "/bad" {
 		return liveflux.NewError(http.StatusNotFound, "no such tab")
 	}
+	if u.Path == "/old" {
+		return p.Redirect("/inbox")
+	}
 	p.Tab, p.Seen = strings.TrimPrefix(u.Path, "/"), p.Seen+1
 	return nil
 }

@@ -299,9 +299,7 @@ func urlOf(c Component) string {
 // from now on.
 func (c *wsConn) pageURL(ctx context.Context, msg *WebSocketMessage) {
 	id := msg.ComponentID
-	var data struct {
-		URL string `json:"url"`
-	}
+	var data urlData
 	if json.Unmarshal(msg.Data, &data) != nil || data.URL == "" {
 		c.reply(encodeError(id, http.StatusBadRequest, "data.url must be the page's URL"))
 		return
@@ -314,10 +312,7 @@ func (c *wsConn) pageURL(ctx context.Context, msg *WebSocketMessage) {
 	}
 	res.origin = c
 	c.h.publish(c.h.ctx, res)
-	for _, e := range res.events {
-		c.reply(encodeEvent(id, e))
-	}
-	c.sendPatch(id, res.patch)
+	c.follow(id, res) // HandleURL may emit, patch or redirect too
 }
 
 // sendPatch sends c patch p of instance id's page URL, if c asked for

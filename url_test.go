@@ -215,3 +215,18 @@ func TestURLOverWebSocket(t *testing.T) {
 		assertErrorMsg(t, c1.nextMsg(), id, http.StatusBadRequest)
 	}
 }
+
+// HandleURL may redirect on a url message too: the client is told, after
+// the update, as after an action.
+func TestURLMessageThatRedirects(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	html, err := f.h.Mount(pageRequest("/inbox"), "pager", nil)
+	assertNoError(t, err)
+	id := idOf(t, string(html))
+	c := f.dial(t)
+	c.init(id)
+	c.send(map[string]any{"type": liveflux.MessageURL, "componentID": id, "data": map[string]string{"url": "/old"}})
+	c.nextUpdate(id)
+	assertEqual(t, string(c.next()), `{"type":"redirect","componentID":"`+id+`","data":{"url":"/inbox"}}`, "after the update")
+}
