@@ -9,9 +9,14 @@ import { parseCommands } from "./grammar.js";
 // attributes, {".NAME": true or false} for classes.
 const sticky = new WeakMap();
 
-function set(el, key, v) {
+// put sets one of them on el.
+function put(el, key, v) {
   if (key[0] === ".") el.classList.toggle(key.slice(1), v);
   else v == null ? el.removeAttribute(key) : el.setAttribute(key, v);
+}
+
+function set(el, key, v) {
+  put(el, key, v);
   sticky.has(el) || sticky.set(el, {});
   sticky.get(el)[key] = v;
 }
@@ -19,10 +24,7 @@ function set(el, key, v) {
 // reapply gives to, the element an update morphs el into, what commands set
 // on el.
 export function reapply(el, to) {
-  for (const [key, v] of Object.entries(sticky.get(el) || {})) {
-    if (key[0] === ".") to.classList.toggle(key.slice(1), v);
-    else v == null ? to.removeAttribute(key) : to.setAttribute(key, v);
-  }
+  for (const [key, v] of Object.entries(sticky.get(el) || {})) put(to, key, v);
 }
 
 // ms reads the first of a CSS list of times ("0.2s, 1s") in ms.

@@ -18,6 +18,10 @@ export function attrsWithPrefix(el, prefix) {
 }
 
 // emit dispatches a bubbling event on target if in the page, else on document.
+// inside returns the elements of root matching sel that are not in a
+// nested component nor in a data-flux-inert region.
+export const inside = (root, sel) => [...root.querySelectorAll(sel + LIVE)].filter((el) => el.closest(SEL_ROOT) === root);
+
 export function emit(target, name, detail) {
   (target?.isConnected ? target : document).dispatchEvent(new CustomEvent(name, { bubbles: true, detail }));
 }
@@ -26,9 +30,8 @@ export function emit(target, name, detail) {
 // allows, with the flashes among events (see leave); a refusal is
 // reported as liveflux:error. Returns whether it navigated.
 export function navigate(to, componentID, kind, events) {
-  const href = safeURL(to, location.href);
-  if (href) return leave(new URL(href), componentID && findRoot(componentID), events), true;
-  const root = componentID && findRoot(componentID);
+  const href = safeURL(to, location.href), root = componentID && findRoot(componentID);
+  if (href) return leave(new URL(href), root, events), true;
   emit(root, EV_ERROR, { status: 0, message: "refused redirect to an unsafe URL", componentID, kind: kind || root?.getAttribute(ATTR_KIND) });
   return false;
 }

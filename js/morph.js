@@ -66,11 +66,12 @@ export function morph(root, next, own) {
       onNodeAdded: (n) => (auto ||= n.autofocus && n),
       onBeforeElUpdated(from, to) {
         reapply(from, to);
-        if (!from.matches(LIVE) || !to.matches(LIVE)) return true;
-        if (from.hasAttribute(ATTR_IGNORE)) return false;
-        // Keep a nested component's root while the same one is rendered there.
+        // Ignored elements, and a nested component's root while the same one
+        // is rendered there, are kept, unless inert (the cheap tests first:
+        // LIVE looks at every ancestor).
         const fid = from.getAttribute(ATTR_ID), tid = to.getAttribute(ATTR_ID);
-        return from === root || !fid || from.getAttribute(ATTR_KIND) !== to.getAttribute(ATTR_KIND) || (!!tid && tid !== fid);
+        const keep = from.hasAttribute(ATTR_IGNORE) || (from !== root && !!fid && from.getAttribute(ATTR_KIND) === to.getAttribute(ATTR_KIND) && (!tid || tid === fid));
+        return !keep || !from.matches(LIVE) || !to.matches(LIVE);
       },
       onBeforeElChildrenUpdated: (from) => !(from.hasAttribute(ATTR_STREAM) && from.matches(LIVE)),
     }),

@@ -1,8 +1,7 @@
 // Streams: the lists whose items the server sends once and the page keeps
 // (PROTOCOL.md, "Streams").
 import { ATTR_KEY, ATTR_STREAM, EV_ERROR } from "./protocol.js";
-import { LIVE, SEL_ROOT } from "./constants.js";
-import { emit, findRoot, parseHTML } from "./dom.js";
+import { emit, findRoot, inside, parseHTML } from "./dom.js";
 import { keepFocus, morph } from "./morph.js";
 
 // applyStreams applies ops ([op, stream, …], in order) to the stream
@@ -49,7 +48,7 @@ function keepPlace(p) {
 // key ({el, keys, stale, last}); el is undefined, and reported, when root
 // holds no such container.
 function listOf(root, id, name) {
-  const el = [...root.querySelectorAll(`[${ATTR_STREAM}="${CSS.escape(name)}"]${LIVE}`)].find((e) => e.closest(SEL_ROOT) === root);
+  const el = inside(root, `[${ATTR_STREAM}="${CSS.escape(name)}"]`)[0];
   if (!el) emit(root, EV_ERROR, { status: 0, message: `no element ${ATTR_STREAM}="${name}" for the stream's items`, componentID: id });
   const keys = new Map();
   for (const c of el?.children || []) if (c.hasAttribute(ATTR_KEY)) keys.set(c.getAttribute(ATTR_KEY), c);
@@ -71,10 +70,13 @@ function streamOp(l, op, key, at, html) {
     if (!stale.size) return void (at < 0 || at >= el.children.length ? el.append(node) : el.insertBefore(node, el.children[at]));
     // After a reset: placed among the items streamed since, the stale
     // ones (removed at the end) not counted.
-    const live = [...el.children].filter((c) => !stale.has(c.getAttribute(ATTR_KEY)) && c !== node);
-    const before = at < 0 || at >= live.length ? (l.last ? l.last.nextSibling : el.firstChild) : live[at];
+    // (Counted only for an insert at a place: appends, the usual refill,
+    // go after the last streamed since.)
+    const live = at < 0 ? [] : [...el.children].filter((c) => !stale.has(c.getAttribute(ATTR_KEY)) && c !== node);
+    const end = at < 0 || at >= live.length;
+    const before = end ? (l.last ? l.last.nextSibling : el.firstChild) : live[at];
     if (node !== before && node.nextSibling !== before) el.insertBefore(node, before);
-    if (at < 0 || at >= live.length) l.last = node;
+    if (end) l.last = node;
   } else if (op === "delete") {
     keys.get(key)?.remove();
     keys.delete(key);

@@ -32,7 +32,7 @@ function push(url, replace, next = page) {
 
 // tell tells every component of the page that lives in the URL what it
 // is now (over HTTP: a re-render that carries it).
-export function tell() {
+function tell() {
   for (const [id, v] of views) v.url && !send({ type: MSG_URL, componentID: id, data: { url: here() } }) && act(id, "");
 }
 
@@ -49,7 +49,7 @@ const KEY = "liveflux:flash";
 
 // showFlash shows flash {kind, text} in the data-flux-flash regions of its
 // kind, or of none.
-export function showFlash(d) {
+function showFlash(d) {
   for (const el of document.querySelectorAll(`[${ATTR_FLASH}]${LIVE}`)) {
     if ([d.kind, ""].includes(el.getAttribute(ATTR_FLASH))) (el.textContent = d.text), (el.hidden = false);
   }
@@ -80,7 +80,7 @@ const sig = (d) => [...d.querySelectorAll("script,style,link[rel=stylesheet]")].
 // new history entry when add, else (Back, Forward) the scroll position at
 // ({x, y}) restored; flashes shown. A page that fails to load, is not
 // HTML, or has other scripts or styles is loaded in full.
-export async function visit(href, add, at, flashes) {
+async function visit(href, add, at, flashes) {
   const cl = document.documentElement.classList;
   let r, doc;
   cl.add(CLASS_NAVIGATING);

@@ -1,8 +1,8 @@
 // Instance state by ID and what the page shows of it: renderings applied,
 // actions in flight and their loading states, lifecycle events.
 import { ATTR_DISABLE_WITH, ATTR_ERROR, ATTR_ID, ATTR_KIND, ATTR_LOADING, ATTR_LOADING_FOR, ATTR_PARAM, ATTR_PROGRESS, ATTR_REV, ATTR_SEALED, ATTR_URL, CLASS_BUSY, EV_MOUNTED, EV_PROGRESS, EV_REMOVED, EV_UPDATED } from "./protocol.js";
-import { BUSY_TIMEOUT, LIVE, SEL_ROOT } from "./constants.js";
-import { attrsWithPrefix, emit, findRoot, parseHTML } from "./dom.js";
+import { BUSY_TIMEOUT } from "./constants.js";
+import { attrsWithPrefix, emit, findRoot, inside, parseHTML } from "./dom.js";
 import { loadingOn, parseLoading } from "./grammar.js";
 import { morph } from "./morph.js";
 import { applyDiff, applyEdits, bodyOf, diffStep, isStale, rootHTML } from "./rules.js";
@@ -72,10 +72,6 @@ function hold(el, on, text) {
   }
 }
 
-// inside returns the elements of root matching sel that are not in a
-// nested component nor in a data-flux-inert region.
-const inside = (root, sel) => [...root.querySelectorAll(sel + LIVE)].filter((el) => el.closest(SEL_ROOT) === root);
-
 // paint shows instance id's actions in flight: flux-busy and aria-busy on
 // its root, and its elements' loading states; and its last error in its
 // data-flux-error regions.
@@ -104,7 +100,7 @@ export function paint(id) {
 // max, any other through the CSS property --flux-progress, 0 to 1).
 export function progress(id, action, loaded, total) {
   const root = findRoot(id), f = total ? loaded / total : 0;
-  for (const el of root?.querySelectorAll(`[${ATTR_PROGRESS}]${LIVE}`) || []) {
+  for (const el of root ? inside(root, `[${ATTR_PROGRESS}]`) : []) {
     if (el.tagName === "PROGRESS") el.value = f * el.max;
     el.style.setProperty("--flux-progress", f);
   }
