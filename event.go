@@ -156,25 +156,35 @@ func encodeEvents(events []Event) string {
 	return out.String()
 }
 
-// answer is the body of a successful POST for a client that asked for
-// MediaTypeAnswer.
-type answer struct {
-	HTML    string          `json:"html"`
-	Events  []Event         `json:"events,omitempty"`
-	Streams json.RawMessage `json:"streams,omitempty"`
-	Patch   *urlPatch       `json:"patch,omitempty"`
+// encodeAnswer encodes res as an answer. It cannot fail: names are
+// checked and details are JSON. It writes the rendering and the stream
+// operations itself, as encodeUpdate does (encoding/json would copy the
+// rendering into a string and scan the operations again):
+// {"html", "events" (omitted when none), "streams" (idem), "patch" (idem)}.
+func encodeAnswer(res result) []byte {
+	b := make([]byte, 0, len(res.html)+64)
+	b = append(b, `{"html":`...)
+	b = appendJSONString(b, res.html)
+	if len(res.events) > 0 {
+		b = append(b, `,"events":`...)
+		b = appendEncoded(b, res.events)
+	}
+	if len(res.streams) > 0 {
+		b = append(b, `,"streams":`...)
+		b = appendOps(b, res.streams)
+	}
+	if res.patch != nil {
+		b = append(b, `,"patch":`...)
+		b = appendEncoded(b, res.patch)
+	}
+	return append(b, '}')
 }
 
-// encodeAnswer encodes res as an answer. It cannot fail: the rendering is
-// a string, names are checked and details are JSON.
-func encodeAnswer(res result) []byte {
-	var streams json.RawMessage
-	if len(res.streams) > 0 {
-		streams = appendOps(nil, res.streams)
-	}
-	b, err := encodeJSON(answer{string(res.html), res.events, streams, res.patch})
+// appendEncoded appends v as encodeJSON encodes it; v cannot fail.
+func appendEncoded(dst []byte, v any) []byte {
+	e, err := encodeJSON(v)
 	if err != nil {
 		panic("liveflux: encoding an answer: " + err.Error())
 	}
-	return b
+	return append(dst, e...)
 }

@@ -37,3 +37,33 @@ func decoded(t *testing.T, msg []byte) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// encodeAnswer writes what encoding/json writes for the answer's fields:
+// the rendering (markup, quotes, control characters, U+2028, invalid
+// UTF-8), the events, the stream operations and the patch, each left out
+// when empty.
+func TestEncodeAnswerIsJSON(t *testing.T) {
+	type answer struct {
+		HTML    string          `json:"html"`
+		Events  []Event         `json:"events,omitempty"`
+		Streams json.RawMessage `json:"streams,omitempty"`
+		Patch   *urlPatch       `json:"patch,omitempty"`
+	}
+	html := []byte("<p class=\"x\">a & b</p>\n\t\x01 \u2028 \xff é 😀 \\")
+	ops := []streamOp{{op: streamReset, name: "m", enc: []byte(`["reset","m"]`)}}
+	for _, res := range []result{
+		{html: html},
+		{html: html, events: []Event{{Name: "saved", Detail: json.RawMessage(`{"n":1}`)}}, streams: ops, patch: &urlPatch{URL: "/a?b=1", Replace: true}},
+	} {
+		want, err := encodeJSON(answer{string(res.html), res.events, appendOps(nil, res.streams), res.patch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.streams) == 0 {
+			want, _ = encodeJSON(answer{string(res.html), res.events, nil, res.patch})
+		}
+		if got := encodeAnswer(res); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}
