@@ -231,10 +231,13 @@ func PresenceOf[T any](h *Handler, topic string) ([]Present[T], error) {
 	i := 0
 	for j, e := range sorted {
 		out[j].ID, out[j].Node = e.ID, e.Node
-		for i < len(oldRaw) && compareEntries(oldRaw[i], e) < 0 {
-			i++
+		c := -1
+		for ; i < len(oldRaw); i++ {
+			if c = compareEntries(oldRaw[i], e); c >= 0 {
+				break
+			}
 		}
-		if i < len(oldRaw) && compareEntries(oldRaw[i], e) == 0 {
+		if c == 0 {
 			out[j].Meta = oldList[i].Meta
 			continue
 		}

@@ -113,8 +113,7 @@ func (x *topicIndex) unsubscribe(id string, topics []string) {
 		if s.idle >= 0 {
 			l.removeIdle(s)
 		} else {
-			l.pending--
-			l.roundReadLocked()
+			l.readLocked()
 		}
 		empty := len(l.subs) == 0
 		l.settleLocked()
@@ -265,9 +264,10 @@ func (l *topicLog) wakeRoundLocked() []*subscription {
 	return woken
 }
 
-// roundReadLocked notes how long the round of presence changes took once
-// no subscription is pending any more.
-func (l *topicLog) roundReadLocked() {
+// readLocked counts a subscription that is no longer pending, and notes
+// how long the round of presence changes took once none is.
+func (l *topicLog) readLocked() {
+	l.pending--
 	if l.pending == 0 && l.inRound {
 		l.round, l.inRound = time.Since(l.woke), false
 	}
@@ -351,8 +351,7 @@ func (l *topicLog) read(s *subscription, buf []*TopicMessage, max int) (_ []*Top
 	l.open = false // its last message is read: it changes no more
 	s.idle = len(l.idle)
 	l.idle = append(l.idle, s)
-	l.pending--
-	l.roundReadLocked()
+	l.readLocked()
 	l.settleLocked()
 	return buf, missed, false
 }
