@@ -74,8 +74,8 @@ const (
 	// MeasureTopicMissed: a subscriber was told it missed N messages
 	// (Topic).
 	MeasureTopicMissed
-	// MeasurePresence: a presence list on this node changed; N entries
-	// now (Topic).
+	// MeasurePresence: a presence list changed, as this node sees it; N
+	// entries now, of every node (Topic).
 	MeasurePresence
 )
 

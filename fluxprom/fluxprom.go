@@ -15,6 +15,8 @@
 package fluxprom
 
 import (
+	"sync"
+
 	"github.com/go-liveflux/liveflux"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -38,7 +40,10 @@ type Metrics struct {
 	deliveries    *prometheus.CounterVec   // component
 	handled       *prometheus.CounterVec   // component
 	missed        *prometheus.CounterVec   // topic (TopicLabel)
-	presence      *prometheus.GaugeVec     // topic (TopicLabel)
+	presence      *prometheus.GaugeVec     // topic (TopicLabel): the sum of its topics' sizes
+
+	mu    sync.Mutex
+	sizes map[string]int // the last size of each topic's presence list that presence counts
 }
 
 // Option configures New.
@@ -57,7 +62,7 @@ const Namespace = "liveflux"
 
 // New returns Metrics whose collectors are registered with reg.
 func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
-	m := &Metrics{}
+	m := &Metrics{sizes: make(map[string]int)}
 	for _, o := range opts {
 		o(m)
 	}
@@ -88,7 +93,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	m.deliveries = counters("topic_deliveries_total", "Holds of an instance to handle topic messages, by kind.", "component")
 	m.handled = counters("topic_messages_handled_total", "Topic messages handled by subscribers, by kind.", "component")
 	m.missed = counters("topic_messages_missed_total", "Topic messages subscribers were told they missed, by topic (TopicLabel).", "topic")
-	m.presence = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "presence_entries", Help: "Entries of presence lists on this node, by topic (TopicLabel)."}, []string{"topic"})
+	m.presence = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "presence_entries", Help: "Entries of presence lists (of every node, as this one sees them), summed by topic (TopicLabel)."}, []string{"topic"})
 	for _, c := range []prometheus.Collector{
 		m.connsOpen, m.connsOpened, m.connsClosed, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut,
 		m.mounts, m.mountSeconds, m.actions, m.actionSeconds, m.dropped, m.deliveries, m.handled, m.missed, m.presence,
@@ -145,8 +150,18 @@ func (m *Metrics) Record(r liveflux.Measure) {
 		if m.topicLabel == nil {
 			return
 		}
-		if topic := m.topicLabel(r.Topic); topic != "" {
-			m.presence.WithLabelValues(topic).Set(float64(r.N))
+		// Several topics may share a label: the gauge moves by how much
+		// this one's list did.
+		if label := m.topicLabel(r.Topic); label != "" {
+			m.mu.Lock()
+			d := r.N - m.sizes[r.Topic]
+			if r.N == 0 {
+				delete(m.sizes, r.Topic)
+			} else {
+				m.sizes[r.Topic] = r.N
+			}
+			m.mu.Unlock()
+			m.presence.WithLabelValues(label).Add(float64(d))
 		}
 	}
 }

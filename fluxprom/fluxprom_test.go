@@ -163,3 +163,36 @@ func TestNewTwice(t *testing.T) {
 		t.Fatal("a second New on one registry succeeded")
 	}
 }
+
+// Topics that TopicLabel maps to one label add up in the presence gauge.
+func TestPresenceOfTopicsThatShareALabel(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := fluxprom.New(reg, fluxprom.TopicLabel(func(topic string) string { return strings.Split(topic, ":")[0] }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gauge := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, mm := range mf.GetMetric() {
+				if mf.GetName() == "liveflux_presence_entries" && len(mm.GetLabel()) == 1 && mm.GetLabel()[0].GetValue() == "chat" {
+					return mm.GetGauge().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	m.Record(liveflux.Measure{Kind: liveflux.MeasurePresence, Topic: "chat:1", N: 3})
+	m.Record(liveflux.Measure{Kind: liveflux.MeasurePresence, Topic: "chat:2", N: 2})
+	if g := gauge(); g != 5 {
+		t.Fatalf("two rooms of 3 and 2: gauge %v, want 5", g)
+	}
+	m.Record(liveflux.Measure{Kind: liveflux.MeasurePresence, Topic: "chat:1", N: 0})
+	m.Record(liveflux.Measure{Kind: liveflux.MeasurePresence, Topic: "chat:2", N: 4})
+	if g := gauge(); g != 4 {
+		t.Fatalf("the first room empty, the second of 4: gauge %v, want 4", g)
+	}
+}
