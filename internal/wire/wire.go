@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -342,28 +343,27 @@ type StreamItem struct{ Key, HTML string }
 // (-1, or past the end: at the end); a limit keeps the first N items (N >
 // 0) or the last -N.
 func ApplyStreamOps(lists map[string][]StreamItem, ops []StreamOp) {
+	// A list is copied once, when an operation first touches it (the
+	// caller's slices are never changed), then changed in place.
+	copied := make(map[string]bool)
 	for _, o := range ops {
 		l := lists[o.Stream]
-		at := -1
-		for i, it := range l {
-			if it.Key == o.Key {
-				at = i
-				break
-			}
+		if !copied[o.Stream] {
+			l, copied[o.Stream] = slices.Clone(l), true
 		}
 		switch o.Op {
 		case "insert":
-			switch {
+			switch at := indexOfKey(l, o.Key); {
 			case at >= 0:
 				l[at].HTML = o.HTML
 			case o.At < 0 || o.At >= len(l):
 				l = append(l, StreamItem{o.Key, o.HTML})
 			default:
-				l = append(l[:o.At], append([]StreamItem{{o.Key, o.HTML}}, l[o.At:]...)...)
+				l = slices.Insert(l, o.At, StreamItem{o.Key, o.HTML})
 			}
 		case "delete":
-			if at >= 0 {
-				l = append(l[:at], l[at+1:]...)
+			if at := indexOfKey(l, o.Key); at >= 0 {
+				l = slices.Delete(l, at, at+1)
 			}
 		case "reset":
 			l = nil
@@ -374,6 +374,11 @@ func ApplyStreamOps(lists map[string][]StreamItem, ops []StreamOp) {
 				l = l[len(l)+o.N:]
 			}
 		}
-		lists[o.Stream] = append([]StreamItem(nil), l...)
+		lists[o.Stream] = l
 	}
+}
+
+// indexOfKey returns the index of the item of l with key, or -1.
+func indexOfKey(l []StreamItem, key string) int {
+	return slices.IndexFunc(l, func(it StreamItem) bool { return it.Key == key })
 }
