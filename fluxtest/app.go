@@ -226,7 +226,7 @@ func (c *Client) go_(delta int) {
 func (c *Client) patchURL(href string, replace bool) {
 	c.mu.Lock()
 	u, ok := c.resolve(href)
-	if !ok || u.Scheme+"://"+u.Host != c.origin() {
+	if !ok || !c.sameOrigin(u) {
 		c.problems = append(c.problems, "refused URL patch: "+href)
 		c.mu.Unlock()
 		return
@@ -344,9 +344,10 @@ func (c *Client) follow(d *dispatch) {
 	case d.visit != "":
 		c.mu.Lock()
 		u, ok := c.resolve(d.visit)
+		ok = ok && c.sameOrigin(u)
 		origin := c.origin()
 		c.mu.Unlock()
-		if ok && u.Scheme+"://"+u.Host == origin {
+		if ok {
 			c.Open(here(u.String(), origin))
 		}
 	}

@@ -459,6 +459,12 @@ func (s *state) origin() string {
 	return s.pageURL.Scheme + "://" + s.pageURL.Host
 }
 
+// sameOrigin reports whether u is on the page's origin, hosts compared as
+// browsers compare them (without case). s.mu is held.
+func (s *state) sameOrigin(u *url.URL) bool {
+	return u.Scheme == s.pageURL.Scheme && strings.EqualFold(u.Host, s.pageURL.Host)
+}
+
 // mountInto mounts kind with params (and sealed ones, as the server gave
 // them) at the page's URL and puts the new root in place of el
 // (js/http.js mountInto); it returns the failure's status and message.
@@ -509,7 +515,7 @@ func (s *state) navigate(to string) bool {
 	}
 	lower := strings.ToLower(to)
 	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") &&
-		(u.Scheme != s.pageURL.Scheme || !strings.EqualFold(u.Host, s.pageURL.Host)) {
+		!s.sameOrigin(u) {
 		return false
 	}
 	s.navigated = to
