@@ -55,18 +55,9 @@ func (h *WebSocketHandler) rendered(_ context.Context, res result) {
 // deliverStream queues the stream message msg for every watcher that
 // speaks the protocol that has them (SubprotocolV2). w.mu is held.
 func (w *watchers) deliverStream(msg []byte, origin peer) {
-	switch n := int(w.kinds[edits]); {
-	case n == 0:
-	case n == w.len():
-		w.deliver(msg, origin)
-	default:
-		f := frameFor(msg, n)
-		w.each(func(p peer) {
-			if p.speaks() == edits {
-				p.send(f, p != origin)
-			}
-		})
-	}
+	var msgs [updateKinds][]byte
+	msgs[edits] = msg
+	w.deliverEach(msgs, origin)
 }
 
 // broadcast sends msg to every client watching id, on this node and on the
@@ -126,28 +117,52 @@ func (w *watchers) update(res result) (full []byte) {
 	return full
 }
 
-// deliverEach queues for every watcher the message of the form it takes:
-// framed once for all when they all take the same.
+// deliverEach queues for every watcher the message of the form it takes
+// (none for a form whose message is nil): framed once for all when they
+// all take the same, else once for all the watchers of each message.
 func (w *watchers) deliverEach(msgs [updateKinds][]byte, origin peer) {
-	kinds := 0
-	var one []byte
+	same := func(a, b []byte) bool { return a != nil && b != nil && &a[0] == &b[0] }
+	all, one := true, []byte(nil)
 	for k, n := range w.kinds {
-		if n > 0 && (one == nil || &one[0] != &msgs[k][0]) {
-			kinds++
+		switch {
+		case n == 0:
+		case msgs[k] == nil:
+			all = false
+		case one == nil:
 			one = msgs[k]
+		case !same(one, msgs[k]):
+			all = false
 		}
 	}
-	if kinds <= 1 {
-		w.deliver(one, origin)
+	if all {
+		if one != nil {
+			w.deliver(one, origin)
+		}
 		return
 	}
 	var frames [updateKinds]frame
 	for k, n := range w.kinds {
-		if n > 0 {
-			frames[k] = frameFor(msgs[k], int(n))
+		if n == 0 || msgs[k] == nil || frames[k].data != nil {
+			continue
+		}
+		takers := 0 // the watchers of every form that takes this message
+		for k2, n2 := range w.kinds {
+			if same(msgs[k], msgs[k2]) {
+				takers += int(n2)
+			}
+		}
+		f := frameFor(msgs[k], takers)
+		for k2 := range w.kinds {
+			if same(msgs[k], msgs[k2]) {
+				frames[k2] = f
+			}
 		}
 	}
-	w.each(func(p peer) { p.send(frames[p.speaks()], p != origin) })
+	w.each(func(p peer) {
+		if f := frames[p.speaks()]; f.data != nil {
+			p.send(f, p != origin)
+		}
+	})
 }
 
 // repliedInFull records that the only watcher of id, p, was sent the
